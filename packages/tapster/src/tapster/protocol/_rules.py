@@ -44,7 +44,13 @@ FIELD_RE = re.compile(rb"\r\n([^:]+):([^\r]*)")
 _QUOTED = rb'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"'
 _TOKEN = rb"[" + TCHAR + rb"]+"
 CHUNK_LINE_RE = re.compile(
-    rb"([0-9A-Fa-f]{1,16})((?:[\t ]*;[\t ]*" + _TOKEN + rb"(?:[\t ]*=[\t ]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*)"
+    rb"([0-9A-Fa-f]{1,16})((?:[\t ]*;[\t ]*"
+    + _TOKEN
+    + rb"(?:[\t ]*=[\t ]*(?:"
+    + _TOKEN
+    + rb"|"
+    + _QUOTED
+    + rb"))?)*)"
 )
 
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; empty is allowed.

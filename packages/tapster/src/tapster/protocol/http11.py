@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from http import HTTPStatus
 
-from ..errors import LocalProtocolError, RemoteProtocolError
+from tapster.errors import LocalProtocolError, RemoteProtocolError
+
 from . import _rules as R
 from ._rules import H11Limits
 from .events import (
@@ -91,7 +92,10 @@ class H11Connection:
         "_body_mode",
         "_buf",
         "_chunk_ext_total",
+        "_discard_body",
         "_eof",
+        "_head_request",
+        "_http10",
         "_remaining",
         "_request_keep_alive",
         "_response_chunked",
@@ -100,9 +104,6 @@ class H11Connection:
         "limits",
         "response_keep_alive",
         "server_state",
-        "_head_request",
-        "_http10",
-        "_discard_body",
     )
 
     def __init__(self, limits: H11Limits | None = None) -> None:
@@ -583,9 +584,7 @@ class H11Connection:
     def keep_alive(self) -> bool:
         """Whether the exchange just completed leaves the connection reusable."""
         return (
-            self.response_keep_alive
-            and self.client_state is State.DONE
-            and self.server_state is State.DONE
+            self.response_keep_alive and self.client_state is State.DONE and self.server_state is State.DONE
         )
 
     def start_next_cycle(self) -> None:

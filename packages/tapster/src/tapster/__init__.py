@@ -1,0 +1,29 @@
+"""Tapster: a strict, fast ASGI 3 server for asyncio and trio."""
+
+from ._run import run, serve
+from .asgi import Server
+from .config import Config
+from .errors import (
+    ClientDisconnected,
+    ConfigError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    TapsterError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClientDisconnected",
+    "Config",
+    "ConfigError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Server",
+    "TapsterError",
+    "__version__",
+    "run",
+    "serve",
+]

@@ -1,0 +1,532 @@
+"""The HTTP/1.1 ASGI driver: protocol events to ASGI scopes and receive/send, for any backend.
+
+`H11Protocol` has the shape of an ``asyncio.Protocol`` (the asyncio backend hands it to the loop as
+is; the trio backend calls the same methods from its reader and writer). One `RequestCycle` per
+request runs the app in its own task; the connection owns the task and cancels it when it dies.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import unquote
+
+from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
+from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request
+
+from ._seam import Handle, Transport, Waiter
+from ._state import ServerState, access_log, error_log
+from ._types import Message
+
+__all__ = ["H11Protocol", "RequestCycle"]
+
+_ASGI = {"version": "3.0", "spec_version": "2.4"}
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _address(value: Any) -> tuple[str, int] | None:
+    """ASGI `client`/`server`: (host, port) for IP sockets, None for Unix sockets."""
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+def _escape_for_log(text: str) -> str:
+    # Log injection (Uvicorn CVE-2020-7694): never write control characters from the request.
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+class H11Protocol:
+    """One HTTP/1.1 connection. Callbacks: connection_made, data_received, eof_received,
+    connection_lost, pause_writing, resume_writing; the server calls shutdown() and abort()."""
+
+    __slots__ = (
+        "_closed",
+        "_deadline",
+        "_drain",
+        "_head_started",
+        "_paused_reading",
+        "_tasks",
+        "_timer",
+        "_timer_at",
+        "_write_paused",
+        "backend",
+        "client",
+        "conn",
+        "cycle",
+        "scheme",
+        "server",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.backend = state.backend
+        self.conn = H11Connection(state.limits)
+        self.cycle: RequestCycle | None = None
+        self._tasks: set[Handle] = set()
+        self._closed = False
+        self._write_paused = False
+        self._drain: Waiter | None = None
+        self._paused_reading = False
+        self._deadline: float | None = None
+        self._timer: Handle | None = None
+        self._timer_at = 0.0
+        self._head_started = False
+
+    # ----------------------------------------------------------------- transport callbacks
+
+    def connection_made(self, transport: Transport) -> None:
+        self.transport = transport
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
+        transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
+        self.state.connections.add(self)
+        if self.state.draining:
+            self._close()
+            return
+        # Nothing received yet: idle until the first byte, then the head timeout runs.
+        self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.conn.receive_data(data)
+        except RemoteProtocolError:
+            self._close()
+            return
+        self._process()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        self._process()
+        # Keep the transport open (half-closed) while a response is still owed.
+        return self.cycle is not None and not self._closed
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._closed = True
+        self._set_deadline(None)
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.disconnect()
+        if self._drain is not None:
+            self._drain.wake()
+            self._drain = None
+        self.state.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain is not None:
+            self._drain.wake()
+            self._drain = None
+
+    # ----------------------------------------------------------------- server control
+
+    def shutdown(self) -> None:
+        """Graceful: close now if idle, else let the current response finish and close after it."""
+        if self.cycle is None:
+            self._close()
+        else:
+            self.conn.response_keep_alive = False
+
+    def abort(self) -> None:
+        """The shutdown deadline passed: cancel the app and drop the connection."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._closed = True
+        self._set_deadline(None)
+        self.transport.abort()
+
+    # ----------------------------------------------------------------- reading
+
+    def _process(self) -> None:
+        conn = self.conn
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                self._reject(exc)
+                return
+            if event is NEED_DATA:
+                if self.cycle is None and not self._head_started and conn.buffered:
+                    # RFC 9112 §9.3 idle ends with the first byte; the head must arrive in time.
+                    self._head_started = True
+                    self._set_deadline(self.backend.now() + self.state.config.head_timeout)
+                break
+            if event is PAUSED:
+                if conn.buffered > self.state.limits.max_pipelined and not self._paused_reading:
+                    self._paused_reading = True
+                    self.transport.pause_reading()
+                break
+            kind = type(event)
+            if kind is Data:
+                cycle = self.cycle
+                assert cycle is not None
+                cycle.body_received(event.data)  # type: ignore[union-attr]
+                if cycle.buffered > self.state.config.max_body_buffer and not self._paused_reading:
+                    # The app is not keeping up: stop reading until it consumes (flow control).
+                    self._paused_reading = True
+                    self.transport.pause_reading()
+                    self._set_deadline(None)
+                elif self._deadline is not None:
+                    self._deadline = self.backend.now() + self.state.config.body_timeout
+            elif kind is Request:
+                self._start_cycle(event)  # type: ignore[arg-type]
+            elif kind is EndOfMessage:
+                assert self.cycle is not None
+                self.cycle.body_complete()
+                self._set_deadline(None)
+            else:  # ConnectionClosed
+                self._close()
+                break
+
+    def _start_cycle(self, request: Request) -> None:
+        self._head_started = False
+        state = self.state
+        raw_path = request.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        root_path = state.config.root_path
+        scope = {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": "1.1" if request.http_version == b"1.1" else "1.0",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": request.method.decode("ascii"),
+            "root_path": root_path,
+            "path": root_path + path if root_path else path,
+            "raw_path": raw_path,
+            "query_string": request.query,
+            "headers": request.headers,
+            "state": state.lifespan_state.copy(),
+            "extensions": {},
+        }
+        cycle = RequestCycle(self, scope, request)
+        self.cycle = cycle
+        if request.has_body:
+            self._set_deadline(self.backend.now() + state.config.body_timeout)
+        else:
+            self._set_deadline(None)
+        task = self.backend.spawn(cycle.run)
+        self._tasks.add(task)
+        cycle.task = task
+
+    def _reject(self, exc: RemoteProtocolError) -> None:
+        """A malformed request: answer with the status the protocol named, then close."""
+        cycle = self.cycle
+        if cycle is not None:
+            # Broken body: the app sees a disconnect; answer only if it had not started a response.
+            cycle.disconnect()
+            if cycle.head_written:
+                self._close()
+                return
+        error_log.debug("rejected request from %s: %s", self.client, exc)
+        self._write_error(exc.status_hint, str(exc))
+
+    def _write_error(self, status: int, message: str) -> None:
+        if self._closed:
+            return
+        try:
+            data = self.conn.error_response(status, message, self.state.extra_headers())
+        except LocalProtocolError:
+            self._close()
+            return
+        self.transport.write(data)
+        self._close()
+
+    def resume_reading_for_body(self) -> None:
+        if self._paused_reading and not self._closed:
+            self._paused_reading = False
+            self.transport.resume_reading()
+            self._deadline = None
+            self._set_deadline(self.backend.now() + self.state.config.body_timeout)
+
+    # ----------------------------------------------------------------- writing
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self.transport.write(data)
+
+    async def wait_writable(self) -> None:
+        """Wait while the transport is paused (its buffer above the high-water mark)."""
+        while self._write_paused and not self._closed:
+            if self._drain is None:
+                self._drain = self.backend.create_waiter()
+            await self._drain.wait()
+        if self._closed:
+            raise ClientDisconnected("the client closed the connection")
+
+    def cycle_done(self, cycle: RequestCycle) -> None:
+        """The response is complete: reuse the connection for the next request, or close it."""
+        if self.cycle is not cycle:
+            return
+        self.cycle = None
+        conn = self.conn
+        if self._closed:
+            return
+        if not conn.keep_alive or self.state.draining:
+            self._close()
+            return
+        conn.start_next_cycle()
+        self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
+        if self._paused_reading:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        if conn.buffered or conn._eof:
+            self._process()
+
+    def task_done(self, cycle: RequestCycle) -> None:
+        if cycle.task is not None:
+            self._tasks.discard(cycle.task)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._set_deadline(None)
+            self.transport.close()
+
+    # ----------------------------------------------------------------- timers
+
+    def _set_deadline(self, when: float | None) -> None:
+        # One lazy timer per connection: a later deadline does not reschedule it, the timer
+        # re-arms itself when it fires early; only an earlier deadline costs a new timer.
+        self._deadline = when
+        if when is None:
+            return
+        timer = self._timer
+        if timer is None or when < self._timer_at:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = when
+            self._timer = self.backend.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None or self._closed:
+            return
+        if self.backend.now() < deadline:
+            self._timer_at = deadline
+            self._timer = self.backend.call_at(deadline, self._on_timer)
+            return
+        self._deadline = None
+        self._timed_out()
+
+    def _timed_out(self) -> None:
+        cycle = self.cycle
+        if cycle is None:
+            if self.conn.buffered or self._head_started:
+                self._write_error(408, "the request head was not received in time")
+            else:
+                self._close()  # idle keep-alive connection
+            return
+        # The request body stalled.
+        cycle.disconnect()
+        if cycle.head_written or cycle.response_complete:
+            self._close()
+        else:
+            self._write_error(408, "the request body was not received in time")
+
+
+class RequestCycle:
+    """One request: the ASGI `receive` and `send` callables and the app task that uses them."""
+
+    __slots__ = (
+        "_body",
+        "_body_done",
+        "_continue_sent",
+        "_eof_delivered",
+        "_waiter",
+        "bytes_sent",
+        "disconnected",
+        "head_written",
+        "headers",
+        "proto",
+        "request",
+        "response_complete",
+        "response_started",
+        "scope",
+        "status",
+        "task",
+    )
+
+    def __init__(self, proto: H11Protocol, scope: dict[str, Any], request: Request) -> None:
+        self.proto = proto
+        self.scope = scope
+        self.request = request
+        self._body: list[bytes] = []
+        self._body_done = not request.has_body
+        self._continue_sent = not request.expect_continue
+        self._eof_delivered = False
+        self._waiter: Waiter | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.head_written = False
+        self.response_complete = False
+        self.status = 0
+        self.headers: Any = ()
+        self.task: Handle | None = None
+        self.bytes_sent = 0
+
+    # ----------------------------------------------------------------- fed by the connection
+
+    @property
+    def buffered(self) -> int:
+        return sum(map(len, self._body))
+
+    def body_received(self, data: bytes) -> None:
+        self._body.append(data)
+        self._wake()
+
+    def body_complete(self) -> None:
+        self._body_done = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.wake()
+            self._waiter = None
+
+    # ----------------------------------------------------------------- ASGI
+
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected or self.response_complete:
+                return dict(_DISCONNECT)
+            if self._body:
+                body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+                self._body.clear()
+                self.proto.resume_reading_for_body()
+                self._eof_delivered = self._body_done
+                return {"type": "http.request", "body": body, "more_body": not self._body_done}
+            if self._body_done:
+                if self._eof_delivered:
+                    # The whole body was delivered: the next message is the disconnect.
+                    waiter = self._waiter = self.proto.backend.create_waiter()
+                    await waiter.wait()
+                    continue
+                self._eof_delivered = True
+                return dict(_EMPTY_BODY)
+            if not self._continue_sent:
+                self._continue_sent = True
+                if not self.response_started:
+                    self.proto.write(self.proto.conn.informational_continue())
+            waiter = self._waiter = self.proto.backend.create_waiter()
+            await waiter.wait()
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.response_started:
+                raise LocalProtocolError("ASGI: 'http.response.body' sent before 'http.response.start'")
+            if self.response_complete:
+                raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            proto = self.proto
+            conn = proto.conn
+            if not self.head_written:
+                try:
+                    data = conn.response_head(
+                        self.status, self.headers, proto.state.extra_headers(), None if more else body
+                    )
+                except LocalProtocolError as exc:
+                    error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
+                    raise
+                self.head_written = True
+                if more and body:
+                    data += conn.response_body(body, True)
+            else:
+                data = conn.response_body(body, more)
+            if data:
+                proto.write(data)
+            self.bytes_sent += len(body)
+            if not more:
+                self.response_complete = True
+                self._wake()
+                if proto.state.access_log:
+                    self._log_access()
+                proto.cycle_done(self)
+            elif proto._write_paused:
+                await proto.wait_writable()
+        elif kind == "http.response.start":
+            if self.response_started:
+                raise LocalProtocolError("ASGI: 'http.response.start' sent twice")
+            self.status = message["status"]
+            self.headers = message.get("headers", ())
+            self.response_started = True
+        else:
+            raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in an http scope")
+
+    async def run(self) -> None:
+        proto = self.proto
+        try:
+            await proto.state.app(self.scope, self.receive, self.send)
+        except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
+            self._app_failed(exc)
+        else:
+            if not self.response_complete:
+                if self.head_written:
+                    error_log.error("ASGI app returned before finishing the response to %s", self._where())
+                    proto._close()
+                elif not proto._closed:
+                    error_log.error("ASGI app returned without sending a response to %s", self._where())
+                    self._send_500()
+        finally:
+            proto.task_done(self)
+
+    def _app_failed(self, exc: Exception) -> None:
+        proto = self.proto
+        if self.disconnected or proto._closed:
+            error_log.debug("ASGI app raised after the client left (%s): %r", self._where(), exc)
+        elif isinstance(exc, LocalProtocolError) and not self.head_written:
+            pass  # already logged where it was detected, with the reason
+        else:
+            error_log.error("Exception in ASGI application for %s", self._where(), exc_info=exc)
+        if self.response_complete:
+            return
+        if self.head_written:
+            proto._close()  # never a corrupt message: the client sees the connection end early
+        else:
+            self._send_500()
+
+    def _send_500(self) -> None:
+        proto = self.proto
+        self.response_complete = True
+        self.status = 500
+        proto._write_error(500, "the application failed to respond")
+        proto.cycle_done(self)
+
+    def _where(self) -> str:
+        request = self.request
+        return _escape_for_log(f"{request.method.decode('ascii')} {request.target.decode('ascii')}")
+
+    def _log_access(self) -> None:
+        request = self.request
+        client = self.proto.client
+        access_log.info(
+            '%s - "%s %s HTTP/%s" %d %d',
+            f"{client[0]}:{client[1]}" if client else "-",
+            request.method.decode("ascii"),
+            _escape_for_log(unquote(request.target.decode("ascii"))),
+            request.http_version.decode("ascii"),
+            self.status,
+            self.bytes_sent,
+        )
+
+
+logging.getLogger("tapster").addHandler(logging.NullHandler())

@@ -1,0 +1,64 @@
+"""The backend seam: the little the driver needs from an event loop (STYLE.md #6).
+
+The asyncio backend satisfies `Transport` with asyncio's own transports (the driver is an
+``asyncio.Protocol``); the trio backend adapts trio streams to the same shape. Nothing here imports
+an event-loop library.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+__all__ = ["Backend", "Handle", "Transport", "Waiter"]
+
+
+class Transport(Protocol):
+    """The write side and read control of one connection (the subset of asyncio.Transport we use)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...  # flush what is queued, then close
+    def abort(self) -> None: ...  # close now, dropping what is queued
+    def is_closing(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
+
+
+class Handle(Protocol):
+    """A scheduled timer or a spawned task."""
+
+    def cancel(self) -> object: ...
+
+
+class Waiter(Protocol):
+    """A one-shot wake-up: one task awaits `wait()`, anyone calls `wake()` (idempotent)."""
+
+    def wake(self) -> None: ...
+    def wait(self) -> Awaitable[None]: ...
+
+
+class Backend(Protocol):
+    """Clock, timers, tasks and wake-ups of one event loop."""
+
+    def now(self) -> float: ...  # monotonic seconds
+    def call_at(self, when: float, callback: Callable[[], None]) -> Handle: ...
+    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> Handle: ...
+    def create_waiter(self) -> Waiter: ...
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None: ...
+
+    async def listen(
+        self,
+        sockets: list[socket.socket],
+        protocol_factory: Callable[[], Any],
+        ssl_context: ssl.SSLContext | None,
+    ) -> Handle:
+        """Accept connections on `sockets`, each served by a new protocol; cancel() stops accepting."""
+        ...
+
+    def add_signal_handlers(self, callback: Callable[[], None]) -> Handle:
+        """Call `callback` on SIGINT/SIGTERM (main thread only); cancel() restores the defaults."""
+        ...

@@ -1,0 +1,106 @@
+"""The asyncio backend: the driver is handed to the loop as an ``asyncio.Protocol``; uvloop if installed."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from tapster.asgi._server import Server
+
+__all__ = ["AsyncioBackend", "run", "serve", "uvloop_available"]
+
+
+class _Waiter:
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def wake(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def wait(self) -> Awaitable[None]:
+        return self._future
+
+
+class _Handles:
+    __slots__ = ("_cancel",)
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
+
+    def cancel(self) -> None:
+        self._cancel()
+
+
+class AsyncioBackend:
+    __slots__ = ("call_at", "call_soon_threadsafe", "loop", "now")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.now = loop.time
+        self.call_at = loop.call_at  # returns a TimerHandle, whose cancel() is all the seam needs
+        self.call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> asyncio.Task[None]:
+        return self.loop.create_task(fn(*args))
+
+    def create_waiter(self) -> _Waiter:
+        return _Waiter(self.loop)
+
+    async def listen(
+        self,
+        sockets: list[socket.socket],
+        protocol_factory: Callable[[], Any],
+        ssl_context: ssl.SSLContext | None,
+    ) -> _Handles:
+        servers = [
+            await self.loop.create_server(protocol_factory, sock=sock, ssl=ssl_context, start_serving=True)
+            for sock in sockets
+        ]
+
+        def close() -> None:
+            for server in servers:
+                server.close()
+
+        return _Handles(close)
+
+    def add_signal_handlers(self, callback: Callable[[], None]) -> _Handles:
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            self.loop.add_signal_handler(sig, callback)
+
+        def remove() -> None:
+            for sig in signals:
+                self.loop.remove_signal_handler(sig)
+
+        return _Handles(remove)
+
+
+def uvloop_available() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def serve(server: Server, *, install_signals: bool = True) -> None:
+    """Serve inside an already running asyncio loop."""
+    await server.serve(AsyncioBackend(asyncio.get_running_loop()), install_signals=install_signals)  # type: ignore[arg-type]
+
+
+def run(server: Server, *, use_uvloop: bool, install_signals: bool = True) -> None:
+    """Run a new event loop (uvloop's when asked) until the server has shut down."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if use_uvloop:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(server, install_signals=install_signals))

@@ -1,0 +1,160 @@
+"""`tapster module:app` (and `python -m tapster`): the command line, with Uvicorn/Hypercorn-style flags."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from ._importer import import_app
+from ._run import run
+from .asgi._server import Server
+from .config import Config
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+# Config fields with their own generated flags (--max-head-size, --head-timeout, ...).
+_TUNABLES = tuple(
+    f for f in dataclasses.fields(Config) if f.name.startswith("max_") or f.name.endswith("_timeout")
+) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
+# Names users of other servers reach for first.
+_ALIASES = {
+    "keep_alive_timeout": ["--timeout-keep-alive", "--keep-alive"],
+    "shutdown_timeout": ["--timeout-graceful-shutdown", "--graceful-timeout"],
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    p = argparse.ArgumentParser(
+        prog="tapster",
+        description="Serve an ASGI application over HTTP/1.1 on asyncio, uvloop or trio.",
+    )
+    p.add_argument("app", help="the ASGI app as module:attribute, e.g. main:app")
+    p.add_argument("--version", action="version", version=f"tapster {__version__}")
+    p.add_argument(
+        "-b",
+        "--bind",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help="host:port, [ipv6]:port, unix:/path or fd://N; repeatable (default 127.0.0.1:8000)",
+    )
+    p.add_argument("--host", help="host to bind (with --port; an alternative to --bind)")
+    p.add_argument("--port", type=int, help="port to bind (with --host; default 8000)")
+    p.add_argument("--factory", action="store_true", help="the app is a factory: call it to get the app")
+    p.add_argument("--app-dir", default=".", help="directory to import the app from (default: .)")
+    p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop", "trio"),
+        default=defaults.loop,
+        help="event loop (auto: uvloop if installed, else asyncio)",
+    )
+    p.add_argument("--lifespan", choices=("auto", "on", "off"), default=defaults.lifespan)
+    p.add_argument(
+        "--root-path", default=defaults.root_path, help="ASGI root_path (app mounted under a prefix)"
+    )
+    p.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.access_log,
+        help="log one line per response (off by default)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=defaults.log_level,
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+    )
+    p.add_argument("--certfile", help="PEM certificate (chain) to serve HTTPS")
+    p.add_argument("--keyfile", help="PEM private key for --certfile")
+    p.add_argument(
+        "--server-header",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.server_header,
+        help="send 'server: tapster'",
+    )
+    p.add_argument(
+        "--date-header",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.date_header,
+        help="send a Date header",
+    )
+    limits = p.add_argument_group("limits and timeouts (see docs/configuration.md)")
+    for f in _TUNABLES:
+        flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
+        kind = float if f.name.endswith("_timeout") else int
+        unit = "seconds" if kind is float else ("connections" if f.name == "backlog" else "bytes")
+        if f.name == "max_headers":
+            unit = "fields"
+        limits.add_argument(
+            *flags,
+            dest=f.name,
+            type=kind,
+            default=getattr(defaults, f.name),
+            help=f"{unit} (default {getattr(defaults, f.name)})",
+        )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    binds = list(args.bind or [])
+    if args.host is not None or args.port is not None:
+        host = args.host or "127.0.0.1"
+        binds.append(f"[{host}]:{args.port or 8000}" if ":" in host else f"{host}:{args.port or 8000}")
+    values = {f.name: getattr(args, f.name) for f in _TUNABLES}
+    return Config(
+        binds=tuple(binds) or Config().binds,
+        loop=args.loop,
+        lifespan=args.lifespan,
+        root_path=args.root_path,
+        access_log=args.access_log,
+        log_level=args.log_level,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        server_header=args.server_header,
+        date_header=args.date_header,
+        **values,
+    )
+
+
+def configure_logging(config: Config) -> None:
+    logging.addLevelName(5, "TRACE")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
+    logger = logging.getLogger("tapster")
+    logger.addHandler(handler)
+    logger.setLevel(config.python_log_level)
+    logger.propagate = False
+    access = logging.getLogger("tapster.access")
+    access_handler = logging.StreamHandler(sys.stdout)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(access_handler)
+    access.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        configure_logging(config)
+        app = import_app(args.app, factory=args.factory, app_dir=args.app_dir)
+        run(app, server=Server(app, config))
+    except ConfigError as exc:
+        print(f"tapster: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from .asgi._lifespan import LifespanFailure
+
+        if isinstance(exc, LifespanFailure):
+            print(f"tapster: error: {exc}", file=sys.stderr)
+            return 3
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""One frozen configuration: every limit and timeout, with units. Validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .protocol import H11Limits
+
+__all__ = ["Config"]
+
+_LOOPS = ("auto", "asyncio", "uvloop", "trio")
+_LIFESPAN = ("auto", "on", "off")
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Server configuration. Every bound that protects the server lives here (docs/configuration.md)."""
+
+    binds: tuple[str, ...] = ("127.0.0.1:8000",)  # host:port, [v6]:port, unix:/path, fd://N
+    loop: str = "auto"  # auto (uvloop if installed, else asyncio) | asyncio | uvloop | trio
+    root_path: str = ""  # ASGI root_path: the prefix the app is mounted under behind a proxy
+    access_log: bool = False  # one line per response on the "tapster.access" logger
+    log_level: str = "info"
+    certfile: str | None = None  # PEM certificate chain: serve HTTPS
+    keyfile: str | None = None  # PEM private key for certfile
+    server_header: bool = True  # send "server: tapster"
+    date_header: bool = True  # send "date:" (RFC 9110 §6.6.1), cached per second
+    lifespan: str = "auto"  # auto: run it if the app supports it | on: required | off
+    backlog: int = 2048  # listen() backlog, connections
+
+    # Request limits (RFC 9112 heads; precedents in tapster.protocol.H11Limits).
+    max_head_size: int = 16 * 1024  # bytes of request line + headers -> 431 (414 for the line)
+    max_headers: int = 100  # header fields -> 431
+    max_chunk_extensions: int = 4 * 1024  # bytes of chunk extensions per body -> 400
+    max_body_buffer: int = 64 * 1024  # bytes of request body buffered for the app before reading pauses
+    max_pipelined: int = 64 * 1024  # bytes read ahead of the request being answered before reading pauses
+    write_buffer_size: int = 64 * 1024  # bytes queued to the socket before send() waits for it to drain
+
+    # Timeouts, seconds.
+    head_timeout: float = 10.0  # first byte -> full request head, else 408 and close (slowloris)
+    keep_alive_timeout: float = 5.0  # idle between requests (and before the first byte) -> close
+    body_timeout: float = 30.0  # no request-body progress while the body is wanted -> 408 / disconnect
+    shutdown_timeout: float = 30.0  # graceful shutdown: in-flight requests get this long, then cancelled
+    lifespan_startup_timeout: float = 60.0  # lifespan.startup must complete within this
+    lifespan_shutdown_timeout: float = 30.0  # lifespan.shutdown must complete within this
+
+    def __post_init__(self) -> None:
+        if not self.binds:
+            raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
+        if isinstance(self.binds, str) or not isinstance(self.binds, tuple):
+            raise ConfigError(f"binds must be a tuple of strings, got {self.binds!r}")
+        if self.loop not in _LOOPS:
+            raise ConfigError(f"loop must be one of {', '.join(_LOOPS)}; got {self.loop!r}")
+        if self.lifespan not in _LIFESPAN:
+            raise ConfigError(f"lifespan must be one of {', '.join(_LIFESPAN)}; got {self.lifespan!r}")
+        if self.log_level.lower() not in _LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}; got {self.log_level!r}")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise ConfigError(f"root_path must start with '/' and not end with one; got {self.root_path!r}")
+        if self.keyfile is not None and self.certfile is None:
+            raise ConfigError("keyfile given without certfile: pass --certfile too")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            is_count = f.name.startswith("max_") or f.name in ("write_buffer_size", "backlog")
+            if is_count and (type(value) is not int or value <= 0):
+                raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
+            is_seconds = f.name.endswith("_timeout")
+            if is_seconds and (type(value) not in (int, float) or not value > 0):
+                raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
+
+    @property
+    def h11_limits(self) -> H11Limits:
+        return H11Limits(
+            max_head_size=self.max_head_size,
+            max_headers=self.max_headers,
+            max_chunk_extensions=self.max_chunk_extensions,
+            max_pipelined=self.max_pipelined,
+        )
+
+    @property
+    def python_log_level(self) -> int:
+        level = self.log_level.lower()
+        return 5 if level == "trace" else int(logging.getLevelName(level.upper()))
+
+    def replace(self, **changes: object) -> Config:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

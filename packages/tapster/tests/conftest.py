@@ -1,0 +1,90 @@
+"""Shared fixtures: a real tapster server on a real socket, on each backend (asyncio, uvloop, trio)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import tapster
+from tapster import Config, Server
+from tapster.backends.asyncio import uvloop_available
+
+LOOPS = ["asyncio", "trio"] + (["uvloop"] if uvloop_available() else [])
+
+
+@dataclass
+class RunningServer:
+    server: Server
+    thread: threading.Thread
+    errors: list[BaseException] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.addresses[0]
+
+    @property
+    def host(self) -> str:
+        return self.url.rsplit(":", 1)[0].split("//", 1)[1].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        """A raw client socket to the server (for malformed input and timing tests)."""
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        return sock
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "server did not shut down"
+
+
+ServeFactory = Callable[..., RunningServer]
+
+
+@pytest.fixture(params=LOOPS)
+def loop_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def start_server(app: Any, loop: str, **overrides: Any) -> RunningServer:
+    overrides.setdefault("binds", ("127.0.0.1:0",))
+    config = Config(loop=loop, **overrides)
+    server = Server(app, config)
+    running = RunningServer(server, threading.Thread())
+
+    def target() -> None:
+        try:
+            tapster.run(app, server=server, install_signals=False)
+        except BaseException as exc:  # reported by the test that started it
+            running.errors.append(exc)
+            server.started.set()
+
+    running.thread = threading.Thread(target=target, name=f"tapster-{loop}", daemon=True)
+    running.thread.start()
+    assert server.started.wait(15), "server did not start"
+    if running.errors:
+        raise running.errors[0]
+    return running
+
+
+@pytest.fixture
+def serve(loop_name: str) -> Iterator[ServeFactory]:
+    """`serve(app, **config)` starts tapster in a thread on the parametrized loop; stopped at teardown."""
+    running: list[RunningServer] = []
+
+    def start(app: Any, **overrides: Any) -> RunningServer:
+        server = start_server(app, loop_name, **overrides)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        if server.thread.is_alive():
+            server.stop()
