@@ -62,7 +62,7 @@ def start_server(app: Any, loop: str, **overrides: Any) -> RunningServer:
     def target() -> None:
         try:
             tapster.run(app, server=server, install_signals=False)
-        except BaseException as exc:  # reported by the test that started it
+        except BaseException as exc:  # noqa: BLE001 - reported by the test that started it
             running.errors.append(exc)
             server.started.set()
 

@@ -491,7 +491,7 @@ class RequestCycle:
 
     def _app_failed(self, exc: Exception) -> None:
         proto = self.proto
-        if self.disconnected or proto._closed:
+        if self.disconnected:  # the client left: the error is a consequence, not news
             error_log.debug("ASGI app raised after the client left (%s): %r", self._where(), exc)
         elif isinstance(exc, LocalProtocolError) and not self.head_written:
             pass  # already logged where it was detected, with the reason

@@ -149,6 +149,10 @@ class TrioBackend:
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
                         accepting.start_soon(self._accept_loop, listener, protocol_factory)
+            # Stopped: close the listening sockets so new connections are refused, not queued.
+            with trio.CancelScope(shield=True):
+                for listener in listeners:
+                    await listener.aclose()
 
         self.nursery.start_soon(accept_all)
         return _Scope(scope)
@@ -302,10 +306,16 @@ class _TrioTransport:
 
 async def serve(server: Server, *, install_signals: bool = True) -> None:
     """Serve inside an already running trio run."""
+    failure: Exception | None = None
     async with trio.open_nursery() as nursery:
         backend = TrioBackend(nursery, server.config.write_buffer_size)
-        await server.serve(backend, install_signals=install_signals)
+        try:
+            await server.serve(backend, install_signals=install_signals)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped from the nursery's group
+            failure = exc
         nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 def run(server: Server, *, install_signals: bool = True) -> None:

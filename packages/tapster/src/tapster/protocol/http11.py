@@ -95,6 +95,7 @@ class H11Connection:
         "_discard_body",
         "_eof",
         "_head_request",
+        "_head_written",
         "_http10",
         "_remaining",
         "_request_keep_alive",
@@ -121,6 +122,7 @@ class H11Connection:
         self._response_chunked = False
         self._response_remaining: int | None = None
         self._discard_body = False
+        self._head_written = False
         #: Whether the connection may carry another request after this response.
         self.response_keep_alive = True
 
@@ -135,6 +137,7 @@ class H11Connection:
         """Feed bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
         if data:
             if self._eof:
+                self.client_state = State.ERROR  # like every error raised from here
                 raise RemoteProtocolError("data received after end of stream")
             self._buf = self._buf + data if self._buf else data
         else:
@@ -165,8 +168,13 @@ class H11Connection:
         if buf[:1] == b"\r":
             # RFC 9112 §2.2: ignore empty lines received before the request-line (robustness).
             stripped = buf.lstrip(b"\r\n")
-            if b"\n" in buf[: len(buf) - len(stripped)].replace(b"\r\n", b""):
-                raise RemoteProtocolError("bare LF before the request line")
+            prefix = buf[: len(buf) - len(stripped)]
+            if not stripped and prefix[-1:] == b"\r":
+                prefix = prefix[:-1]  # may be the first half of a CRLF still to arrive
+            # RFC 9112 §2.2: only empty lines (CRLF) are ignored; "a recipient of such a bare CR MUST
+            # consider that element to be invalid", and a bare LF is no line ending for a strict server.
+            if prefix.replace(b"\r\n", b""):
+                raise RemoteProtocolError("bare CR or LF before the request line")
             if stripped or buf[-1:] == b"\n":
                 buf = self._buf = stripped
         end = buf.find(b"\r\n\r\n")
@@ -191,9 +199,10 @@ class H11Connection:
         method, target, major, minor = match.groups()
         if major != b"1":
             raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are served on this port", 505)
+        # RFC 9110 §2.5: "A recipient that receives a message with a major version number that it
+        # implements and a minor version number higher than what it implements SHOULD process the
+        # message as if it were in the highest minor version within that major version".
         version = b"1.1" if minor != b"0" else b"1.0"
-        if minor not in (b"0", b"1"):
-            raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are served on this port", 505)
 
         if fields:
             if R.FIELDS_RE.fullmatch(fields) is None:
@@ -237,6 +246,7 @@ class H11Connection:
         length: bytes | None = None
         codings: list[bytes] | None = None
         keep_alive = http11
+        close = False
         expect_continue = False
         for name, value in headers:
             if name not in _INTERESTING:
@@ -258,13 +268,16 @@ class H11Connection:
             elif name == b"connection":
                 tokens = [t.strip(b" \t").lower() for t in value.split(b",")]
                 if b"close" in tokens:
-                    keep_alive = False
+                    close = True
                 elif not http11 and b"keep-alive" in tokens:
                     keep_alive = True
             elif http11:  # expect; RFC 9110 §10.1.1: ignore it on HTTP/1.0
                 if value.lower() != b"100-continue":
                     raise RemoteProtocolError("unsupported expectation", 417)
                 expect_continue = True
+        if close:
+            # RFC 9112 §9.6: "close" ends the connection, even with keep-alive in another field line.
+            keep_alive = False
         if hosts > 1:
             raise RemoteProtocolError("more than one Host header")
         if hosts == 0 and http11:
@@ -491,7 +504,7 @@ class H11Connection:
                         keep_alive = False
                     continue
                 parts += (name, b": ", value, b"\r\n")
-        except TypeError:
+        except (TypeError, ValueError):  # not bytes, or not pairs: (b"a", b"b", b"c") unpacks badly
             raise LocalProtocolError(
                 f"response headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
             ) from None
@@ -526,6 +539,7 @@ class H11Connection:
             parts.append(b"connection: keep-alive\r\n")
         self.response_keep_alive = keep_alive
         parts.append(b"\r\n")
+        self._head_written = True
 
         if body is None:
             self.server_state = _move(_SERVER, self.server_state, "head")
@@ -565,7 +579,8 @@ class H11Connection:
 
     def error_response(self, status: int, message: str, extra: bytes = b"") -> bytes:
         """A complete plain-text error response that closes the connection (only before a response)."""
-        if self.server_state is not State.IDLE:
+        # Allowed until a response head has left: also after the app's head was rejected (ERROR).
+        if self._head_written or self.server_state not in (State.IDLE, State.ERROR):
             raise LocalProtocolError("cannot send an error response: a response was already started")
         body = f"{HTTPStatus(status).phrase}: {message}\n".encode()
         self.response_keep_alive = False
@@ -594,3 +609,4 @@ class H11Connection:
         self.client_state = _move(_CLIENT, self.client_state, "next_cycle")
         self.server_state = _move(_SERVER, self.server_state, "next_cycle")
         self._head_request = False
+        self._head_written = False
