@@ -1,0 +1,58 @@
+"""The public surface is what we mean it to be, and the docs cover every setting."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import tapster
+import tapster.protocol
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_tapster_exports() -> None:
+    assert sorted(tapster.__all__) == sorted(
+        [
+            "ClientDisconnected",
+            "Config",
+            "ConfigError",
+            "LocalProtocolError",
+            "ProtocolError",
+            "RemoteProtocolError",
+            "Server",
+            "TapsterError",
+            "__version__",
+            "run",
+            "serve",
+        ]
+    )
+    for name in tapster.__all__:
+        assert hasattr(tapster, name)
+
+
+def test_one_root_exception() -> None:
+    for name in ("ClientDisconnected", "ConfigError", "LocalProtocolError", "RemoteProtocolError"):
+        assert issubclass(getattr(tapster, name), tapster.TapsterError)
+    assert issubclass(tapster.ClientDisconnected, OSError)  # ASGI 2.4: send() after disconnect
+
+
+def test_protocol_exports() -> None:
+    assert set(tapster.protocol.__all__) >= {"H11Connection", "H11Limits", "Request", "Data", "NEED_DATA"}
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (Path(tapster.__file__).parent / "py.typed").exists()
+
+
+def test_configuration_reference_covers_every_field() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [f.name for f in dataclasses.fields(tapster.Config) if f"`{f.name}`" not in text]
+    assert not missing, f"docs/configuration.md does not document {missing}"
+
+
+def test_config_is_frozen() -> None:
+    config = tapster.Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.max_headers = 5  # type: ignore[misc]
