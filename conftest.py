@@ -43,6 +43,8 @@ class RunningServer:
         self.server.shutdown()
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "server did not shut down"
+        if self.errors:
+            raise self.errors[0]
 
 
 ServeFactory = Callable[..., RunningServer]

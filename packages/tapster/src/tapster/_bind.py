@@ -10,7 +10,7 @@ import stat
 from .config import Config
 from .errors import ConfigError
 
-__all__ = ["bind_sockets", "describe", "ssl_context"]
+__all__ = ["bind_sockets", "close_sockets", "describe", "ssl_context"]
 
 
 def _parse_host_port(bind: str) -> tuple[str, int]:
@@ -78,6 +78,19 @@ def bind_sockets(config: Config) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+def close_sockets(sockets: list[socket.socket], config: Config) -> None:
+    """Close listening sockets and remove the socket files of our `unix:` binds."""
+    for sock in sockets:
+        sock.close()
+    for bind in config.binds:
+        if bind.startswith("unix:"):
+            try:
+                if stat.S_ISSOCK(os.stat(bind[5:]).st_mode):
+                    os.unlink(bind[5:])
+            except FileNotFoundError:
+                pass
 
 
 def describe(sock: socket.socket, tls: bool) -> str:

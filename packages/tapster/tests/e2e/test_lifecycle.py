@@ -157,6 +157,8 @@ def test_unix_socket(serve: ServeFactory, tmp_path: Path) -> None:
     with httpx.Client(transport=httpx.HTTPTransport(uds=str(path))) as client:
         scope = client.get("http://localhost/scope").json()
     assert scope["client"] is None
+    running.stop()
+    assert not path.exists(), "the socket file is removed at shutdown"
 
 
 def test_ipv6_bind(serve: ServeFactory) -> None:

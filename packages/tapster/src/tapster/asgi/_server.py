@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tapster._bind import bind_sockets, describe, ssl_context
+from tapster._bind import bind_sockets, close_sockets, describe, ssl_context
 from tapster.config import Config
 
 from ._http11 import H11Protocol
@@ -74,8 +74,7 @@ class Server:
             lifespan.cancel()
             if signals is not None:
                 signals.cancel()
-            for sock in sockets:
-                sock.close()
+            close_sockets(sockets, config)
 
     async def _drain(self, state: ServerState) -> None:
         backend = state.backend

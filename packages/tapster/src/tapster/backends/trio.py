@@ -254,19 +254,22 @@ class _TrioTransport:
         exc: BaseException | None = None
         protocol = self.protocol
         protocol.connection_made(self)
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer, nursery.cancel_scope)
-                try:
-                    await self._reader()
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                    exc = error
-                    nursery.cancel_scope.cancel()
-        self._closing = True
         try:
-            await trio.aclose_forcefully(self.stream)
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, nursery.cancel_scope)
+                    try:
+                        await self._reader()
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                        exc = error
+                        nursery.cancel_scope.cancel()
         finally:
-            protocol.connection_lost(exc)
+            # Also when the whole server is being cancelled: the socket is closed, the driver told.
+            self._closing = True
+            try:
+                await trio.aclose_forcefully(self.stream)
+            finally:
+                protocol.connection_lost(exc)
 
     async def _reader(self) -> None:
         protocol = self.protocol
