@@ -20,7 +20,6 @@ from ._types import Message
 
 __all__ = ["H11Protocol", "RequestCycle"]
 
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
 
@@ -107,7 +106,10 @@ class H11Protocol:
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
-        self._set_deadline(None)
+        self._deadline = None
+        if self._timer is not None:  # release the connection now, not when the timer fires
+            self._timer.cancel()
+            self._timer = None
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
@@ -195,7 +197,7 @@ class H11Protocol:
         root_path = state.config.root_path
         scope = {
             "type": "http",
-            "asgi": _ASGI,
+            "asgi": {"version": "3.0", "spec_version": "2.4"},  # per request: apps may mutate scopes
             "http_version": "1.1" if request.http_version == b"1.1" else "1.0",
             "server": self.server,
             "client": self.client,
@@ -211,7 +213,9 @@ class H11Protocol:
         }
         cycle = RequestCycle(self, scope, request)
         self.cycle = cycle
-        if request.has_body:
+        # With "Expect: 100-continue" the client may wait for the 100 before sending any body
+        # (RFC 9110 §10.1.1): no body is due until the app asks for it (see body_wanted()).
+        if request.has_body and not request.expect_continue:
             self._set_deadline(self.backend.now() + state.config.body_timeout)
         else:
             self._set_deadline(None)
@@ -247,6 +251,14 @@ class H11Protocol:
             self._paused_reading = False
             self.transport.resume_reading()
             self._deadline = None
+            cycle = self.cycle
+            # Only a body still to come can stall: once it is all here the app may take its time.
+            if cycle is not None and not cycle.body_done:
+                self._set_deadline(self.backend.now() + self.state.config.body_timeout)
+
+    def body_wanted(self) -> None:
+        """The app asked for a body the client held back (100-continue): its timeout starts now."""
+        if not self._closed and not self._paused_reading and self._deadline is None:
             self._set_deadline(self.backend.now() + self.state.config.body_timeout)
 
     # ----------------------------------------------------------------- writing
@@ -382,6 +394,10 @@ class RequestCycle:
     def buffered(self) -> int:
         return sum(map(len, self._body))
 
+    @property
+    def body_done(self) -> bool:
+        return self._body_done
+
     def body_received(self, data: bytes) -> None:
         self._body.append(data)
         self._wake()
@@ -421,8 +437,11 @@ class RequestCycle:
                 return dict(_EMPTY_BODY)
             if not self._continue_sent:
                 self._continue_sent = True
-                if not self.response_started:
+                # A 100 may precede the final response as long as no byte of its head is out
+                # (`http.response.start` alone writes nothing); the body is wanted either way.
+                if not self.head_written:
                     self.proto.write(self.proto.conn.informational_continue())
+                self.proto.body_wanted()
             waiter = self._waiter = self.proto.backend.create_waiter()
             await waiter.wait()
 
@@ -466,6 +485,8 @@ class RequestCycle:
         elif kind == "http.response.start":
             if self.response_started:
                 raise LocalProtocolError("ASGI: 'http.response.start' sent twice")
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
             self.status = message["status"]
             self.headers = message.get("headers", ())
             self.response_started = True

@@ -36,6 +36,7 @@ class Lifespan:
         self._app_error: BaseException | None = None
         self._task: Handle | None = None
         self._received = False
+        self._phase_name = "lifespan.startup"
 
     # ----------------------------------------------------------------- the app's side
 
@@ -48,13 +49,12 @@ class Lifespan:
 
     async def _send(self, message: Message) -> None:
         kind = message.get("type")
-        if kind not in (
-            "lifespan.startup.complete",
-            "lifespan.startup.failed",
-            "lifespan.shutdown.complete",
-            "lifespan.shutdown.failed",
-        ):
-            raise TapsterError(f"ASGI: unexpected message type {kind!r} in a lifespan scope")
+        # Each phase accepts only its own answers: a shutdown answer cannot complete the startup.
+        if kind not in (self._phase_name + ".complete", self._phase_name + ".failed"):
+            raise TapsterError(
+                f"ASGI: unexpected message type {kind!r} in a lifespan scope "
+                f"(expected {self._phase_name}.complete or {self._phase_name}.failed)"
+            )
         self._outcome = message
         self._wake_phase()
 
@@ -75,6 +75,7 @@ class Lifespan:
     # ----------------------------------------------------------------- the server's side
 
     async def _phase(self, message: str, timeout: float) -> Message | None:
+        self._phase_name = message
         self._outcome = None
         self._incoming.append({"type": message})
         if self._receive_waiter is not None:

@@ -214,11 +214,12 @@ class H11Connection:
         else:
             headers = []
 
-        # Request target forms, RFC 9112 §3.2.
+        # Request target forms, RFC 9112 §3.2. CONNECT first: RFC 9110 §9.3.6 gives it "a special form
+        # of request target, unique to this method" (authority-form), so "CONNECT /" is no origin-form.
+        if method == b"CONNECT":
+            raise RemoteProtocolError("CONNECT is not supported: this server is not a proxy", 501)
         if target[:1] == b"/":
             path, _, query = target.partition(b"?")
-        elif method == b"CONNECT":
-            raise RemoteProtocolError("CONNECT is not supported: this server is not a proxy", 501)
         elif target == b"*":
             if method != b"OPTIONS":
                 raise RemoteProtocolError("asterisk-form target is only allowed with OPTIONS")
