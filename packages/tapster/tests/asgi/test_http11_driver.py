@@ -247,9 +247,32 @@ def test_connection_close_request_closes_after_the_response(make_conn: ConnFacto
     assert c.closed
 
 
-def test_eof_while_the_app_works_is_a_disconnect(make_conn: ConnFactory) -> None:
-    # As in uvicorn and Node's default (allowHalfOpen=false): an EOF ends the exchange, so an app
-    # waiting for the client to leave (long poll, server-sent events) hears of it at once.
+def test_half_closed_client_still_gets_its_response(make_conn: ConnFactory) -> None:
+    # A client may shut down its sending side after the request (RFC 9112 §9.6) and still read the
+    # answer: EOF while a response is owed keeps the connection open until that response is out.
+    backend = FakeBackend()
+    gate = FakeWaiter(backend)
+    messages: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        messages.append(await receive())
+        await gate.wait()
+        await respond(send, b"late")
+
+    c = make_conn(app, backend)
+    c.feed(get())
+    assert c.proto.eof_received() is True  # keep the half-closed transport open
+    c.run()
+    assert not c.closed
+    gate.wake()
+    c.run()
+    assert c.take() == ok(b"late")
+    assert c.closed  # then the EOF is acted on
+    assert messages == [{"type": "http.request", "body": b"", "more_body": False}]
+
+
+def test_eof_tells_a_listening_app_the_client_left(make_conn: ConnFactory) -> None:
+    # An app waiting for the client to leave (long poll, server-sent events) hears of an EOF at once.
     messages: list[Message] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -258,11 +281,11 @@ def test_eof_while_the_app_works_is_a_disconnect(make_conn: ConnFactory) -> None
 
     c = make_conn(app)
     c.feed(get())
-    assert c.proto.eof_received() is False
+    assert c.proto.eof_received() is True
     c.run()
-    assert c.closed
     assert messages[1:] == [{"type": "http.disconnect"}]
-    assert c.take() == b""
+    assert c.take() == b""  # no 500: the app gave up because the client left
+    assert c.closed
 
 
 def test_eof_on_an_idle_connection_closes_it(make_conn: ConnFactory) -> None:

@@ -276,6 +276,29 @@ def test_disconnect_is_delivered_to_waiting_app(server: RunningServer, recorder:
     assert recorder.disconnected.wait(5)
 
 
+def test_half_closed_client_gets_its_response(server: RunningServer) -> None:
+    # Like `nc -N`: send the request, shut down the sending side, read the answer (RFC 9112 §9.6).
+    with server.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        sock.shutdown(socket.SHUT_WR)
+        data = recv_all(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\nhello")
+
+
+def test_absolute_form_target_sets_the_host(server: RunningServer) -> None:
+    with server.connect() as sock:
+        sock.sendall(
+            b"GET http://example.org:81/scope?q=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"
+        )
+        data = recv_all(sock)
+    scope = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert scope["path"] == "/scope"
+    assert scope["query_string"] == "q=1"
+    assert ["host", "example.org:81"] in scope["headers"]
+    assert ["host", "other"] not in scope["headers"]
+
+
 def test_many_sequential_connections(server: RunningServer) -> None:
     for _ in range(30):
         with server.connect() as sock:

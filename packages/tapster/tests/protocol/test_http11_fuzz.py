@@ -241,13 +241,19 @@ def requests(draw: st.DrawFn) -> Sent:
         raw += body
     elif framing == "chunked":
         raw += draw(chunked_bodies(body))
+    expected_headers = [(name.lower(), value.strip(b" \t")) for name, value in fields]
+    if form == "absolute":
+        # RFC 9112 §3.2.2: the target's authority replaces (or supplies) the Host header.
+        expected_headers = [(n, b"example.com:8080" if n == b"host" else v) for n, v in expected_headers]
+        if version != b"1.1":
+            expected_headers.append((b"host", b"example.com:8080"))
     return Sent(
         raw=raw,
         method=method,
         path=path,
         query=query or b"",
         version=version,
-        headers=[(name.lower(), value.strip(b" \t")) for name, value in fields],
+        headers=expected_headers,
         body=body,
         has_body=framing == "chunked" or bool(body),
         keep_alive=keep_alive,

@@ -183,8 +183,13 @@ class H11Protocol:
                 assert self.cycle is not None
                 self.cycle.body_complete()
                 self._set_deadline(None)
-            else:  # ConnectionClosed
-                self._close()
+            else:  # ConnectionClosed: the client closed or half-closed its side
+                if self.cycle is not None:
+                    # A response is owed: keep the socket open to write it (a half-closed client
+                    # still reads), but tell an app that listens for the client leaving.
+                    self.cycle.peer_closed()
+                else:
+                    self._close()
                 break
 
     def _start_cycle(self, request: Request) -> None:
@@ -356,6 +361,7 @@ class RequestCycle:
         "_body_done",
         "_continue_sent",
         "_eof_delivered",
+        "_peer_closed",
         "_waiter",
         "bytes_sent",
         "disconnected",
@@ -378,6 +384,7 @@ class RequestCycle:
         self._body_done = not request.has_body
         self._continue_sent = not request.expect_continue
         self._eof_delivered = False
+        self._peer_closed = False
         self._waiter: Waiter | None = None
         self.disconnected = False
         self.response_started = False
@@ -410,6 +417,11 @@ class RequestCycle:
         self.disconnected = True
         self._wake()
 
+    def peer_closed(self) -> None:
+        """EOF after the whole request: receive() now reports http.disconnect; send() still works."""
+        self._peer_closed = True
+        self._wake()
+
     def _wake(self) -> None:
         if self._waiter is not None:
             self._waiter.wake()
@@ -428,6 +440,8 @@ class RequestCycle:
                 self._eof_delivered = self._body_done
                 return {"type": "http.request", "body": body, "more_body": not self._body_done}
             if self._body_done:
+                if self._peer_closed and self._eof_delivered:
+                    return dict(_DISCONNECT)
                 if self._eof_delivered:
                     # The whole body was delivered: the next message is the disconnect.
                     waiter = self._waiter = self.proto.backend.create_waiter()
@@ -501,7 +515,9 @@ class RequestCycle:
             self._app_failed(exc)
         else:
             if not self.response_complete:
-                if self.head_written:
+                if self._peer_closed or self.disconnected:
+                    proto._close()  # the app heard that the client left and gave up: fine
+                elif self.head_written:
                     error_log.error("ASGI app returned before finishing the response to %s", self._where())
                     proto._close()
                 elif not proto._closed:

@@ -153,6 +153,8 @@ class H11Connection:
                 return self._next_request()
             if state is State.DONE:
                 if self._eof and not self._buf:
+                    # The peer closed (or half-closed) its side: a response may still be owed and
+                    # sent; the connection is not reused after it (RFC 9112 §9.6).
                     self.client_state = State.CLOSED
                     return CONNECTION_CLOSED
                 return PAUSED
@@ -230,6 +232,16 @@ class H11Connection:
                 raise RemoteProtocolError("invalid request target")
             path = absolute.group(3) or b"/"
             query = absolute.group(4) or b""
+            authority = absolute.group(2)
+            if R.HOST_RE.fullmatch(authority) is None:
+                raise RemoteProtocolError("invalid authority in the request target")
+            request = self._request_semantics(method, target, path, query, version, headers)
+            # RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore the Host header
+            # and use the target's authority: the app sees that authority as the host.
+            request.headers[:] = [(n, authority if n == b"host" else v) for n, v in request.headers]
+            if not any(n == b"host" for n, _ in request.headers):
+                request.headers.append((b"host", authority))
+            return request
 
         return self._request_semantics(method, target, path, query, version, headers)
 
