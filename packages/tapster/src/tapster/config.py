@@ -44,6 +44,7 @@ class Config:
     head_timeout: float = 10.0  # first byte -> full request head, else 408 and close (slowloris)
     keep_alive_timeout: float = 5.0  # idle between requests (and before the first byte) -> close
     body_timeout: float = 30.0  # no request-body progress while the body is wanted -> 408 / disconnect
+    linger_timeout: float = 2.0  # after an error with input still arriving: read and discard, then close
     shutdown_timeout: float = 30.0  # graceful shutdown: in-flight requests get this long, then cancelled
     lifespan_startup_timeout: float = 60.0  # lifespan.startup must complete within this
     lifespan_shutdown_timeout: float = 30.0  # lifespan.shutdown must complete within this

@@ -234,6 +234,8 @@ class FakeTransport:
         self.aborted = False
         self.lost = False
         self.reading = True
+        self.supports_eof = True
+        self.eof_written = False
         self.high_water: int | None = None
         self.extra: dict[str, Any] = {"peername": peername, "sockname": sockname}
         if tls:
@@ -269,6 +271,13 @@ class FakeTransport:
 
     def is_closing(self) -> bool:
         return self.closed or self.lost
+
+    def can_write_eof(self) -> bool:
+        return self.supports_eof
+
+    def write_eof(self) -> None:
+        assert not self.closed, "write_eof() after close()"
+        self.eof_written = True
 
     def pause_reading(self) -> None:
         self.reading = False

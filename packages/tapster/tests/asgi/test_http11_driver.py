@@ -63,6 +63,11 @@ class Conn:
     def closed(self) -> bool:
         return self.transport.closed
 
+    @property
+    def finished(self) -> bool:
+        """Closed, or lingering: our side shut down while the client may still be sending."""
+        return self.transport.closed or self.transport.eof_written
+
 
 ConnFactory = Callable[..., Conn]
 
@@ -288,6 +293,50 @@ def test_eof_tells_a_listening_app_the_client_left(make_conn: ConnFactory) -> No
     assert c.closed
 
 
+def test_error_with_input_still_arriving_lingers_then_closes(make_conn: ConnFactory) -> None:
+    # RFC 9112 §9.6: closing with unread input makes the kernel reset the connection, which can
+    # destroy the 400 before the client reads it. Half-close, discard, then close.
+    c = make_conn(hello)
+    c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+    assert c.take().startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert c.transport.eof_written
+    assert not c.closed
+    c.feed(b"x" * 100_000)  # discarded: nothing is parsed or written
+    assert c.take() == b""
+    assert c.proto.eof_received() is False  # the client's EOF ends the linger
+    c.run()
+    assert c.closed
+
+
+def test_linger_is_bounded_by_linger_timeout(make_conn: ConnFactory) -> None:
+    c = make_conn(hello, linger_timeout=2.0)
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\nFoo : bar\r\n\r\n")
+    assert c.take().startswith(b"HTTP/1.1 400 ")
+    c.advance(1.9)
+    assert not c.closed
+    c.advance(0.2)
+    assert c.closed
+
+
+def test_no_linger_without_half_close_support(make_conn: ConnFactory) -> None:
+    c = make_conn(hello)
+    c.transport.supports_eof = False  # e.g. TLS: no write_eof()
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\nFoo : bar\r\n\r\n")
+    assert c.take().startswith(b"HTTP/1.1 400 ")
+    c.run()
+    assert c.closed
+    assert not c.transport.eof_written
+
+
+def test_no_linger_when_the_client_is_done_sending(make_conn: ConnFactory) -> None:
+    c = make_conn(hello)
+    c.feed(get("/", b"Connection: close\r\n"))
+    assert c.take() == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+    c.run()
+    assert c.closed
+    assert not c.transport.eof_written
+
+
 def test_eof_on_an_idle_connection_closes_it(make_conn: ConnFactory) -> None:
     c = make_conn(hello)
     assert c.proto.eof_received() is False
@@ -300,7 +349,7 @@ def test_malformed_request_gets_400_and_close(make_conn: ConnFactory) -> None:
     c = make_conn(hello)
     c.feed(b"GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert c.take().startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    assert c.closed
+    assert c.finished
 
 
 # ----------------------------------------------------------------------------- Expect: 100-continue
@@ -335,7 +384,7 @@ def test_100_continue_is_never_sent_if_the_app_answers_without_reading(make_conn
     out = c.take()
     assert out.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert b" 100 " not in out
-    assert c.closed  # the unread body makes the connection unusable
+    assert c.finished  # the unread body makes the connection unusable
 
 
 def test_100_continue_after_response_start_when_no_head_was_written(make_conn: ConnFactory) -> None:
@@ -360,11 +409,12 @@ def test_no_100_continue_after_the_head_but_the_body_timeout_runs(make_conn: Con
 
     c = make_conn(app, body_timeout=30.0)
     c.feed(post(5, EXPECT))
-    assert c.take() == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"  # no 100 after it
+    # No 100 after the head; and the body is still owed, so this is the connection's last response.
+    assert c.take() == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     c.advance(29.9)
-    assert not c.closed
+    assert not c.finished
     c.advance(0.1)
-    assert c.closed
+    assert c.finished
     assert messages == [{"type": "http.disconnect"}]
 
 
@@ -664,10 +714,10 @@ def test_partial_head_gets_408_at_the_head_timeout(make_conn: ConnFactory) -> No
     c.advance(1)
     c.feed(b"GET / HTTP/1.1\r\nHost: exa")
     c.advance(9.9)  # past the keep-alive timeout: a started head is no longer idle
-    assert not c.closed
+    assert not c.finished
     c.advance(0.1)
     assert c.take().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
-    assert c.closed
+    assert c.finished
 
 
 def test_slowloris_gets_408_at_the_deadline_from_the_first_byte(make_conn: ConnFactory) -> None:
@@ -677,7 +727,7 @@ def test_slowloris_gets_408_at_the_deadline_from_the_first_byte(make_conn: ConnF
     for byte in head:
         c.feed(bytes([byte]))
         c.advance(1)
-        if c.closed:
+        if c.finished:
             break
     assert c.backend.now() - start == 10.0  # not reset by each byte
     assert c.take().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
@@ -696,10 +746,10 @@ def test_stalled_body_gets_408_and_the_app_sees_a_disconnect(make_conn: ConnFact
     c.advance(20)
     c.feed(b"def")  # progress: the timeout starts again
     c.advance(29.9)
-    assert not c.closed
+    assert not c.finished
     c.advance(0.1)
     assert c.take().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
-    assert c.closed
+    assert c.finished
     assert [m["type"] for m in messages] == ["http.request", "http.request", "http.disconnect"]
 
 
@@ -718,7 +768,7 @@ def test_stalled_body_after_the_response_started_just_closes(make_conn: ConnFact
     c.take()
     c.advance(30)
     assert c.take() == b""  # no 408 after a head went out
-    assert c.closed
+    assert c.finished
     assert messages == [{"type": "http.disconnect"}]
 
 

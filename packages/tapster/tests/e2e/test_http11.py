@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -297,6 +298,30 @@ def test_absolute_form_target_sets_the_host(server: RunningServer) -> None:
     assert scope["query_string"] == "q=1"
     assert ["host", "example.org:81"] in scope["headers"]
     assert ["host", "other"] not in scope["headers"]
+
+
+def test_error_response_survives_a_client_still_sending(server: RunningServer) -> None:
+    # The server rejects the head while megabytes of body are still on their way. It half-closes
+    # and reads on (lingering close): the client reads the 400 and a clean EOF, and its sends are
+    # not reset (RFC 9112 §9.6).
+    errors: list[OSError] = []
+    with server.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nContent-Length: 8\r\n\r\n")
+
+        def flood() -> None:
+            try:
+                for _ in range(64):
+                    sock.sendall(b"x" * 65536)
+            except OSError as exc:
+                errors.append(exc)
+
+        sender = threading.Thread(target=flood)
+        sender.start()
+        data = recv_all(sock)
+        sender.join(10)
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"connection: close" in data
+    assert errors == []
 
 
 def test_many_sequential_connections(server: RunningServer) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
-from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request
+from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request, State
 
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, access_log, error_log
@@ -45,6 +45,7 @@ class H11Protocol:
         "_deadline",
         "_drain",
         "_head_started",
+        "_lingering",
         "_paused_reading",
         "_tasks",
         "_timer",
@@ -74,6 +75,7 @@ class H11Protocol:
         self._timer: Handle | None = None
         self._timer_at = 0.0
         self._head_started = False
+        self._lingering = False
 
     # ----------------------------------------------------------------- transport callbacks
 
@@ -91,6 +93,8 @@ class H11Protocol:
         self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return  # lingering after an error: what still arrives is discarded
         try:
             self.conn.receive_data(data)
         except RemoteProtocolError:
@@ -99,6 +103,9 @@ class H11Protocol:
         self._process()
 
     def eof_received(self) -> bool:
+        if self._lingering:
+            self.transport.close()
+            return False
         self.conn.receive_data(b"")
         self._process()
         # Keep the transport open (half-closed) while a response is still owed.
@@ -305,10 +312,30 @@ class H11Protocol:
             self._tasks.discard(cycle.task)
 
     def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._set_deadline(None)
-            self.transport.close()
+        if self._closed:
+            return
+        self._closed = True
+        conn = self.conn
+        client = conn.client_state
+        still_sending = (
+            client is State.BODY
+            or client is State.ERROR
+            or (client is State.IDLE and (conn.buffered > 0 or self._head_started))
+        )
+        if still_sending and not conn._eof and self.transport.can_write_eof():
+            # Closing with unread input makes the kernel reset the connection, which can destroy
+            # our answer before the client reads it (RFC 9112 §9.6). Half-close instead, discard
+            # what still arrives, and close at the client's EOF or after linger_timeout.
+            self._lingering = True
+            self.transport.write_eof()
+            if self._paused_reading:
+                self._paused_reading = False
+                self.transport.resume_reading()
+            self._deadline = None
+            self._set_deadline(self.backend.now() + self.state.config.linger_timeout)
+            return
+        self._set_deadline(None)
+        self.transport.close()
 
     # ----------------------------------------------------------------- timers
 
@@ -328,7 +355,7 @@ class H11Protocol:
     def _on_timer(self) -> None:
         self._timer = None
         deadline = self._deadline
-        if deadline is None or self._closed:
+        if deadline is None or (self._closed and not self._lingering):
             return
         if self.backend.now() < deadline:
             self._timer_at = deadline
@@ -338,6 +365,9 @@ class H11Protocol:
         self._timed_out()
 
     def _timed_out(self) -> None:
+        if self._lingering:
+            self.transport.close()
+            return
         cycle = self.cycle
         if cycle is None:
             if self.conn.buffered or self._head_started:

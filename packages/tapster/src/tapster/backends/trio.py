@@ -190,6 +190,7 @@ class _TrioTransport:
         self.high_water = high_water
         self._buffer = bytearray()
         self._closing = False
+        self._eof_requested = False
         self._write_paused = False
         self._reading_paused = False
         self._has_data = trio.Event()
@@ -218,6 +219,13 @@ class _TrioTransport:
 
     def is_closing(self) -> bool:
         return self._closing
+
+    def can_write_eof(self) -> bool:
+        return isinstance(self.stream, trio.SocketStream)
+
+    def write_eof(self) -> None:
+        self._eof_requested = True
+        self._has_data.set()  # the writer flushes, then shuts down the sending side
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         if high is not None:
@@ -293,6 +301,10 @@ class _TrioTransport:
                 if not self._buffer:
                     if self._closing:
                         break
+                    if self._eof_requested:
+                        self._eof_requested = False
+                        await self.stream.send_eof()  # type: ignore[attr-defined]
+                        continue
                     self._has_data = trio.Event()
                     await self._has_data.wait()
                     continue

@@ -489,7 +489,9 @@ class H11Connection:
         parts = [_STATUS_LINES[status], extra]
         length: int | None = None
         chunked = False
-        keep_alive = self.response_keep_alive
+        # A response that leaves while the request body is still arriving ends the connection:
+        # say so (RFC 9112 §9.6) rather than close without warning.
+        keep_alive = self.response_keep_alive and self.client_state is not State.BODY
         try:
             for name, value in headers:
                 if R.TOKEN_RE.fullmatch(name) is None:

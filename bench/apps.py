@@ -1,0 +1,92 @@
+"""The app every server in the peer comparison runs: raw ASGI 3, no framework.
+
+Routes: ``GET /`` plaintext, ``GET /json`` a small JSON object, ``POST /echo`` the request body back.
+Anything else is a 404. The ``lifespan`` scope is completed so every server starts it the same way.
+
+Serve it with e.g. ``tapster bench.apps:app`` or ``uvicorn bench.apps:app`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+__all__ = ["app"]
+
+Message = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_PLAIN_BODY = b"Hello, world!"
+_PLAIN_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_PLAIN_BODY)).encode("ascii")),
+]
+_JSON_BODY = json.dumps({"message": "Hello, world!", "id": 1, "ok": True}, separators=(",", ":")).encode()
+_JSON_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_JSON_BODY)).encode("ascii")),
+]
+_NOT_FOUND_BODY = b"Not Found"
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_NOT_FOUND_BODY)).encode("ascii")),
+]
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None if the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    kind = scope["type"]
+    if kind == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if kind != "http":
+        raise RuntimeError(f"bench app: unsupported scope type {kind!r}")
+    path = scope["path"]
+    method = scope["method"]
+    if path == "/" and method == "GET":
+        await _respond(send, 200, _PLAIN_HEADERS, _PLAIN_BODY)
+    elif path == "/json" and method == "GET":
+        await _respond(send, 200, _JSON_HEADERS, _JSON_BODY)
+    elif path == "/echo" and method == "POST":
+        body = await _read_body(receive)
+        if body is None:
+            return
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        await _respond(send, 200, headers, body)
+    else:
+        await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
