@@ -24,6 +24,10 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
 
 
+# Decoded once: the method of nearly every request is one of these.
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+
 def _address(value: Any) -> tuple[str, int] | None:
     """ASGI `client`/`server`: (host, port) for IP sockets, None for Unix sockets."""
     if isinstance(value, tuple) and len(value) >= 2:
@@ -214,7 +218,7 @@ class H11Protocol:
             "server": self.server,
             "client": self.client,
             "scheme": self.scheme,
-            "method": request.method.decode("ascii"),
+            "method": _METHODS.get(request.method) or request.method.decode("ascii"),
             "root_path": root_path,
             "path": root_path + path if root_path else path,
             "raw_path": raw_path,
@@ -230,7 +234,7 @@ class H11Protocol:
         if request.has_body and not request.expect_continue:
             self._set_deadline(self.backend.now() + state.config.body_timeout)
         else:
-            self._set_deadline(None)
+            self._deadline = None  # the app may take its time; the lazy timer sees None and stops
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
@@ -296,10 +300,9 @@ class H11Protocol:
         conn = self.conn
         if self._closed:
             return
-        if not conn.keep_alive or self.state.draining:
+        if self.state.draining or not conn.reuse():
             self._close()
             return
-        conn.start_next_cycle()
         self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
         if self._paused_reading:
             self._paused_reading = False
@@ -389,6 +392,7 @@ class RequestCycle:
     __slots__ = (
         "_body",
         "_body_done",
+        "_buffered",
         "_continue_sent",
         "_eof_delivered",
         "_peer_closed",
@@ -411,6 +415,7 @@ class RequestCycle:
         self.scope = scope
         self.request = request
         self._body: list[bytes] = []
+        self._buffered = 0  # bytes in _body
         self._body_done = not request.has_body
         self._continue_sent = not request.expect_continue
         self._eof_delivered = False
@@ -429,7 +434,7 @@ class RequestCycle:
 
     @property
     def buffered(self) -> int:
-        return sum(map(len, self._body))
+        return self._buffered
 
     @property
     def body_done(self) -> bool:
@@ -437,6 +442,7 @@ class RequestCycle:
 
     def body_received(self, data: bytes) -> None:
         self._body.append(data)
+        self._buffered += len(data)
         self._wake()
 
     def body_complete(self) -> None:
@@ -466,6 +472,7 @@ class RequestCycle:
             if self._body:
                 body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
+                self._buffered = 0
                 self.proto.resume_reading_for_body()
                 self._eof_delivered = self._body_done
                 return {"type": "http.request", "body": body, "more_body": not self._body_done}
@@ -515,12 +522,13 @@ class RequestCycle:
                     data += conn.response_body(body, True)
             else:
                 data = conn.response_body(body, more)
-            if data:
-                proto.write(data)
+            if data and not proto._closed:
+                proto.transport.write(data)
             self.bytes_sent += len(body)
             if not more:
                 self.response_complete = True
-                self._wake()
+                if self._waiter is not None:
+                    self._wake()
                 if proto.state.access_log:
                     self._log_access()
                 proto.cycle_done(self)

@@ -36,6 +36,11 @@ REQUEST_LINE_RE = re.compile(rb"([" + TCHAR + rb"]+) ([\x21\x22\x24-\x7e]+) HTTP
 # (§5.2: a line may not start with SP/HTAB, which the name's tchar class already forbids).
 _FIELD_LINE = rb"\r\n[" + TCHAR + rb"]+:[\t\x20-\x7e\x80-\xff]*"
 FIELDS_RE = re.compile(rb"(?:" + _FIELD_LINE + rb")*")
+# The common case in one call: a whole head (request line and header block) that is valid;
+# groups: method, target, major, minor, header block. A head it rejects takes the slow path.
+HEAD_RE = re.compile(
+    rb"([" + TCHAR + rb"]+) ([\x21\x22\x24-\x7e]+) HTTP/([0-9])\.([0-9])((?:" + _FIELD_LINE + rb")*)"
+)
 # Only ever run on a block that FIELDS_RE accepted. Values keep their OWS, stripped by the caller:
 # a regex that strips it backtracks quadratically on long runs of inner whitespace.
 FIELD_RE = re.compile(rb"\r\n([^:]+):([^\r]*)")

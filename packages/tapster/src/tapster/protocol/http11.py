@@ -38,6 +38,10 @@ class State(enum.Enum):
     CLOSED = "CLOSED"  # the peer closed (client side) or we must close after this exchange
     ERROR = "ERROR"
 
+    # Members are singletons: identity hashing keeps the transition-table lookups in C
+    # (Enum's own __hash__ is a Python function, measurable on every request).
+    __hash__ = object.__hash__
+
 
 # Which events move each side, and where (h11's _state.py habit: transitions are data).
 _CLIENT: dict[State, dict[str, State]] = {
@@ -188,17 +192,10 @@ class H11Connection:
         head = buf[:end]
         self._buf = buf[end + 4 :]
 
-        line_end = head.find(b"\r\n")
-        if line_end < 0:
-            line, fields = head, b""
-        else:
-            line, fields = head[:line_end], head[line_end:]
-        match = R.REQUEST_LINE_RE.fullmatch(line)
+        match = R.HEAD_RE.fullmatch(head)
         if match is None:
-            if b"\n" in line or b"\r" in line:
-                raise RemoteProtocolError("bare CR or LF in the request line")
-            raise RemoteProtocolError(R.diagnose_request_line(line))
-        method, target, major, minor = match.groups()
+            self._diagnose_head(head)
+        method, target, major, minor, fields = match.groups()  # type: ignore[union-attr]
         if major != b"1":
             raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are served on this port", 505)
         # RFC 9110 §2.5: "A recipient that receives a message with a major version number that it
@@ -207,8 +204,6 @@ class H11Connection:
         version = b"1.1" if minor != b"0" else b"1.0"
 
         if fields:
-            if R.FIELDS_RE.fullmatch(fields) is None:
-                raise RemoteProtocolError(R.diagnose_fields(fields))
             pairs = R.FIELD_RE.findall(fields)
             if len(pairs) > limits.max_headers:
                 raise RemoteProtocolError(f"more than {limits.max_headers} header fields", 431)
@@ -244,6 +239,17 @@ class H11Connection:
             return request
 
         return self._request_semantics(method, target, path, query, version, headers)
+
+    @staticmethod
+    def _diagnose_head(head: bytes) -> None:
+        """Raise the precise error for a head HEAD_RE rejected (slow path, errors only)."""
+        line, crlf, rest = head.partition(b"\r\n")
+        fields = crlf + rest
+        if R.REQUEST_LINE_RE.fullmatch(line) is None:
+            if b"\n" in line or b"\r" in line:
+                raise RemoteProtocolError("bare CR or LF in the request line")
+            raise RemoteProtocolError(R.diagnose_request_line(line))
+        raise RemoteProtocolError(R.diagnose_fields(fields))
 
     def _request_semantics(
         self,
@@ -621,6 +627,16 @@ class H11Connection:
         """Reset for the next request on a kept-alive connection (pipelined bytes stay buffered)."""
         if not self.keep_alive:
             raise LocalProtocolError("the connection cannot be reused after this exchange")
+        self._next_cycle()
+
+    def reuse(self) -> bool:
+        """Start the next cycle if the exchange just completed allows it; say whether it did."""
+        if not self.keep_alive:
+            return False
+        self._next_cycle()
+        return True
+
+    def _next_cycle(self) -> None:
         self.client_state = _move(_CLIENT, self.client_state, "next_cycle")
         self.server_state = _move(_SERVER, self.server_state, "next_cycle")
         self._head_request = False
