@@ -166,7 +166,13 @@ class H11Protocol:
                 self._reject(exc)
                 return
             if event is NEED_DATA:
-                if self.cycle is None and not self._head_started and conn.buffered:
+                cycle = self.cycle
+                if cycle is not None:
+                    # Waiting for more of the body: it must make progress within body_timeout.
+                    # (Only here, not per Data event: a body that is already in costs no clock read.)
+                    if cycle.body_due and not self._paused_reading:
+                        self._set_deadline(self.backend.now() + self.state.config.body_timeout)
+                elif not self._head_started and conn.buffered:
                     # RFC 9112 §9.3 idle ends with the first byte; the head must arrive in time.
                     self._head_started = True
                     self._set_deadline(self.backend.now() + self.state.config.head_timeout)
@@ -185,15 +191,13 @@ class H11Protocol:
                     # The app is not keeping up: stop reading until it consumes (flow control).
                     self._paused_reading = True
                     self.transport.pause_reading()
-                    self._set_deadline(None)
-                elif self._deadline is not None:
-                    self._deadline = self.backend.now() + self.state.config.body_timeout
+                    self._deadline = None
             elif kind is Request:
                 self._start_cycle(event)  # type: ignore[arg-type]
             elif kind is EndOfMessage:
                 assert self.cycle is not None
                 self.cycle.body_complete()
-                self._set_deadline(None)
+                self._deadline = None
             else:  # ConnectionClosed: the client closed or half-closed its side
                 if self.cycle is not None:
                     # A response is owed: keep the socket open to write it (a half-closed client
@@ -229,12 +233,10 @@ class H11Protocol:
         }
         cycle = RequestCycle(self, scope, request)
         self.cycle = cycle
-        # With "Expect: 100-continue" the client may wait for the 100 before sending any body
-        # (RFC 9110 §10.1.1): no body is due until the app asks for it (see body_wanted()).
-        if request.has_body and not request.expect_continue:
-            self._set_deadline(self.backend.now() + state.config.body_timeout)
-        else:
-            self._deadline = None  # the app may take its time; the lazy timer sees None and stops
+        # No deadline while the app works; a body still to come gets one when reading finds it
+        # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
+        # 100 first (RFC 9110 §10.1.1): that body is due only once the app asks (body_wanted()).
+        self._deadline = None
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
@@ -439,6 +441,11 @@ class RequestCycle:
     @property
     def body_done(self) -> bool:
         return self._body_done
+
+    @property
+    def body_due(self) -> bool:
+        """More body is owed now (not held back until a 100 Continue that was not sent yet)."""
+        return self._continue_sent and not self._body_done
 
     def body_received(self, data: bytes) -> None:
         self._body.append(data)
