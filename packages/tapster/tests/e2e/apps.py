@@ -99,6 +99,16 @@ class Recorder:
             while message["type"] != "http.disconnect":
                 message = await receive()
             self.disconnected.set()
+        elif path == "/stream-until-gone":
+            # Streams until send() raises: ASGI 2.4 servers raise an OSError once the client left.
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            self.started.set()
+            try:
+                while True:
+                    await send({"type": "http.response.body", "body": b"tick\n" * 100, "more_body": True})
+                    await pause()
+            except OSError:
+                self.disconnected.set()
         elif path == "/forever":
             # Waits for a disconnect that a patient client never sends: only cancellation ends it.
             self.started.set()
@@ -111,3 +121,17 @@ class Recorder:
                 raise
         else:
             await respond(send, 404, b"not found")
+
+
+async def pause() -> None:
+    """Let the loop run for a moment, on whichever loop the server runs."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        await trio.sleep(0.005)
+    else:
+        import asyncio
+
+        await asyncio.sleep(0.005)

@@ -277,6 +277,15 @@ def test_disconnect_is_delivered_to_waiting_app(server: RunningServer, recorder:
     assert recorder.disconnected.wait(5)
 
 
+def test_streaming_app_learns_the_client_left(server: RunningServer, recorder: Recorder) -> None:
+    sock = server.connect()
+    sock.sendall(b"GET /stream-until-gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert recorder.started.wait(5)
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+    sock.close()
+    assert recorder.disconnected.wait(5), "send() never raised after the client left"
+
+
 def test_half_closed_client_gets_its_response(server: RunningServer) -> None:
     # Like `nc -N`: send the request, shut down the sending side, read the answer (RFC 9112 §9.6).
     with server.connect() as sock:
