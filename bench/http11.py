@@ -122,6 +122,23 @@ def server_specs() -> list[ServerSpec]:
             ],
             f"hypercorn --worker-class {worker_class} --workers 1 (no access log: its default)",
         ),
+        # On trio (not in the default set): --servers tapster-trio,hypercorn-trio
+        ServerSpec(
+            "tapster-trio",
+            lambda port: [
+                *(py, "-m", "tapster", APP, "--bind", f"{HOST}:{port}"),
+                *("--loop", "trio", "--no-access-log", "--log-level", "warning"),
+            ],
+            "tapster --loop trio",
+        ),
+        ServerSpec(
+            "hypercorn-trio",
+            lambda port: [
+                *(py, "-m", "hypercorn", APP, "--bind", f"{HOST}:{port}"),
+                *("--worker-class", "trio", "--workers", "1", "--log-level", "warning"),
+            ],
+            "hypercorn --worker-class trio --workers 1",
+        ),
     ]
 
 
