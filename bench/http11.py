@@ -417,7 +417,7 @@ def measure_server(
                 if wrk.socket_errors or wrk.non_2xx:
                     flag = f"  !! socket errors {wrk.socket_errors}, non-2xx {wrk.non_2xx}"
                 print(
-                    f"  round {round_no} {spec.name:<9} {row.name:<9} {wrk.req_per_s:>10.0f} req/s"
+                    f"  round {round_no} {spec.name:<14} {row.name:<9} {wrk.req_per_s:>10.0f} req/s"
                     f"  p99 {wrk.p99_ms:>7.2f} ms  cpu {cpu:5.2f} s"
                     f"  {sample.req_per_cpu_s:>8.0f} req/cpu-s{flag}",
                     flush=True,
@@ -449,7 +449,7 @@ def report(results: dict[str, dict[str, Cell]], specs: list[ServerSpec]) -> dict
         base_cpu = cells[BASELINE].median("req_per_cpu_s") if BASELINE in cells else None
         print(f"\n{row.name} ({'POST ' + str(ECHO_SIZE) + ' B' if row.lua else 'GET'} {row.path})")
         print(
-            f"  {'server':<10} {'req/s':>10} {'min..max':>17} {'p99 ms':>8} {'req/cpu-s':>10}"
+            f"  {'server':<14} {'req/s':>10} {'min..max':>17} {'p99 ms':>8} {'req/cpu-s':>10}"
             f" {'x uvicorn':>10} {'cpu x uv':>9} {'errors':>7}"
         )
         summary[row.name] = {}
@@ -463,7 +463,7 @@ def report(results: dict[str, dict[str, Cell]], specs: list[ServerSpec]) -> dict
             spread = f"{min(values):.0f}..{max(values):.0f}" if values else "-"
             errors = sum(s.socket_errors + s.non_2xx for s in cell.samples)
             print(
-                f"  {spec.name:<10} {_fmt(rps, '10.0f')} {spread:>17} {_fmt(cell.median('p99_ms'), '8.2f')}"
+                f"  {spec.name:<14} {_fmt(rps, '10.0f')} {spread:>17} {_fmt(cell.median('p99_ms'), '8.2f')}"
                 f" {_fmt(per_cpu, '10.0f')} {_fmt(ratio, '10.2f')} {_fmt(cpu_ratio, '9.2f')} {errors:>7}"
             )
             for failure in cell.failures:
