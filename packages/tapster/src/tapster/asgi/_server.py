@@ -71,6 +71,9 @@ class Server:
             await self._drain(state)
             await lifespan.shutdown(config.lifespan_shutdown_timeout)
         finally:
+            # Cancelled or failed before a graceful drain: take every connection down with us.
+            for conn in list(state.connections):
+                conn.abort()
             lifespan.cancel()
             if signals is not None:
                 signals.cancel()

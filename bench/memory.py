@@ -1,0 +1,93 @@
+"""Memory per idle keep-alive connection: RSS growth of a tapster process holding N idle connections.
+
+    python bench/memory.py [--connections N] [--loop uvloop|asyncio|trio ...]
+
+Starts `tapster bench.apps:app` per loop, opens 50 warm-up connections, then N more; each connection
+makes one request and then stays open and idle (keep-alive timeout raised to 120 s). Prints the
+server's VmRSS growth divided by N. DESIGN.md §4 budget: <= 20 KiB per idle connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS line")
+
+
+def open_idle(port: int, count: int, into: list[socket.socket]) -> None:
+    for _ in range(count):
+        sock = socket.create_connection((HOST, port), timeout=10)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        data = b""
+        while not data.endswith(b"Hello, world!"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise RuntimeError("server closed a connection during setup")
+            data += chunk
+        into.append(sock)
+
+
+def measure(loop: str, connections: int) -> float:
+    port = free_port()
+    cmd = [sys.executable, "-m", "tapster", "bench.apps:app", "--bind", f"{HOST}:{port}", "--loop", loop]
+    cmd += ["--keep-alive-timeout", "120", "--log-level", "warning", "--backlog", "4096"]
+    proc = subprocess.Popen(cmd)
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                open_idle(port, 50, socks)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        time.sleep(0.5)
+        before = rss_kib(proc.pid)
+        open_idle(port, connections, socks)
+        time.sleep(0.5)
+        after = rss_kib(proc.pid)
+        return (after - before) / connections
+    finally:
+        for sock in socks:
+            sock.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--connections", type=int, default=2000)
+    p.add_argument("--loop", action="append", choices=("uvloop", "asyncio", "trio"))
+    args = p.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, args.connections * 2 + 200))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    for loop in args.loop or ["uvloop", "asyncio", "trio"]:
+        print(f"{loop:<8} {measure(loop, args.connections):6.1f} KiB per idle keep-alive connection")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
