@@ -86,6 +86,3 @@ class Config:
     def python_log_level(self) -> int:
         level = self.log_level.lower()
         return 5 if level == "trace" else int(logging.getLevelName(level.upper()))
-
-    def replace(self, **changes: object) -> Config:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -182,19 +182,18 @@ class H11Protocol:
                     self._paused_reading = True
                     self.transport.pause_reading()
                 break
-            kind = type(event)
-            if kind is Data:
+            if isinstance(event, Data):
                 cycle = self.cycle
                 assert cycle is not None
-                cycle.body_received(event.data)  # type: ignore[union-attr]
+                cycle.body_received(event.data)
                 if cycle.buffered > self.state.config.max_body_buffer and not self._paused_reading:
                     # The app is not keeping up: stop reading until it consumes (flow control).
                     self._paused_reading = True
                     self.transport.pause_reading()
                     self._deadline = None
-            elif kind is Request:
-                self._start_cycle(event)  # type: ignore[arg-type]
-            elif kind is EndOfMessage:
+            elif isinstance(event, Request):
+                self._start_cycle(event)
+            elif isinstance(event, EndOfMessage):
                 assert self.cycle is not None
                 self.cycle.body_complete()
                 self._deadline = None
@@ -271,7 +270,7 @@ class H11Protocol:
             self._deadline = None
             cycle = self.cycle
             # Only a body still to come can stall: once it is all here the app may take its time.
-            if cycle is not None and not cycle.body_done:
+            if cycle is not None and cycle.body_due:
                 self._set_deadline(self.backend.now() + self.state.config.body_timeout)
 
     def body_wanted(self) -> None:
@@ -309,7 +308,7 @@ class H11Protocol:
         if self._paused_reading:
             self._paused_reading = False
             self.transport.resume_reading()
-        if conn.buffered or conn._eof:
+        if conn.buffered or conn.peer_eof:
             self._process()
 
     def task_done(self, cycle: RequestCycle) -> None:
@@ -327,7 +326,7 @@ class H11Protocol:
             or client is State.ERROR
             or (client is State.IDLE and (conn.buffered > 0 or self._head_started))
         )
-        if still_sending and not conn._eof and self.transport.can_write_eof():
+        if still_sending and not conn.peer_eof and self.transport.can_write_eof():
             # Closing with unread input makes the kernel reset the connection, which can destroy
             # our answer before the client reads it (RFC 9112 §9.6). Half-close instead, discard
             # what still arrives, and close at the client's EOF or after linger_timeout.
@@ -437,10 +436,6 @@ class RequestCycle:
     @property
     def buffered(self) -> int:
         return self._buffered
-
-    @property
-    def body_done(self) -> bool:
-        return self._body_done
 
     @property
     def body_due(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 __all__ = ["Backend", "Handle", "Transport", "Waiter"]
@@ -48,9 +48,9 @@ class Backend(Protocol):
 
     def now(self) -> float: ...  # monotonic seconds
     def call_at(self, when: float, callback: Callable[[], None]) -> Handle: ...
-    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> Handle: ...
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> Handle: ...
     def create_waiter(self) -> Waiter: ...
-    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None: ...
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> object: ...
 
     async def listen(
         self,

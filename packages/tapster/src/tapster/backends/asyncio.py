@@ -92,7 +92,7 @@ def uvloop_available() -> bool:
 
 async def serve(server: Server, *, install_signals: bool = True) -> None:
     """Serve inside an already running asyncio loop."""
-    await server.serve(AsyncioBackend(asyncio.get_running_loop()), install_signals=install_signals)  # type: ignore[arg-type]
+    await server.serve(AsyncioBackend(asyncio.get_running_loop()), install_signals=install_signals)
 
 
 def run(server: Server, *, use_uvloop: bool, install_signals: bool = True) -> None:

@@ -221,7 +221,7 @@ class _TrioTransport:
         return self._closing
 
     def can_write_eof(self) -> bool:
-        return isinstance(self.stream, trio.SocketStream)
+        return isinstance(self.stream, trio.abc.HalfCloseableStream)
 
     def write_eof(self) -> None:
         self._eof_requested = True
@@ -240,10 +240,9 @@ class _TrioTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         stream = self.stream
-        tls = isinstance(stream, trio.SSLStream)
         if name == "ssl_object":
-            return stream if tls else default
-        raw = stream.transport_stream if tls else stream  # type: ignore[attr-defined]
+            return stream if isinstance(stream, trio.SSLStream) else default
+        raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
         sock = getattr(raw, "socket", None)
         if sock is None:
             return default
@@ -301,9 +300,9 @@ class _TrioTransport:
                 if not self._buffer:
                     if self._closing:
                         break
-                    if self._eof_requested:
+                    if self._eof_requested and isinstance(self.stream, trio.abc.HalfCloseableStream):
                         self._eof_requested = False
-                        await self.stream.send_eof()  # type: ignore[attr-defined]
+                        await self.stream.send_eof()
                         continue
                     self._has_data = trio.Event()
                     await self._has_data.wait()

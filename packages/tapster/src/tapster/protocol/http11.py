@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from http import HTTPStatus
+from typing import NoReturn
 
 from tapster.errors import LocalProtocolError, RemoteProtocolError
 
@@ -133,6 +134,11 @@ class H11Connection:
     # ----------------------------------------------------------------- receiving
 
     @property
+    def peer_eof(self) -> bool:
+        """The peer closed its sending side (``receive_data(b"")`` was called)."""
+        return self._eof
+
+    @property
     def buffered(self) -> int:
         """Bytes received but not yet turned into events."""
         return len(self._buf)
@@ -195,7 +201,7 @@ class H11Connection:
         match = R.HEAD_RE.fullmatch(head)
         if match is None:
             self._diagnose_head(head)
-        method, target, major, minor, fields = match.groups()  # type: ignore[union-attr]
+        method, target, major, minor, fields = match.groups()
         if major != b"1":
             raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are served on this port", 505)
         # RFC 9110 §2.5: "A recipient that receives a message with a major version number that it
@@ -241,7 +247,7 @@ class H11Connection:
         return self._request_semantics(method, target, path, query, version, headers)
 
     @staticmethod
-    def _diagnose_head(head: bytes) -> None:
+    def _diagnose_head(head: bytes) -> NoReturn:
         """Raise the precise error for a head HEAD_RE rejected (slow path, errors only)."""
         line, crlf, rest = head.partition(b"\r\n")
         fields = crlf + rest
