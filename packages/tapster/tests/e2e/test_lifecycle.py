@@ -269,3 +269,78 @@ def test_programmatic_serve_inside_a_running_loop(loop_name: str) -> None:
         else:
             asyncio.run(main())
     assert results == ["ok"]
+
+
+def test_back_pressure_on_a_slow_reader(serve: ServeFactory) -> None:
+    # The app streams 64 MiB to a client that does not read yet: send() must wait for the socket
+    # to drain instead of queueing it all in memory (write_buffer_size).
+    sent = [0]
+    total = 64 * 1024 * 1024
+    chunk = b"z" * 65536
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % total)]}
+        )
+        while sent[0] < total:
+            await send(
+                {"type": "http.response.body", "body": chunk, "more_body": sent[0] + len(chunk) < total}
+            )
+            sent[0] += len(chunk)
+
+    running = serve(app)
+    with running.connect(timeout=20) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+        assert sent[0] < 16 * 1024 * 1024, f"{sent[0]} bytes queued for a client that reads nothing"
+        received = 0
+        while received < total:
+            data = sock.recv(1 << 20)
+            assert data
+            received += len(data)
+    assert sent[0] == total
+
+
+def test_back_pressure_on_a_slow_app(serve: ServeFactory) -> None:
+    # The client uploads 64 MiB to an app that does not read yet: the server must stop reading
+    # (max_body_buffer) so the client's sends block, instead of buffering the body in memory.
+    release = threading.Event()
+    total = 64 * 1024 * 1024
+    received = [0]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        while not release.is_set():
+            await tiny_sleep()
+        more = True
+        while more:
+            message = await receive()
+            received[0] += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"%d" % received[0]})
+
+    running = serve(app)
+    uploaded = [0]
+    with running.connect(timeout=20) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+
+        def upload() -> None:
+            block = b"u" * 65536
+            while uploaded[0] < total:
+                sock.sendall(block)
+                uploaded[0] += len(block)
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        time.sleep(0.5)
+        assert uploaded[0] < 16 * 1024 * 1024, f"{uploaded[0]} bytes accepted while the app read nothing"
+        release.set()
+        uploader.join(20)
+        data = recv_response(sock, timeout=20)
+    assert data.endswith(b"\r\n\r\n%d" % total)
