@@ -41,22 +41,22 @@ class FakeTimer:
 
 
 class FakeWaiter:
-    """One-shot wake-up. ``await waiter.wait()`` suspends the awaiting task until `wake()`."""
+    """One-shot wake-up. ``await waiter.wait()`` suspends the awaiting tasks until `wake()`."""
 
-    __slots__ = ("_backend", "_task", "woken")
+    __slots__ = ("_backend", "_tasks", "woken")
 
     def __init__(self, backend: FakeBackend) -> None:
         self._backend = backend
-        self._task: FakeTask | None = None
+        self._tasks: list[FakeTask] = []
         self.woken = False
 
     def wake(self) -> None:
         if self.woken:
             return
         self.woken = True
-        if self._task is not None:
-            self._backend._schedule(self._task)
-            self._task = None
+        for task in self._tasks:
+            self._backend._schedule(task)
+        self._tasks.clear()
 
     def wait(self) -> Awaitable[None]:
         return self
@@ -122,7 +122,7 @@ class FakeTask:
         if yielded.woken or self._cancel_requested:
             self._backend._schedule(self)
         else:
-            yielded._task = self
+            yielded._tasks.append(self)
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

@@ -337,6 +337,26 @@ def test_no_linger_when_the_client_is_done_sending(make_conn: ConnFactory) -> No
     assert not c.transport.eof_written
 
 
+def test_disconnect_reaches_every_task_waiting_in_receive(make_conn: ConnFactory) -> None:
+    backend = FakeBackend()
+    seen: list[Message] = []
+
+    async def listener(receive: Receive) -> None:
+        seen.append(await receive())
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["more_body"] is False
+        other = backend.spawn(listener, receive)  # a second task waiting on the same receive
+        await listener(receive)
+        await other.wait()
+
+    c = make_conn(app, backend)
+    c.feed(get())
+    c.transport.lose_connection()
+    c.run()
+    assert seen == [{"type": "http.disconnect"}, {"type": "http.disconnect"}]
+
+
 def test_eof_on_an_idle_connection_closes_it(make_conn: ConnFactory) -> None:
     c = make_conn(hello)
     assert c.proto.eof_received() is False

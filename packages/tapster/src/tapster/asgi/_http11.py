@@ -483,8 +483,7 @@ class RequestCycle:
                     return dict(_DISCONNECT)
                 if self._eof_delivered:
                     # The whole body was delivered: the next message is the disconnect.
-                    waiter = self._waiter = self.proto.backend.create_waiter()
-                    await waiter.wait()
+                    await self._wait()
                     continue
                 self._eof_delivered = True
                 return dict(_EMPTY_BODY)
@@ -495,8 +494,15 @@ class RequestCycle:
                 if not self.head_written:
                     self.proto.write(self.proto.conn.informational_continue())
                 self.proto.body_wanted()
+            await self._wait()
+
+    async def _wait(self) -> None:
+        # One waiter shared by every task in receive() (an app may listen for the disconnect in
+        # one task while another reads): a wake-up reaches them all.
+        waiter = self._waiter
+        if waiter is None:
             waiter = self._waiter = self.proto.backend.create_waiter()
-            await waiter.wait()
+        await waiter.wait()
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
