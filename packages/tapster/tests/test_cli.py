@@ -128,8 +128,9 @@ def test_bind_error_is_reported(tmp_path: Path) -> None:
     assert "must be host:port" in result.stderr
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.parametrize("loop", ["asyncio", "trio"])
-def test_serve_and_sigterm_shut_down_cleanly(tmp_path: Path, loop: str) -> None:
+def test_serve_and_signal_shut_down_cleanly(tmp_path: Path, loop: str, sig: signal.Signals) -> None:
     (tmp_path / "main.py").write_text(APP)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tapster", "main:app", "--bind", "127.0.0.1:0", "--loop", loop],
@@ -144,7 +145,7 @@ def test_serve_and_sigterm_shut_down_cleanly(tmp_path: Path, loop: str) -> None:
         assert "Tapster serving on http://127.0.0.1:" in line, line
         url = line.split("serving on ", 1)[1].strip()
         assert httpx.get(url).text == "from the cli"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         assert proc.wait(timeout=15) == 0
     finally:
         if proc.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import re
@@ -87,6 +88,14 @@ def test_get_scope_over_httpx(client: httpx.Client, server: RunningServer) -> No
     assert scope["server"] == ["127.0.0.1", server.port]
     assert scope["client"][0] == "127.0.0.1"
     assert scope["state"] == ["greeting"]
+
+
+def test_date_header_is_an_http_date(client: httpx.Client) -> None:
+    # RFC 9110 §5.6.7 IMF-fixdate, in GMT, and current (it is cached for at most a second).
+    date = client.get("/status").headers["date"]
+    assert re.fullmatch(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT", date)
+    sent = email.utils.parsedate_to_datetime(date).timestamp()
+    assert abs(sent - time.time()) < 3
 
 
 def test_percent_decoded_path_keeps_raw_path(client: httpx.Client) -> None:
