@@ -1,0 +1,51 @@
+"""Helpers to bridge sync and async code."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T], what: str) -> T:
+    """Run a coroutine that never has to wait to completion, synchronously (for plain `with` blocks).
+
+    A coroutine that does suspend (it waits for I/O or a thread) cannot finish here: it is closed and
+    a RuntimeError says to use `async with` instead.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coro.close()
+    raise RuntimeError(
+        f"{what} has to wait (an async hook or I/O), which a plain `with` block cannot do: "
+        f"use `async with` instead"
+    )
+
+
+def is_async_callable(func: Any) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - not "is it callable": is its __call__ async
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def run_in_thread(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Wrap a sync callable so that calling it runs it in a worker thread (context variables copied)."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
+
+    wrapper._firkin_sync_original = func  # type: ignore[attr-defined]
+    return wrapper

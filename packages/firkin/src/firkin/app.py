@@ -1,0 +1,561 @@
+"""The Firkin application: Flask's registration API (flask.sansio) with async request handling over ASGI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
+from datetime import timedelta
+from itertools import chain
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
+
+from blinker import NamedSignal
+from flask.sansio.app import App
+from flask.sansio.scaffold import setupmethod
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
+from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException
+
+from ._sync import is_async_callable, run_in_thread
+from .ctx import AppContext, RequestContext
+from .globals import _cv_app, _cv_request, request_ctx
+from .sessions import SecureCookieSessionInterface, SessionInterface
+from .signals import (
+    appcontext_tearing_down,
+    got_request_exception,
+    request_finished,
+    request_started,
+    request_tearing_down,
+)
+from .wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from .testing import FirkinClient, TestApp
+    from .typing import ASGIReceive, ASGIScope, ASGISend, ResponseReturnValue
+
+__all__ = ["Firkin"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Firkin(App):
+    """The application object. Use it like Flask's; handlers may be `async def` (or plain `def`,
+    which run in a worker thread so they never block the event loop). It is an ASGI 3 application."""
+
+    request_class: type[Request] = Request
+    response_class: type[Response] = Response
+    session_interface: SessionInterface = SecureCookieSessionInterface()
+
+    default_config = {  # noqa: RUF012 - flask.sansio.App declares it as an attribute, as here
+        "DEBUG": None,
+        "TESTING": False,
+        "PROPAGATE_EXCEPTIONS": None,
+        "SECRET_KEY": None,
+        "SECRET_KEY_FALLBACKS": None,
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=31),
+        "USE_X_SENDFILE": False,
+        "TRUSTED_HOSTS": None,
+        "SERVER_NAME": None,
+        "APPLICATION_ROOT": "/",
+        "SESSION_COOKIE_NAME": "session",
+        "SESSION_COOKIE_DOMAIN": None,
+        "SESSION_COOKIE_PATH": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": False,
+        "SESSION_COOKIE_PARTITIONED": False,
+        "SESSION_COOKIE_SAMESITE": None,
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "MAX_CONTENT_LENGTH": None,
+        "MAX_FORM_MEMORY_SIZE": 500_000,
+        "MAX_FORM_PARTS": 1_000,
+        "SEND_FILE_MAX_AGE_DEFAULT": None,
+        "TRAP_BAD_REQUEST_ERRORS": None,
+        "TRAP_HTTP_EXCEPTIONS": False,
+        "EXPLAIN_TEMPLATE_LOADING": False,
+        "PREFERRED_URL_SCHEME": "http",
+        "TEMPLATES_AUTO_RELOAD": None,
+        "MAX_COOKIE_SIZE": 4093,
+        "PROVIDE_AUTOMATIC_OPTIONS": True,
+        "BACKGROUND_TASK_SHUTDOWN_TIMEOUT": 5,
+    }
+
+    def __init__(
+        self,
+        import_name: str,
+        static_url_path: str | None = None,
+        static_folder: str | os.PathLike[str] | None = "static",
+        static_host: str | None = None,
+        host_matching: bool = False,
+        subdomain_matching: bool = False,
+        template_folder: str | os.PathLike[str] | None = "templates",
+        instance_path: str | None = None,
+        instance_relative_config: bool = False,
+        root_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            import_name=import_name,
+            static_url_path=static_url_path,
+            static_folder=static_folder,
+            static_host=static_host,
+            host_matching=host_matching,
+            subdomain_matching=subdomain_matching,
+            template_folder=template_folder,
+            instance_path=instance_path,
+            instance_relative_config=instance_relative_config,
+            root_path=root_path,
+        )
+        self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
+        self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
+        self.while_serving_gens: list[Callable[[], Any]] = []
+
+    # ----------------------------------------------------------------- contexts
+
+    def app_context(self) -> AppContext:
+        """An application context: `async with app.app_context():` (or `with`)."""
+        return AppContext(self)
+
+    def request_context(self, request: Request) -> RequestContext:
+        return RequestContext(self, request)
+
+    def test_request_context(
+        self,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | Headers | None = None,
+        query_string: dict[str, Any] | str | bytes | None = None,
+        scheme: str = "http",
+        data: bytes | str | None = None,
+        json: Any = None,
+        root_path: str = "",
+    ) -> RequestContext:
+        """A request context for a request that was never sent: for tests and the shell."""
+        from .testing.utils import make_test_request
+
+        return RequestContext(
+            self,
+            make_test_request(
+                self,
+                path,
+                method=method,
+                headers=headers,
+                query_string=query_string,
+                scheme=scheme,
+                data=data,
+                json=json,
+                root_path=root_path,
+            ),
+        )
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        if request is not None:
+            subdomain = None
+            server_name = self.config["SERVER_NAME"]
+            if self.url_map.host_matching:
+                server_name = None
+            elif not self.subdomain_matching:
+                subdomain = self.url_map.default_subdomain or ""
+            return self.url_map.bind(
+                server_name or request.host,
+                script_name=request.root_path or None,
+                subdomain=subdomain,
+                url_scheme=request.scheme,
+                default_method=request.method,
+                path_info=request.path,
+                query_args=request.query_string.decode("latin-1"),
+            )
+        if self.config["SERVER_NAME"] is not None:
+            return self.url_map.bind(
+                self.config["SERVER_NAME"],
+                script_name=self.config["APPLICATION_ROOT"],
+                url_scheme=self.config["PREFERRED_URL_SCHEME"],
+            )
+        return None
+
+    def url_for(
+        self,
+        /,
+        endpoint: str,
+        *,
+        _anchor: str | None = None,
+        _method: str | None = None,
+        _scheme: str | None = None,
+        _external: bool | None = None,
+        **values: Any,
+    ) -> str:
+        """Build the URL of `endpoint`. In a request: relative to it (".name" means the current
+        blueprint), path-only unless `_external` or `_scheme`; outside one: external, from
+        SERVER_NAME / APPLICATION_ROOT / PREFERRED_URL_SCHEME."""
+        req_ctx = _cv_request.get(None)
+        if req_ctx is not None:
+            adapter = req_ctx.url_adapter
+            if endpoint.startswith("."):
+                blueprint = req_ctx.request.blueprint
+                endpoint = f"{blueprint}{endpoint}" if blueprint is not None else endpoint[1:]
+            external = _scheme is not None if _external is None else _external
+        else:
+            app_ctx = _cv_app.get(None)
+            adapter = app_ctx.url_adapter if app_ctx is not None else self.create_url_adapter(None)
+            if adapter is None:
+                raise RuntimeError(
+                    "Unable to build URLs outside an active request without 'SERVER_NAME' configured. "
+                    "Also configure 'APPLICATION_ROOT' and 'PREFERRED_URL_SCHEME' as needed."
+                )
+            external = True if _external is None else _external
+        if _scheme is not None and not external:
+            raise ValueError("When specifying '_scheme', '_external' must be True.")
+        self.inject_url_defaults(endpoint, values)
+        assert adapter is not None
+        try:
+            url = adapter.build(endpoint, values, method=_method, url_scheme=_scheme, force_external=external)
+        except BuildError as error:
+            values.update(_anchor=_anchor, _method=_method, _scheme=_scheme, _external=external)
+            return self.handle_url_build_error(error, endpoint, values)
+        if _anchor is not None:
+            url = url + "#" + quote(_anchor, safe="%!#$&'()*+,/:;=?@")
+        return url
+
+    # ----------------------------------------------------------------- sync and async
+
+    def ensure_async(self, func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        """`func` if it is async; a sync function is wrapped to run in a worker thread."""
+        if is_async_callable(func):
+            return func
+        return run_in_thread(func)
+
+    def sync_to_async(self, func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+        return run_in_thread(func)
+
+    async def _call(self, func: Callable[..., Any], *args: Any, sync: bool = False) -> Any:
+        """Call a hook: async ones are awaited; sync ones run in a thread, or inline in `sync` mode
+        (plain `with` blocks, which cannot wait for a thread)."""
+        if is_async_callable(func):
+            return await func(*args)
+        if sync:
+            return func(*args)
+        return await run_in_thread(func)(*args)
+
+    async def _signal(self, signal: NamedSignal, **kwargs: Any) -> None:
+        """Send a signal to sync and async receivers (callers check `.receivers` first: no work when
+        nobody listens)."""
+
+        def sync_receiver(func: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+            async def call(*args: Any, **kw: Any) -> Any:
+                return func(*args, **kw)
+
+            return call
+
+        await signal.send_async(self, _sync_wrapper=sync_receiver, **kwargs)
+
+    # ----------------------------------------------------------------- ASGI
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        from .asgi import handle_http, handle_lifespan, handle_websocket
+
+        kind = scope["type"]
+        if kind == "http":
+            await handle_http(self, scope, receive, send)
+        elif kind == "lifespan":
+            await handle_lifespan(self, scope, receive, send)
+        elif kind == "websocket":
+            await handle_websocket(self, scope, receive, send)
+        else:
+            raise RuntimeError(f"firkin cannot handle ASGI scope type {kind!r}")
+
+    # ----------------------------------------------------------------- serving lifecycle
+
+    @setupmethod
+    def before_serving(self, func: F) -> F:
+        """Run `func` (async or sync) once, before the server accepts requests (ASGI lifespan)."""
+        self.before_serving_funcs.append(self.ensure_async(func))
+        return func
+
+    @setupmethod
+    def after_serving(self, func: F) -> F:
+        """Run `func` once, after the server stopped accepting requests."""
+        self.after_serving_funcs.append(self.ensure_async(func))
+        return func
+
+    @setupmethod
+    def while_serving(self, func: F) -> F:
+        """An async generator: the code before its `yield` runs at startup, after it at shutdown."""
+        self.while_serving_gens.append(func)
+        return func
+
+    async def startup(self) -> None:
+        async with self.app_context():
+            for func in self.before_serving_funcs:
+                await func()
+            self._serving_gens = []
+            for factory in self.while_serving_gens:
+                gen = factory()
+                await gen.__anext__()
+                self._serving_gens.append(gen)
+
+    async def shutdown(self) -> None:
+        async with self.app_context():
+            for func in self.after_serving_funcs:
+                await func()
+            for gen in getattr(self, "_serving_gens", []):
+                try:
+                    await gen.__anext__()
+                except StopAsyncIteration:
+                    continue
+                raise RuntimeError(f"while_serving generator {gen!r} yielded more than once")
+
+    # ----------------------------------------------------------------- handling a request
+
+    async def handle_request(self, request: Request) -> Response:
+        """Turn a request into a response: contexts, hooks, the view, error handlers."""
+        async with self.request_context(request) as ctx:
+            try:
+                return await self.full_dispatch_request(ctx)
+            except Exception as error:  # noqa: BLE001 - every app error becomes a response (or propagates)
+                return await self.handle_exception(error)
+
+    async def full_dispatch_request(self, ctx: RequestContext | None = None) -> Response:
+        self._got_first_request = True
+        rv: ResponseReturnValue | HTTPException | None
+        try:
+            if request_started.receivers:
+                await self._signal(request_started)
+            rv = await self.preprocess_request()
+            if rv is None:
+                rv = await self.dispatch_request()
+        except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
+            rv = await self.handle_user_exception(error)
+        return await self.finalize_request(rv)
+
+    async def preprocess_request(self) -> ResponseReturnValue | None:
+        req = request_ctx.request
+        names = (None, *reversed(req.blueprints))
+        for name in names:
+            if name in self.url_value_preprocessors:
+                for url_func in self.url_value_preprocessors[name]:
+                    url_func(req.endpoint, req.view_args)
+        for name in names:
+            if name in self.before_request_funcs:
+                for before_func in self.before_request_funcs[name]:
+                    rv = await self._call(before_func)
+                    if rv is not None:
+                        return cast("ResponseReturnValue", rv)
+        return None
+
+    async def dispatch_request(self) -> ResponseReturnValue:
+        req = request_ctx.request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule = req.url_rule
+        assert rule is not None
+        if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
+            return self.make_default_options_response()
+        view_args = req.view_args or {}
+        return cast(
+            "ResponseReturnValue", await self._call_view(self.view_functions[rule.endpoint], view_args)
+        )
+
+    async def _call_view(self, view: Callable[..., Any], view_args: dict[str, Any]) -> Any:
+        if is_async_callable(view):
+            return await view(**view_args)
+        return await run_in_thread(view)(**view_args)
+
+    def raise_routing_exception(self, req: Request) -> None:
+        exc = req.routing_exception
+        assert exc is not None
+        raise exc
+
+    def make_default_options_response(self) -> Response:
+        adapter = request_ctx.url_adapter
+        assert adapter is not None
+        methods = adapter.allowed_methods()
+        response = self.response_class()
+        response.allow.update(methods)
+        return response
+
+    async def finalize_request(
+        self, rv: ResponseReturnValue | HTTPException, from_error_handler: bool = False
+    ) -> Response:
+        response = await self.make_response(rv)
+        try:
+            response = await self.process_response(response)
+            if request_finished.receivers:
+                await self._signal(request_finished, response=response)
+        except Exception:
+            if not from_error_handler:
+                raise
+            self.logger.exception("Request finalizing failed with an error while handling an error")
+        return response
+
+    async def process_response(self, response: Response) -> Response:
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in ctx._after_request_functions:
+            response = await self._call(func, response)
+        for name in chain(ctx.request.blueprints, (None,)):
+            if name in self.after_request_funcs:
+                for func in reversed(self.after_request_funcs[name]):
+                    response = await self._call(func, response)
+        if not self.session_interface.is_null_session(ctx.session):
+            await self.session_interface.save_session(self, ctx.session, response)
+        return response
+
+    # ----------------------------------------------------------------- errors
+
+    async def handle_http_exception(self, error: HTTPException) -> HTTPException | ResponseReturnValue:
+        if error.code is None:  # a proxy exception (e.g. a redirect without a code) is its own answer
+            return error
+        if isinstance(error, RoutingException):  # RequestRedirect: the redirect itself
+            return error
+        handler = self._find_error_handler(error, request_ctx.request.blueprints)
+        if handler is None:
+            return error
+        return cast("ResponseReturnValue", await self._call(handler, error))
+
+    async def handle_user_exception(self, error: Exception) -> HTTPException | ResponseReturnValue:
+        if isinstance(error, BadRequestKeyError) and (self.debug or self.config["TRAP_BAD_REQUEST_ERRORS"]):
+            error.show_exception = True
+        if isinstance(error, HTTPException) and not self.trap_http_exception(error):
+            return await self.handle_http_exception(error)
+        handler = self._find_error_handler(error, request_ctx.request.blueprints)
+        if handler is None:
+            raise error
+        return cast("ResponseReturnValue", await self._call(handler, error))
+
+    async def handle_exception(self, error: Exception) -> Response:
+        """An unhandled exception: 500 through the error handlers (traceback logged), or propagated
+        when PROPAGATE_EXCEPTIONS (or testing) is on."""
+        if got_request_exception.receivers:
+            await self._signal(got_request_exception, exception=error)
+        propagate = self.config["PROPAGATE_EXCEPTIONS"]
+        if propagate is None:
+            propagate = self.testing or self.debug
+        if propagate:
+            raise error
+        self.log_exception(sys.exc_info())
+        server_error: InternalServerError | ResponseReturnValue = InternalServerError(
+            original_exception=error
+        )
+        handler = self._find_error_handler(server_error, request_ctx.request.blueprints)  # type: ignore[arg-type]
+        if handler is not None:
+            server_error = await self._call(handler, server_error)
+        return await self.finalize_request(server_error, from_error_handler=True)
+
+    def log_exception(self, exc_info: Any) -> None:
+        req = _cv_request.get(None)
+        where = f"{req.request.method} {req.request.path}" if req is not None else "(no request)"
+        self.logger.error("Exception on %s", where, exc_info=exc_info)
+
+    # ----------------------------------------------------------------- teardown
+
+    async def do_teardown_request(self, exc: BaseException | None, *, sync: bool = False) -> None:
+        req = request_ctx.request
+        for name in chain(req.blueprints, (None,)):
+            if name in self.teardown_request_funcs:
+                for func in reversed(self.teardown_request_funcs[name]):
+                    await self._call(func, exc, sync=sync)
+        if request_tearing_down.receivers:
+            await self._signal(request_tearing_down, exc=exc)
+
+    async def do_teardown_appcontext(self, exc: BaseException | None, *, sync: bool = False) -> None:
+        for func in reversed(self.teardown_appcontext_funcs):
+            await self._call(func, exc, sync=sync)
+        if appcontext_tearing_down.receivers:
+            await self._signal(appcontext_tearing_down, exc=exc)
+
+    # ----------------------------------------------------------------- responses
+
+    async def make_response(self, rv: ResponseReturnValue | HTTPException) -> Response:
+        """Turn what a view returned into a response: str, bytes, dict/list (JSON), a Response,
+        an HTTPException, a (sync or async) generator for streaming, or a tuple
+        `(body, status)`, `(body, headers)`, `(body, status, headers)`."""
+        status: int | str | None = None
+        headers: Any = None
+        if isinstance(rv, tuple):
+            length = len(rv)
+            if length == 3:
+                rv, status, headers = rv
+            elif length == 2:
+                if isinstance(rv[1], Headers | dict | tuple | list):
+                    rv, headers = rv
+                else:
+                    rv, status = rv
+            else:
+                raise TypeError(
+                    "The view function did not return a valid response tuple. The tuple must have the form"
+                    " (body, status, headers), (body, status), or (body, headers)."
+                )
+        if rv is None:
+            raise TypeError(
+                "The view function did not return a valid response. The function either returned None"
+                " or ended without a return statement."
+            )
+        response: Response
+        if isinstance(rv, self.response_class):
+            response = rv
+        elif isinstance(rv, str | bytes | bytearray):
+            response = self.response_class(rv, status=status, headers=headers)
+            status = headers = None
+        elif isinstance(rv, dict | list):
+            response = cast("Response", self.json.response(rv))
+        elif isinstance(rv, HTTPException):
+            response = self.response_class(rv.get_body(), status=rv.code, headers=list(rv.get_headers()))
+            if isinstance(rv, RequestRedirect):
+                response.headers["Location"] = rv.new_url
+        elif isinstance(rv, AsyncIterable | Iterable) and not isinstance(rv, dict | list):
+            response = self.response_class(rv, status=status, headers=headers)
+            status = headers = None
+        else:
+            raise TypeError(
+                f"The view function did not return a valid response. The return type must be a string,"
+                f" dict, list, tuple with headers or status, Response instance, or generator, but it was a"
+                f" {type(rv).__name__}."
+            )
+        if status is not None:
+            if isinstance(status, str):
+                response.status = status
+            else:
+                response.status_code = status
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    # ----------------------------------------------------------------- background tasks
+
+    def add_background_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run `func(*args, **kwargs)` after the response, in the app context, tied to the app's
+        lifetime: awaited (up to BACKGROUND_TASK_SHUTDOWN_TIMEOUT seconds) at shutdown."""
+        from .asgi import background_tasks
+
+        background_tasks(self).add(func, args, kwargs)
+
+    # ----------------------------------------------------------------- conveniences
+
+    def test_client(self, use_cookies: bool = True, **kwargs: Any) -> FirkinClient:
+        """A client that calls the app in process: `await client.get("/")`."""
+        from .testing import FirkinClient
+
+        cls: type[FirkinClient] = self.test_client_class or FirkinClient  # type: ignore[assignment]
+        return cls(self, use_cookies=use_cookies, **kwargs)
+
+    def test_app(self) -> TestApp:
+        """Runs the lifespan (before/after_serving) around tests: `async with app.test_app() as ta:`."""
+        from .testing import TestApp
+
+        return TestApp(self)
+
+    def run(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        debug: bool | None = None,
+        **options: Any,
+    ) -> None:
+        """Serve the app with tapster (for development; `firkin run` does the same from the shell)."""
+        import tapster
+
+        if debug is not None:
+            self.debug = debug
+        bind = f"{host or '127.0.0.1'}:{port or 5000}"
+        config = tapster.Config(binds=(bind,), access_log=True, **options)
+        tapster.run(self, config)

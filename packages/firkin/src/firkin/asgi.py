@@ -1,0 +1,188 @@
+"""The ASGI side of a Firkin app: http requests, the lifespan, background tasks.
+
+No task of our own runs beside a request: the body is read from `receive` only when the app asks
+for it, and the response is sent from the request's own task.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
+
+from .wrappers import Body, Request
+from .wrappers.response import DataBody
+
+if TYPE_CHECKING:
+    from .app import Firkin
+    from .typing import ASGIReceive, ASGIScope, ASGISend
+    from .wrappers import Response
+
+__all__ = ["background_tasks", "handle_http", "handle_lifespan", "handle_websocket", "request_from_scope"]
+
+
+def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
+    headers = Headers()
+    for name, value in scope["headers"]:
+        headers.add(name.decode("latin-1"), value.decode("latin-1"))
+    root_path = scope.get("root_path", "")
+    path = scope["path"]
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]  # ASGI: path includes root_path; werkzeug wants them apart
+    server = scope.get("server")
+    client = scope.get("client")
+    return app.request_class(
+        scope["method"],
+        scope.get("scheme", "http"),
+        (server[0], server[1]) if server else None,
+        root_path,
+        path,
+        scope.get("query_string", b""),
+        headers,
+        client[0] if client else None,
+        body,
+        http_version=scope.get("http_version", "1.1"),
+        scope=dict(scope),
+    )
+
+
+async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    request = request_from_scope(app, scope, Body(receive))
+    response = await app.handle_request(request)
+    try:
+        await send_response(send, response, head=request.method == "HEAD")
+    except (OSError, ClientDisconnected):
+        await response.response.aclose()  # the client left mid-response: release what the body holds
+    tasks = _background.get(app)
+    if tasks is not None:
+        await tasks.after_response()
+
+
+async def send_response(send: ASGISend, response: Response, *, head: bool = False) -> None:
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    body = response.response
+    if head:
+        await body.aclose()
+        await send({"type": "http.response.body", "body": b""})
+    elif isinstance(body, DataBody):
+        await send({"type": "http.response.body", "body": body.data})
+    else:
+        try:
+            async for chunk in body:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            await body.aclose()
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def handle_websocket(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    # Not yet: refuse the handshake (servers answer 403), rather than leave the client hanging.
+    await receive()
+    await send({"type": "websocket.close", "code": 1000})
+
+
+async def handle_lifespan(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    """before_serving / while_serving at startup; after_serving and background tasks at shutdown."""
+    tasks = background_tasks(app)
+    async with anyio.create_task_group() as group:
+        tasks.task_group = group
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await app.startup()
+                except Exception as error:
+                    app.logger.exception("Startup failed")
+                    await send(
+                        {"type": "lifespan.startup.failed", "message": f"{type(error).__name__}: {error}"}
+                    )
+                    group.cancel_scope.cancel()
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await tasks.wait_all(app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"])
+                    await app.shutdown()
+                except Exception as error:
+                    app.logger.exception("Shutdown failed")
+                    await send(
+                        {"type": "lifespan.shutdown.failed", "message": f"{type(error).__name__}: {error}"}
+                    )
+                    group.cancel_scope.cancel()
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                group.cancel_scope.cancel()
+                return
+
+
+class BackgroundTasks:
+    """Tasks started by `app.add_background_task`: owned by the lifespan's task group when there is
+    one (so shutdown waits for them, bounded), else run right after the response."""
+
+    def __init__(self, app: Firkin) -> None:
+        self.app = app
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._pending.append((func, args, kwargs))
+        if self.task_group is not None:
+            self.start_pending()
+
+    async def after_response(self) -> None:
+        """Start what the request added; without a lifespan (no task group) run it here, now."""
+        if self.task_group is not None:
+            self.start_pending()
+            return
+        while self._pending:
+            func, args, kwargs = self._pending.pop(0)
+            self._running += 1
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            await self._run(func, args, kwargs)
+
+    def start_pending(self) -> None:
+        while self._pending and self.task_group is not None:
+            func, args, kwargs = self._pending.pop(0)
+            self._running += 1
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            self.task_group.start_soon(self._run, func, args, kwargs)
+
+    async def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            async with self.app.app_context():
+                await self.app.ensure_async(func)(*args, **kwargs)
+        except Exception:
+            self.app.logger.exception("Background task %r failed", func)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def wait_all(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout) as scope:
+            await self._idle.wait()
+        if scope.cancelled_caught:
+            self.app.logger.warning(
+                "Background tasks still running after %s s at shutdown: cancelled", timeout
+            )
+
+
+_background: weakref.WeakKeyDictionary[Any, BackgroundTasks] = weakref.WeakKeyDictionary()
+
+
+def background_tasks(app: Firkin) -> BackgroundTasks:
+    tasks = _background.get(app)
+    if tasks is None:
+        tasks = _background[app] = BackgroundTasks(app)
+    return tasks

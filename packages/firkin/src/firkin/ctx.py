@@ -1,0 +1,219 @@
+"""Application and request contexts: pushed as ContextVars, usable with `async with` and plain `with`."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Awaitable, Callable
+from contextvars import Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from werkzeug.exceptions import HTTPException
+
+from ._sync import run_sync
+from .globals import _cv_app, _cv_request
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
+    from werkzeug.routing import MapAdapter
+
+    from .app import Firkin
+    from .sessions import SessionMixin
+    from .wrappers import Request, Response
+
+__all__ = [
+    "AppContext",
+    "RequestContext",
+    "after_this_request",
+    "copy_current_app_context",
+    "copy_current_request_context",
+    "has_app_context",
+    "has_request_context",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_sentinel: Any = object()
+
+
+class AppContext:
+    """Binds the application (`current_app`, `g`) to the current task."""
+
+    def __init__(self, app: Firkin) -> None:
+        self.app = app
+        self.url_adapter: MapAdapter | None = app.create_url_adapter(None)
+        self.g: _AppCtxGlobals = app.app_ctx_globals_class()
+        self._tokens: list[Token[AppContext]] = []
+
+    def push(self) -> None:
+        self._tokens.append(_cv_app.set(self))
+        from .signals import appcontext_pushed
+
+        if appcontext_pushed.receivers:
+            appcontext_pushed.send(self.app)
+
+    async def pop(self, exc: BaseException | None = _sentinel, *, sync: bool = False) -> None:
+        try:
+            if len(self._tokens) == 1:
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.app.do_teardown_appcontext(exc, sync=sync)
+        finally:
+            ctx = _cv_app.get()
+            _cv_app.reset(self._tokens.pop())
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong app context ({ctx!r} instead of {self!r})")
+        from .signals import appcontext_popped
+
+        if appcontext_popped.receivers:
+            appcontext_popped.send(self.app)
+
+    async def __aenter__(self) -> AppContext:
+        self.push()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.pop(exc)
+
+    def __enter__(self) -> AppContext:
+        self.push()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        run_sync(self.pop(exc, sync=True), "leaving the app context")
+
+
+class RequestContext:
+    """Binds one request (`request`, `session`) to the current task, with an app context under it."""
+
+    def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
+        self.app = app
+        self.request = request
+        self.url_adapter: MapAdapter | None = None
+        try:
+            self.url_adapter = app.create_url_adapter(request)
+        except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
+            request.routing_exception = exc
+        self.session: SessionMixin | None = session
+        self.flashes: list[tuple[str, str]] | None = None
+        self._after_request_functions: list[Callable[[Response], Any]] = []
+        self._tokens: list[tuple[Token[RequestContext], AppContext | None]] = []
+        if self.url_adapter is not None:
+            self.match_request()
+
+    def match_request(self) -> None:
+        assert self.url_adapter is not None
+        try:
+            rule, view_args = self.url_adapter.match(return_rule=True)
+            self.request.url_rule = rule
+            self.request.view_args = dict(view_args)
+        except HTTPException as exc:
+            self.request.routing_exception = exc
+
+    def copy(self) -> RequestContext:
+        """A new context for the same request and session (for work that outlives the request)."""
+        return self.__class__(self.app, self.request, self.session)
+
+    async def push(self, *, sync: bool = False) -> None:
+        app_ctx = _cv_app.get(None)
+        pushed: AppContext | None = None
+        if app_ctx is None or app_ctx.app is not self.app:
+            pushed = self.app.app_context()
+            pushed.push()
+        self._tokens.append((_cv_request.set(self), pushed))
+        if self.session is None:
+            interface = self.app.session_interface
+            self.session = await interface.open_session(self.app, self.request)
+            if self.session is None:
+                self.session = await interface.make_null_session(self.app)
+
+    async def pop(self, exc: BaseException | None = _sentinel, *, sync: bool = False) -> None:
+        clear = len(self._tokens) == 1
+        try:
+            if clear:
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.app.do_teardown_request(exc, sync=sync)
+        finally:
+            ctx = _cv_request.get()
+            token, app_ctx = self._tokens.pop()
+            _cv_request.reset(token)
+            if app_ctx is not None:
+                await app_ctx.pop(exc, sync=sync)
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong request context ({ctx!r} instead of {self!r})")
+
+    async def __aenter__(self) -> RequestContext:
+        await self.push()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.pop(exc)
+
+    def __enter__(self) -> RequestContext:
+        run_sync(self.push(sync=True), "entering the request context")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        run_sync(self.pop(exc, sync=True), "leaving the request context")
+
+
+def has_request_context() -> bool:
+    """Whether a request context is active (a request is being handled, or one was pushed)."""
+    return _cv_request.get(None) is not None
+
+
+def has_app_context() -> bool:
+    """Whether an application context is active."""
+    return _cv_app.get(None) is not None
+
+
+def after_this_request(func: F) -> F:
+    """Run `func(response)` after this request's view, before the app's after_request hooks."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError("'after_this_request' can only be used when a request context is active")
+    ctx._after_request_functions.append(func)
+    return func
+
+
+def copy_current_request_context(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Decorate a function so it runs in a copy of the current request context (e.g. a background task)."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "'copy_current_request_context' can only be used when a request context is active, "
+            "such as in a view function"
+        )
+    copied = ctx.copy()
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async with copied:
+            return await copied.app.ensure_async(func)(*args, **kwargs)
+
+    return wrapper
+
+
+def copy_current_app_context(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Decorate a function so it runs in the current application context."""
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise RuntimeError("'copy_current_app_context' can only be used when an app context is active")
+    app = ctx.app
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The same context object, so `g` is shared with the code that decorated the function.
+        async with ctx:
+            return await app.ensure_async(func)(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,44 @@
+"""The context-local proxies: `current_app`, `g`, `request`, `session`, backed by ContextVars.
+
+ContextVars follow tasks on asyncio and on trio alike, so the proxies work on both loops.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, cast
+
+from werkzeug.local import LocalProxy
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
+
+    from .app import Firkin
+    from .ctx import AppContext, RequestContext
+    from .sessions import SessionMixin
+    from .wrappers import Request
+
+__all__ = ["app_ctx", "current_app", "g", "request", "request_ctx", "session"]
+
+_no_app_msg = """\
+Working outside of application context.
+
+This typically means that you attempted to use functionality that needed the current application.
+To solve this, set up an application context with `async with app.app_context():` (or `with`)."""
+
+_no_req_msg = """\
+Working outside of request context.
+
+This typically means that you attempted to use functionality that needed an active HTTP request.
+In tests, set up a request context with `async with app.test_request_context("/path"):` (or `with`),
+or make the request through `app.test_client()`."""
+
+_cv_app: ContextVar[AppContext] = ContextVar("firkin.app_ctx")
+_cv_request: ContextVar[RequestContext] = ContextVar("firkin.request_ctx")
+
+app_ctx: AppContext = cast("AppContext", LocalProxy(_cv_app, unbound_message=_no_app_msg))
+current_app: Firkin = cast("Firkin", LocalProxy(_cv_app, "app", unbound_message=_no_app_msg))
+g: _AppCtxGlobals = cast("_AppCtxGlobals", LocalProxy(_cv_app, "g", unbound_message=_no_app_msg))
+request_ctx: RequestContext = cast("RequestContext", LocalProxy(_cv_request, unbound_message=_no_req_msg))
+request: Request = cast("Request", LocalProxy(_cv_request, "request", unbound_message=_no_req_msg))
+session: SessionMixin = cast("SessionMixin", LocalProxy(_cv_request, "session", unbound_message=_no_req_msg))

@@ -1,0 +1,62 @@
+"""Sessions: an async session interface (Quart's shape) and the signed-cookie implementation.
+
+The cookie signing, `SECRET_KEY_FALLBACKS` and every `SESSION_COOKIE_*` option come from Flask's
+own `SecureCookieSessionInterface`, which only needs the sans-I/O request and response.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask.sessions import NullSession, SecureCookieSession, SessionMixin
+from flask.sessions import SecureCookieSessionInterface as _FlaskCookieInterface
+
+if TYPE_CHECKING:
+    from .app import Firkin
+    from .wrappers import Request, Response
+
+__all__ = [
+    "NullSession",
+    "SecureCookieSession",
+    "SecureCookieSessionInterface",
+    "SessionInterface",
+    "SessionMixin",
+]
+
+
+class SessionInterface:
+    """Base class of session interfaces. Subclass and set `app.session_interface` to plug your own."""
+
+    null_session_class: type[NullSession] = NullSession
+    pickle_based = False
+
+    async def make_null_session(self, app: Firkin) -> NullSession:
+        return self.null_session_class()
+
+    def is_null_session(self, obj: object) -> bool:
+        return isinstance(obj, self.null_session_class)
+
+    async def open_session(self, app: Firkin, request: Request) -> SessionMixin | None:
+        raise NotImplementedError
+
+    async def save_session(self, app: Firkin, session: SessionMixin, response: Response) -> None:
+        raise NotImplementedError
+
+
+class SecureCookieSessionInterface(SessionInterface):
+    """Sessions in a cookie signed with `SECRET_KEY` (itsdangerous), like Flask's default."""
+
+    session_class = SecureCookieSession
+
+    def __init__(self) -> None:
+        self._flask = _FlaskCookieInterface()
+
+    async def open_session(self, app: Firkin, request: Request) -> SecureCookieSession | None:
+        return self._flask.open_session(app, request)  # type: ignore[arg-type]
+
+    async def save_session(self, app: Firkin, session: SessionMixin, response: Response) -> None:
+        self._flask.save_session(app, session, response)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        # get_cookie_name, get_signing_serializer, should_set_cookie, ...: Flask's, unchanged.
+        return getattr(self._flask, name)

@@ -1,0 +1,7 @@
+"""Testing: the in-process client, lifespan around tests, and request builders (Quart's module path)."""
+
+from .app import LifespanError, TestApp
+from .client import FirkinClient
+from .utils import make_scope_and_body, make_test_request
+
+__all__ = ["FirkinClient", "LifespanError", "TestApp", "make_scope_and_body", "make_test_request"]

@@ -1,0 +1,123 @@
+"""Building test requests: ASGI scopes and bodies from the arguments tests use."""
+
+from __future__ import annotations
+
+import json as _json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from werkzeug.datastructures import FileStorage, Headers, MultiDict
+from werkzeug.test import EnvironBuilder
+
+from firkin.wrappers import Body
+
+if TYPE_CHECKING:
+    from firkin.app import Firkin
+    from firkin.wrappers import Request
+
+__all__ = ["make_scope_and_body", "make_test_request"]
+
+
+def _query_bytes(
+    path: str, query_string: dict[str, Any] | MultiDict[str, Any] | str | bytes | None
+) -> tuple[str, bytes]:
+    split = urlsplit(path)
+    query = split.query.encode("latin-1")
+    if query_string is not None:
+        if isinstance(query_string, bytes):
+            extra = query_string
+        elif isinstance(query_string, str):
+            extra = query_string.encode("latin-1")
+        else:
+            items = (
+                query_string.items(multi=True)
+                if isinstance(query_string, MultiDict)
+                else query_string.items()
+            )
+            extra = urlencode(list(items), doseq=True).encode("latin-1")
+        query = query + b"&" + extra if query else extra
+    return split.path or "/", query
+
+
+def make_scope_and_body(
+    app: Firkin,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | Headers | list[tuple[str, str]] | None = None,
+    query_string: dict[str, Any] | MultiDict[str, Any] | str | bytes | None = None,
+    scheme: str = "http",
+    data: bytes | str | dict[str, Any] | None = None,
+    form: dict[str, Any] | MultiDict[str, Any] | None = None,
+    files: dict[str, Any] | None = None,
+    json: Any = None,
+    root_path: str = "",
+    http_version: str = "1.1",
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+) -> tuple[dict[str, Any], bytes]:
+    """An ASGI http scope and the request body for a test request."""
+    given = sum(value is not None for value in (data, form, json)) + (
+        files is not None and form is None and data is None
+    )
+    if given > 1:
+        raise ValueError("give at most one of data, form and json (files go with form)")
+    header_map = Headers(headers) if headers is not None else Headers()
+    body = b""
+    if json is not None:
+        body = app.json.dumps(json).encode() if app is not None else _json.dumps(json).encode()
+        header_map.setdefault("Content-Type", "application/json")
+    elif form is not None or files is not None or isinstance(data, dict):
+        fields: dict[str, Any] = {}
+        for source in (form, data if isinstance(data, dict) else None):
+            if source is not None:
+                items = source.items(multi=True) if isinstance(source, MultiDict) else source.items()
+                fields.update(items)
+        for name, value in (files or {}).items():
+            fields[name] = (
+                value if isinstance(value, FileStorage | tuple) else (value, getattr(value, "name", name))
+            )
+        builder = EnvironBuilder(method=method, data=fields)
+        try:
+            environ = builder.get_environ()  # werkzeug encodes the form (urlencoded or multipart)
+            body = environ["wsgi.input"].read()
+            content_type = environ.get("CONTENT_TYPE")
+        finally:
+            builder.close()
+        if content_type:
+            header_map["Content-Type"] = content_type
+    elif data is not None:
+        body = data.encode() if isinstance(data, str) else data
+    if body or method in ("POST", "PUT", "PATCH"):
+        header_map.setdefault("Content-Length", str(len(body)))
+    path_only, query = _query_bytes(path, query_string)
+    host = header_map.get("Host")
+    if host is None:
+        host = app.config["SERVER_NAME"] or "localhost"
+        header_map["Host"] = host
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": http_version,
+        "method": method.upper(),
+        "scheme": scheme,
+        "path": root_path + path_only,
+        "raw_path": (root_path + path_only).encode(),
+        "query_string": query,
+        "root_path": root_path,
+        "headers": [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in header_map.items()
+        ],
+        "client": client,
+        "server": (host.split(":")[0], 443 if scheme == "https" else 80),
+        "state": {},
+        "extensions": {},
+    }
+    return scope, body
+
+
+def make_test_request(app: Firkin, path: str = "/", **kwargs: Any) -> Request:
+    """A Request object for `path` without sending it (for `app.test_request_context`)."""
+    from firkin.asgi import request_from_scope
+
+    scope, body = make_scope_and_body(app, path, **kwargs)
+    return request_from_scope(app, scope, Body(None, body))

@@ -1,0 +1,267 @@
+"""The request: werkzeug's sans-I/O request, with an async body read from ASGI `receive`."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, MultiDict
+from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.formparser import FormDataParser
+from werkzeug.sansio.request import Request as SansIORequest
+
+from firkin.globals import _cv_app
+
+if TYPE_CHECKING:
+    from werkzeug.routing import Rule
+
+    from firkin.typing import ASGIReceive
+
+__all__ = ["Body", "Request"]
+
+
+class Body:
+    """The request body as it arrives: `async for chunk in request.body`, bounded by a maximum.
+
+    The maximum (MAX_CONTENT_LENGTH, or the request's own `max_content_length`) is enforced on the
+    bytes received, so a body sent without Content-Length (chunked) cannot exceed it either: 413.
+    """
+
+    def __init__(self, receive: ASGIReceive | None, data: bytes | None = None) -> None:
+        self._receive = receive
+        self._data = data
+        self._done = receive is None
+        self._consumed = False
+        self.limit: Callable[[], int | None] = lambda: None  # read when the body is first read
+        self._received = 0
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        if self._consumed:
+            raise RuntimeError(
+                "the request body was already read; use `await request.get_data()` to cache it"
+            )
+        self._consumed = True
+        limit = self.limit()
+        if self._data is not None:
+            self._check(len(self._data), limit)
+            if self._data:
+                yield self._data
+            return
+        assert self._receive is not None
+        while not self._done:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._done = True
+                raise ClientDisconnected()
+            chunk: bytes = message.get("body", b"")
+            self._done = not message.get("more_body", False)
+            if chunk:
+                self._received += len(chunk)
+                self._check(self._received, limit)
+                yield chunk
+
+    @staticmethod
+    def _check(size: int, limit: int | None) -> None:
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge()
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self])
+
+
+class Request(SansIORequest):
+    """The incoming request. Data that needs the body is awaited: `await request.get_json()`,
+    `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
+
+    #: Set from the URL map when the request is matched.
+    url_rule: Rule | None = None
+    view_args: dict[str, Any] | None = None
+    routing_exception: Exception | None = None
+
+    form_data_parser_class = FormDataParser
+
+    def __init__(
+        self,
+        method: str,
+        scheme: str,
+        server: tuple[str, int | None] | None,
+        root_path: str,
+        path: str,
+        query_string: bytes,
+        headers: Headers,
+        remote_addr: str | None,
+        body: Body,
+        *,
+        http_version: str = "1.1",
+        scope: dict[str, Any] | None = None,
+        send_push_promise: Callable[[str, Headers], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(method, scheme, server, root_path, path, query_string, headers, remote_addr)
+        self.body = body
+        self.http_version = http_version
+        self.scope = scope if scope is not None else {}
+        self._max_content_length: int | None = None
+        self._max_form_memory_size: int | None = None
+        self._max_form_parts: int | None = None
+        self._cached_data: bytes | None = None
+        self._cached_json: tuple[Any, Any] = (Ellipsis, Ellipsis)
+        self._form: MultiDict[str, str] | None = None
+        self._files: MultiDict[str, FileStorage] | None = None
+        body.limit = lambda: self.max_content_length
+
+    # ----------------------------------------------------------------- limits
+
+    @property
+    def max_content_length(self) -> int | None:
+        """The most body bytes this request may carry (413 beyond): per request, else MAX_CONTENT_LENGTH."""
+        if self._max_content_length is not None:
+            return self._max_content_length
+        ctx = _cv_app.get(None)
+        return ctx.app.config["MAX_CONTENT_LENGTH"] if ctx is not None else None
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    @property
+    def max_form_memory_size(self) -> int | None:
+        if self._max_form_memory_size is not None:
+            return self._max_form_memory_size
+        ctx = _cv_app.get(None)
+        return ctx.app.config["MAX_FORM_MEMORY_SIZE"] if ctx is not None else None
+
+    @max_form_memory_size.setter
+    def max_form_memory_size(self, value: int | None) -> None:
+        self._max_form_memory_size = value
+
+    @property
+    def max_form_parts(self) -> int | None:
+        if self._max_form_parts is not None:
+            return self._max_form_parts
+        ctx = _cv_app.get(None)
+        return ctx.app.config["MAX_FORM_PARTS"] if ctx is not None else None
+
+    @max_form_parts.setter
+    def max_form_parts(self, value: int | None) -> None:
+        self._max_form_parts = value
+
+    # ----------------------------------------------------------------- routing
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.url_rule.endpoint if self.url_rule is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        endpoint = self.endpoint
+        if endpoint is not None and "." in endpoint:
+            return endpoint.rpartition(".")[0]
+        return None
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The registered names of the current blueprint and its parents, innermost first."""
+        name = self.blueprint
+        if name is None:
+            return []
+        parts = name.split(".")
+        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+    # ----------------------------------------------------------------- the body
+
+    async def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
+        """The whole body (bytes, or str with `as_text`), read once and cached."""
+        if parse_form_data:
+            await self._load_form_data()
+        if self._cached_data is None:
+            limit = self.max_content_length
+            if limit is not None and self.content_length is not None and self.content_length > limit:
+                raise RequestEntityTooLarge()  # said so up front: no need to read it first
+            data = await self.body.read()
+            if cache:
+                self._cached_data = data
+        else:
+            data = self._cached_data
+        return data.decode() if as_text else data
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The body parsed as JSON. Without `force`, only for a JSON content type (else 415).
+        Malformed JSON is a 400 that says so, or None with `silent=True`."""
+        if cache and self._cached_json[silent] is not Ellipsis:
+            return self._cached_json[silent]
+        if not (force or self.is_json):
+            if silent:
+                return None
+            raise UnsupportedMediaType(
+                "Did not attempt to load JSON data because the request Content-Type was not"
+                " 'application/json'."
+            )
+        data = await self.get_data(cache=cache)
+        ctx = _cv_app.get(None)
+        try:
+            if ctx is not None:
+                result = ctx.app.json.loads(data)
+            else:
+                import json
+
+                result = json.loads(data)
+        except ValueError as exc:
+            if silent:
+                result = None
+                if cache:
+                    self._cached_json = (self._cached_json[0], None)
+                return result
+            raise self.on_json_loading_failed(exc) from exc
+        if cache:
+            self._cached_json = (result, result)
+        return result
+
+    def on_json_loading_failed(self, exc: ValueError | None) -> BadRequest:
+        """The error raised for a body that is not valid JSON (override to customise it)."""
+        return BadRequest(f"Failed to decode JSON object: {exc}")
+
+    @property
+    async def json(self) -> Any:
+        return await self.get_json()
+
+    async def _load_form_data(self) -> None:
+        if self._form is not None:
+            return
+        content_length = self.content_length
+        if self.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            self._form = self.parameter_storage_class()
+            self._files = self.parameter_storage_class()
+            return
+        data = await self.get_data()
+        parser = self.form_data_parser_class(
+            max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length,
+            max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class,
+        )
+        _, form, files = parser.parse(io.BytesIO(data), self.mimetype, content_length, self.mimetype_params)
+        self._form, self._files = form, files
+
+    @property
+    async def form(self) -> MultiDict[str, str]:
+        await self._load_form_data()
+        assert self._form is not None
+        return self._form
+
+    @property
+    async def files(self) -> MultiDict[str, FileStorage]:
+        await self._load_form_data()
+        assert self._files is not None
+        return self._files
+
+    @property
+    async def values(self) -> CombinedMultiDict[str, str]:
+        """`args` and `form` combined (for GET, only `args`, as in Flask)."""
+        sources: list[MultiDict[str, str]] = [self.args]
+        if self.method != "GET":
+            sources.append(await self.form)
+        return CombinedMultiDict(sources)
