@@ -90,3 +90,9 @@ def serve(loop_name: str) -> Iterator[ServeFactory]:
     for server in running:
         if server.thread.is_alive():
             server.stop()
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Async tests marked `pytest.mark.anyio` (firkin's) run on asyncio and on trio."""
+    return str(request.param)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
@@ -49,3 +49,21 @@ def run_in_thread(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 
     wrapper._firkin_sync_original = func  # type: ignore[attr-defined]
     return wrapper
+
+
+_DONE = object()
+
+
+async def iterate_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
+    """Iterate a sync iterable (a generator that may block) one item per worker-thread call, so
+    the event loop never waits on it. Lists and tuples are iterated directly."""
+    if isinstance(iterable, list | tuple):
+        for item in iterable:
+            yield item
+        return
+    iterator = iter(iterable)
+    while True:
+        item = await anyio.to_thread.run_sync(next, iterator, _DONE)
+        if item is _DONE:
+            return
+        yield item

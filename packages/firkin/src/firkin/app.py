@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from itertools import chain
@@ -17,9 +18,12 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
 from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException
 
+from firkin.cli import AppGroup
+
 from ._sync import is_async_callable, run_in_thread
 from .ctx import AppContext, RequestContext
-from .globals import _cv_app, _cv_request, request_ctx
+from .globals import _cv_app, _cv_request, g, request, request_ctx, session
+from .helpers import get_flashed_messages
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
     appcontext_tearing_down,
@@ -28,10 +32,11 @@ from .signals import (
     request_started,
     request_tearing_down,
 )
+from .templating import Environment
 from .wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from .testing import FirkinClient, TestApp
+    from .testing import FirkinClient, FirkinCliRunner, TestApp
     from .typing import ASGIReceive, ASGIScope, ASGISend, ResponseReturnValue
 
 __all__ = ["Firkin"]
@@ -46,6 +51,7 @@ class Firkin(App):
 
     request_class: type[Request] = Request
     response_class: type[Response] = Response
+    jinja_environment: type[Environment] = Environment
     session_interface: SessionInterface = SecureCookieSessionInterface()
 
     default_config = {  # noqa: RUF012 - flask.sansio.App declares it as an attribute, as here
@@ -106,9 +112,30 @@ class Firkin(App):
             instance_relative_config=instance_relative_config,
             root_path=root_path,
         )
+        #: The app's click command group (`@app.cli.command()`), run by the `firkin` command.
+        self.cli: AppGroup = AppGroup(self.name)
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []
+        if self.has_static_folder:  # flask.sansio leaves the app's static route to Flask.__init__
+            if bool(static_host) != host_matching:
+                raise ValueError(
+                    "The static route needs static_host exactly when host_matching=True: pass both,"
+                    " or neither (or static_folder=None for no static route)."
+                )
+            app_ref = weakref.ref(self)  # the view must not keep the app alive (a reference cycle)
+
+            async def static(filename: str) -> Response:
+                app = app_ref()
+                assert app is not None
+                return await app.send_static_file(filename)
+
+            self.add_url_rule(
+                f"{self.static_url_path}/<path:filename>",
+                endpoint="static",
+                host=static_host,
+                view_func=static,
+            )
 
     # ----------------------------------------------------------------- contexts
 
@@ -216,6 +243,39 @@ class Firkin(App):
         if _anchor is not None:
             url = url + "#" + quote(_anchor, safe="%!#$&'()*+,/:;=?@")
         return url
+
+    # ----------------------------------------------------------------- templates
+
+    def create_jinja_environment(self) -> Environment:
+        """The Jinja environment (`app.jinja_env`, made on first use): `jinja_options`, autoescaping
+        by `select_jinja_autoescape`, `auto_reload` from TEMPLATES_AUTO_RELOAD (else `app.debug`),
+        and the globals Flask templates expect: `url_for`, `get_flashed_messages`, `config`,
+        `request`, `session`, `g`."""
+        options = dict(self.jinja_options)
+        options.setdefault("autoescape", self.select_jinja_autoescape)
+        if "auto_reload" not in options:
+            auto_reload = self.config["TEMPLATES_AUTO_RELOAD"]
+            options["auto_reload"] = self.debug if auto_reload is None else auto_reload
+        env = self.jinja_environment(self, **options)
+        # The proxies serve templates that are imported or included without the render context;
+        # rendering itself passes the current objects (see templating.update_template_context).
+        env.globals.update(
+            url_for=self.url_for,
+            get_flashed_messages=get_flashed_messages,
+            config=self.config,
+            request=request,
+            session=session,
+            g=g,
+        )
+        env.policies["json.dumps_function"] = self.json.dumps
+        return env
+
+    async def update_template_context(self, context: dict[str, Any]) -> None:
+        """Add `g`, `request`, `session` and the context processors' values to `context`
+        (values already in it win), as rendering a template does."""
+        from .templating import update_template_context
+
+        await update_template_context(self, context)
 
     # ----------------------------------------------------------------- sync and async
 
@@ -529,6 +589,26 @@ class Firkin(App):
 
         background_tasks(self).add(func, args, kwargs)
 
+    # ----------------------------------------------------------------- files
+
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        """How long (seconds) clients may cache a file `send_file` sends, when it is not told:
+        SEND_FILE_MAX_AGE_DEFAULT (None: they revalidate each time, with conditional requests)."""
+        value = self.config["SEND_FILE_MAX_AGE_DEFAULT"]
+        if isinstance(value, timedelta):
+            return int(value.total_seconds())
+        return cast("int | None", value)
+
+    async def send_static_file(self, filename: str) -> Response:
+        """The view of the static route (`static_url_path`): a file from `static_folder`."""
+        from .helpers import send_from_directory
+
+        if self.static_folder is None:
+            raise RuntimeError("'static_folder' must be set to serve static files.")
+        return await send_from_directory(
+            self.static_folder, filename, max_age=self.get_send_file_max_age(filename)
+        )
+
     # ----------------------------------------------------------------- conveniences
 
     def test_client(self, use_cookies: bool = True, **kwargs: Any) -> FirkinClient:
@@ -543,6 +623,13 @@ class Firkin(App):
         from .testing import TestApp
 
         return TestApp(self)
+
+    def test_cli_runner(self, **kwargs: Any) -> FirkinCliRunner:
+        """A click CliRunner that invokes this app's command line: `runner.invoke(args=["cmd"])`."""
+        from .testing import FirkinCliRunner
+
+        cls: type[FirkinCliRunner] = self.test_cli_runner_class or FirkinCliRunner  # type: ignore[assignment]
+        return cls(self, **kwargs)
 
     def run(
         self,

@@ -50,37 +50,56 @@ def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
     )
 
 
+class _ClientGone(Exception):
+    """The server's send() failed: the client left. Not an error of the app."""
+
+
 async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
     request = request_from_scope(app, scope, Body(receive))
     response = await app.handle_request(request)
     try:
         await send_response(send, response, head=request.method == "HEAD")
-    except (OSError, ClientDisconnected):
-        await response.response.aclose()  # the client left mid-response: release what the body holds
+    except _ClientGone:
+        pass  # the client left mid-response; the body was released by send_response
+    except Exception:
+        # Producing the body failed after the head was sent (a generator raised, a file vanished):
+        # say so, and let the server end the connection so the client sees the response is cut.
+        app.logger.exception("Error while sending the response to %s %s", request.method, request.path)
+        raise
     tasks = _background.get(app)
     if tasks is not None:
         await tasks.after_response()
 
 
 async def send_response(send: ASGISend, response: Response, *, head: bool = False) -> None:
+    """Send a response: one message for a known body, one per chunk for a streamed one. Errors of
+    `send` (the client left) become `_ClientGone`; errors of the body propagate as they are."""
+
+    async def send_or_gone(message: dict[str, Any]) -> None:
+        try:
+            await send(message)
+        except (OSError, ClientDisconnected) as exc:
+            raise _ClientGone() from exc
+
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()
     ]
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     body = response.response
-    if head:
-        await body.aclose()
-        await send({"type": "http.response.body", "body": b""})
-    elif isinstance(body, DataBody):
-        await send({"type": "http.response.body", "body": body.data})
-    else:
-        try:
+    try:
+        await send_or_gone(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        if head:
+            await send_or_gone({"type": "http.response.body", "body": b""})
+        elif isinstance(body, DataBody):
+            await send_or_gone({"type": "http.response.body", "body": body.data})
+        else:
             async for chunk in body:
                 if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            await body.aclose()
-        await send({"type": "http.response.body", "body": b""})
+                    await send_or_gone({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send_or_gone({"type": "http.response.body", "body": b""})
+    finally:
+        await body.aclose()  # whatever happened: release what the body holds (a file, a generator)
 
 
 async def handle_websocket(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:

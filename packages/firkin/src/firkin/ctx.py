@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from werkzeug.exceptions import HTTPException
 
-from ._sync import run_sync
+from ._sync import iterate_in_thread, run_sync
 from .globals import _cv_app, _cv_request
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ __all__ = [
     "copy_current_request_context",
     "has_app_context",
     "has_request_context",
+    "stream_with_context",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,9 +53,11 @@ class AppContext:
         if appcontext_pushed.receivers:
             appcontext_pushed.send(self.app)
 
-    async def pop(self, exc: BaseException | None = _sentinel, *, sync: bool = False) -> None:
+    async def pop(
+        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
+    ) -> None:
         try:
-            if len(self._tokens) == 1:
+            if len(self._tokens) == 1 and teardown:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.app.do_teardown_appcontext(exc, sync=sync)
@@ -94,6 +97,9 @@ class RequestContext:
         self.app = app
         self.request = request
         self.url_adapter: MapAdapter | None = None
+        trusted = app.config["TRUSTED_HOSTS"]
+        if trusted is not None:
+            request.trusted_hosts = trusted  # werkzeug then refuses other Hosts: 400 via the adapter
         try:
             self.url_adapter = app.create_url_adapter(request)
         except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
@@ -131,19 +137,23 @@ class RequestContext:
             if self.session is None:
                 self.session = await interface.make_null_session(self.app)
 
-    async def pop(self, exc: BaseException | None = _sentinel, *, sync: bool = False) -> None:
-        clear = len(self._tokens) == 1
+    async def pop(
+        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
+    ) -> None:
+        clear = len(self._tokens) == 1 and teardown
         try:
             if clear:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.app.do_teardown_request(exc, sync=sync)
         finally:
+            if clear:
+                self.request.close()
             ctx = _cv_request.get()
             token, app_ctx = self._tokens.pop()
             _cv_request.reset(token)
             if app_ctx is not None:
-                await app_ctx.pop(exc, sync=sync)
+                await app_ctx.pop(exc, sync=sync, teardown=teardown)
         if ctx is not self:
             raise AssertionError(f"Popped wrong request context ({ctx!r} instead of {self!r})")
 
@@ -217,3 +227,54 @@ def copy_current_app_context(func: Callable[..., Any]) -> Callable[..., Awaitabl
             return await app.ensure_async(func)(*args, **kwargs)
 
     return wrapper
+
+
+def stream_with_context(
+    generator_or_function: AsyncIterator[Any] | Iterator[Any] | Callable[..., Any],
+) -> Any:
+    """Keep the request context (and `g`) alive while a streamed response body is produced.
+
+    Wrap a generator (`return stream_with_context(gen())`) or decorate a generator function.
+    """
+    if callable(generator_or_function) and not isinstance(generator_or_function, AsyncIterator | Iterator):
+        func = generator_or_function
+
+        @functools.wraps(func)
+        def decorated(*args: Any, **kwargs: Any) -> Any:
+            return stream_with_context(func(*args, **kwargs))
+
+        return decorated
+    ctx = _cv_request.get(None)
+    app_ctx = _cv_app.get(None)
+    if ctx is None or app_ctx is None:
+        raise RuntimeError(
+            "'stream_with_context' can only be used when a request context is active, such as in a view"
+        )
+    source = generator_or_function
+
+    async def stream() -> AsyncIterator[Any]:
+        # The same context objects, pushed again: `request`, `session` and `g` are those of the
+        # request, although the view has returned by the time the body is sent.
+        app_ctx.push()
+        await ctx.push()
+        try:
+            if isinstance(source, AsyncIterator):
+                async for chunk in source:
+                    yield chunk
+            else:
+                async for chunk in iterate_in_thread(source):
+                    yield chunk
+        finally:
+            # Closed early (the client left) or not: close what we wrap, inside the contexts.
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+            else:
+                sync_close = getattr(source, "close", None)
+                if sync_close is not None:
+                    sync_close()
+            # The request was torn down when the view returned: do not run the teardowns again.
+            await ctx.pop(None, teardown=False)
+            await app_ctx.pop(None, teardown=False)
+
+    return stream()

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+import io
+import mimetypes
 import os
-from typing import TYPE_CHECKING, Any, NoReturn
+import time
+import unicodedata
+import warnings
+import zlib
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
+import anyio
+from werkzeug.exceptions import NotFound
 from werkzeug.exceptions import abort as _wz_abort
+from werkzeug.http import dump_options_header
+from werkzeug.security import safe_join
 
-from .globals import _cv_app
+from .globals import _cv_app, _cv_request
+from .signals import message_flashed
 
 if TYPE_CHECKING:
-    from .wrappers import Response
+    from .wrappers import Response, ResponseBody
 
-__all__ = ["abort", "get_debug_flag", "get_load_dotenv", "make_response", "redirect", "url_for"]
+__all__ = [
+    "abort",
+    "flash",
+    "get_debug_flag",
+    "get_flashed_messages",
+    "get_load_dotenv",
+    "make_response",
+    "redirect",
+    "send_file",
+    "send_from_directory",
+    "url_for",
+]
 
 
 def get_debug_flag() -> bool:
@@ -82,3 +108,223 @@ async def make_response(*args: Any) -> Response:
         return ctx.app.response_class()
     value: Any = args[0] if len(args) == 1 else args
     return await ctx.app.make_response(value)
+
+
+async def send_file(
+    path_or_file: str | os.PathLike[str] | IO[bytes],
+    mimetype: str | None = None,
+    as_attachment: bool = False,
+    download_name: str | None = None,
+    conditional: bool = True,
+    etag: bool | str = True,
+    last_modified: datetime | int | float | None = None,
+    max_age: int | Callable[[str | None], int | None] | None = None,
+) -> Response:
+    """A response that sends a file, streamed from disk in chunks: `return await send_file(path)`.
+
+    `path_or_file` is a path (relative ones are relative to the app's `root_path`) or a binary file
+    object such as a BytesIO (it is closed once sent). Never pass a path that comes from the
+    client: use `send_from_directory` for those.
+
+    The mimetype is guessed from the file's name (or `download_name`); `as_attachment` asks the
+    browser to save the file, as `download_name`. `conditional` answers `If-None-Match`,
+    `If-Modified-Since` (304) and `Range` (206) requests; that needs the size, which a path or a
+    BytesIO gives. `etag` is computed from the file's path, size and mtime, or is the string given.
+    `max_age` (seconds; default: `app.get_send_file_max_age`, i.e. SEND_FILE_MAX_AGE_DEFAULT) makes
+    the response publicly cacheable that long; without it caches must revalidate (`no-cache`).
+    """
+    from .wrappers import FileBody, IOBody
+
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        raise RuntimeError(
+            "send_file() needs an application context: call it in a view, or inside "
+            "`async with app.test_request_context():`."
+        )
+    app = app_ctx.app
+    path: str | None = None
+    size: int | None = None
+    mtime: float | None = None
+    body: ResponseBody
+    if isinstance(path_or_file, str | os.PathLike):
+        path = os.path.join(app.root_path, os.fspath(path_or_file))  # an absolute path stays as is
+        stat = await anyio.Path(path).stat()
+        size, mtime = stat.st_size, stat.st_mtime
+        body = FileBody(path, end=size)  # a file that grows after the stat is not sent past its length
+    else:
+        if isinstance(path_or_file, io.BytesIO):
+            size = path_or_file.getbuffer().nbytes
+        body = IOBody(path_or_file)  # refuses text files
+
+    if download_name is None and path is not None:
+        download_name = os.path.basename(path)
+    encoding: str | None = None
+    if mimetype is None:
+        if download_name is None:
+            await body.aclose()
+            raise TypeError(
+                "Unable to detect the MIME type because a file name is not available. Either set "
+                "'download_name', pass a path instead of a file, or set 'mimetype'."
+            )
+        mimetype, encoding = mimetypes.guess_type(download_name)
+        mimetype = mimetype or "application/octet-stream"
+    if download_name is None and as_attachment:
+        await body.aclose()
+        raise TypeError(
+            "No name provided for attachment. Either set 'download_name' or pass a path instead of a file."
+        )
+
+    response = app.response_class(body, mimetype=mimetype)
+    if encoding is not None and not as_attachment:
+        # Not for attachments: browsers would save a .tar.gz decompressed.
+        response.headers["Content-Encoding"] = encoding
+    if download_name is not None:
+        response.headers["Content-Disposition"] = _content_disposition(download_name, as_attachment)
+    if size is not None:
+        response.content_length = size
+    if last_modified is not None:
+        response.last_modified = last_modified  # type: ignore[assignment]
+    elif mtime is not None:
+        response.last_modified = mtime  # type: ignore[assignment]
+
+    if max_age is None:
+        max_age = app.get_send_file_max_age
+    if callable(max_age):
+        max_age = max_age(path)
+    response.cache_control.no_cache = True
+    if max_age is not None:
+        if max_age > 0:
+            response.cache_control.no_cache = None
+            response.cache_control.public = True
+        response.cache_control.max_age = max_age
+        response.expires = int(time.time() + max_age)  # type: ignore[assignment]
+
+    if isinstance(etag, str):
+        response.set_etag(etag)
+    elif etag and path is not None:
+        # Changes when the file is replaced, grows or moves; cheap: no need to read the file.
+        response.set_etag(f"{mtime}-{size}-{zlib.adler32(path.encode()) & 0xFFFFFFFF}")
+
+    if conditional:
+        req_ctx = _cv_request.get(None)
+        if req_ctx is None:
+            await body.aclose()
+            raise RuntimeError(
+                "send_file(conditional=True) answers the current request's conditional headers, "
+                "and there is no request: pass conditional=False, or call it in a view."
+            )
+        await response.make_conditional(req_ctx.request, accept_ranges=True, complete_length=size)
+    return response
+
+
+def _content_disposition(name: str, as_attachment: bool) -> str:
+    kind = "attachment" if as_attachment else "inline"
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        # RFC 6266 §4.3: `filename*` carries the real name (RFC 8187 encoding, attr-char kept as
+        # is), `filename` an ASCII approximation for clients that do not read `filename*`.
+        fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        encoded = quote(name, safe="!#$&+-.^_`|~")
+        return dump_options_header(kind, {"filename": fallback, "filename*": f"UTF-8''{encoded}"})
+    return dump_options_header(kind, {"filename": name})
+
+
+async def send_from_directory(
+    directory: str | os.PathLike[str], path: str | os.PathLike[str], **kwargs: Any
+) -> Response:
+    """Send the file at `path` (which may come from the client) inside `directory` (which must not):
+    404 when `path` leaves the directory (`..`, an absolute path) or is not a regular file. The
+    keyword arguments are `send_file`'s. A relative `directory` is relative to the app's root_path.
+    """
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        raise RuntimeError("send_from_directory() needs an application context: call it in a view.")
+    joined = safe_join(os.fspath(directory), os.fspath(path))
+    if joined is None:
+        raise NotFound()
+    full_path = os.path.join(app_ctx.app.root_path, joined)
+    if not await anyio.Path(full_path).is_file():
+        raise NotFound()
+    return await send_file(full_path, **kwargs)
+
+
+class _Flashed:
+    """What `flash()` returns. The message is in the session already; awaiting this (Quart's
+    `await flash(...)`) also runs the `message_flashed` receivers that are coroutine functions."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: list[Callable[[], Coroutine[Any, Any, Any]]]) -> None:
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, None, None]:
+        pending, self._pending = self._pending, []
+        for call in pending:
+            yield from call().__await__()
+
+    def __del__(self) -> None:
+        if self._pending:
+            warnings.warn(
+                "flash() has async message_flashed receivers, which run only when the flash is "
+                "awaited: write `await flash(...)`",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+
+
+def flash(message: str, category: str = "message") -> _Flashed:
+    """Store `message` (with a `category`) in the session, for `get_flashed_messages()` in a later
+    request. Needs a request context and a session (set SECRET_KEY).
+
+    Synchronous, as in Flask: it only touches the session, so it works in sync views (which run in
+    a worker thread) too. It returns an awaitable, so that Quart's `await flash(...)` works as well;
+    awaiting is needed only to run `message_flashed` receivers that are `async def` (sync receivers
+    run at once)."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "flash() needs a request context: call it in a view, or inside "
+            "`async with app.test_request_context():`."
+        )
+    session = ctx.session
+    assert session is not None  # opened when the context was pushed
+    flashes = session.get("_flashes", [])
+    flashes.append((category, message))
+    session["_flashes"] = flashes  # assigned, not only mutated: marks the session modified
+    pending: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+    if message_flashed.receivers:
+
+        def defer(receiver: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., None]:
+            def record(sender: Any, **kwargs: Any) -> None:
+                pending.append(functools.partial(receiver, sender, **kwargs))
+
+            return record
+
+        message_flashed.send(ctx.app, _async_wrapper=defer, message=message, category=category)
+    return _Flashed(pending)
+
+
+def get_flashed_messages(
+    with_categories: bool = False, category_filter: Iterable[str] = ()
+) -> list[str] | list[tuple[str, str]]:
+    """The messages flashed (in this or earlier requests) and not yet shown, oldest first; as
+    `(category, message)` pairs with `with_categories`. They are removed from the session; later
+    calls in the same request return them again. `category_filter` keeps only those categories
+    (the others are removed from the session all the same)."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "get_flashed_messages() needs a request context: call it in a view or a template, or "
+            "inside `async with app.test_request_context():`."
+        )
+    flashes = ctx.flashes
+    if flashes is None:
+        session = ctx.session
+        flashes = session.pop("_flashes") if session is not None and "_flashes" in session else []
+        ctx.flashes = flashes
+    if category_filter:
+        flashes = [flash for flash in flashes if flash[0] in category_filter]
+    if with_categories:
+        return flashes
+    return [message for _, message in flashes]

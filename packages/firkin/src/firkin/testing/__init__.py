@@ -1,7 +1,15 @@
 """Testing: the in-process client, lifespan around tests, and request builders (Quart's module path)."""
 
 from .app import LifespanError, TestApp
+from .cli import FirkinCliRunner
 from .client import FirkinClient
 from .utils import make_scope_and_body, make_test_request
 
-__all__ = ["FirkinClient", "LifespanError", "TestApp", "make_scope_and_body", "make_test_request"]
+__all__ = [
+    "FirkinCliRunner",
+    "FirkinClient",
+    "LifespanError",
+    "TestApp",
+    "make_scope_and_body",
+    "make_test_request",
+]

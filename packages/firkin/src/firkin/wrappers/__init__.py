@@ -1,6 +1,6 @@
 """Request and response wrappers (Quart's module path: `firkin.wrappers`)."""
 
 from .request import Body, Request
-from .response import DataBody, IterableBody, Response, ResponseBody
+from .response import DataBody, FileBody, IOBody, IterableBody, Response, ResponseBody
 
-__all__ = ["Body", "DataBody", "IterableBody", "Request", "Response", "ResponseBody"]
+__all__ = ["Body", "DataBody", "FileBody", "IOBody", "IterableBody", "Request", "Response", "ResponseBody"]

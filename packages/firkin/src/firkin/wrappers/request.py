@@ -246,6 +246,12 @@ class Request(SansIORequest):
         _, form, files = parser.parse(io.BytesIO(data), self.mimetype, content_length, self.mimetype_params)
         self._form, self._files = form, files
 
+    def close(self) -> None:
+        """Close the uploaded files' streams (called when the request context ends)."""
+        if self._files is not None:
+            for upload in self._files.values():
+                upload.close()
+
     @property
     async def form(self) -> MultiDict[str, str]:
         await self._load_form_data()

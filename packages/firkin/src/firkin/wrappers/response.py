@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import inspect
+import io
 import json as _json
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
+import anyio
+import anyio.to_thread
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import parse_etags, parse_range_header, remove_entity_headers
+from werkzeug.sansio.http import is_resource_modified
 from werkzeug.sansio.response import Response as SansIOResponse
 
+from firkin._sync import iterate_in_thread
 from firkin.globals import _cv_app
 
-__all__ = ["DataBody", "IterableBody", "Response", "ResponseBody"]
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = ["FILE_CHUNK_SIZE", "DataBody", "FileBody", "IOBody", "IterableBody", "Response", "ResponseBody"]
+
+#: How much of a file is read, held and sent at a time, so a large file never sits in memory.
+#: Precedents: Starlette's FileResponse reads 64 KiB; werkzeug's wrap_file and Quart 8 KiB.
+FILE_CHUNK_SIZE = 64 * 1024  # bytes
 
 
 class ResponseBody:
@@ -66,7 +81,7 @@ class IterableBody(ResponseBody):
             async for chunk in iterable:
                 yield _to_bytes(chunk)
         else:
-            for chunk in iterable:
+            async for chunk in iterate_in_thread(iterable):  # a sync generator may block
                 yield _to_bytes(chunk)
 
     async def aclose(self) -> None:
@@ -79,6 +94,141 @@ class IterableBody(ResponseBody):
             result = close()
             if inspect.isawaitable(result):
                 await result
+
+
+class _ChunkedFileBody(ResponseBody):
+    """What FileBody and IOBody share: bytes `begin` up to `end` (exclusive; None: to the end of
+    the file), read `chunk_size` bytes at a time. The file is opened at the first chunk, so a
+    response that is never sent (HEAD, 304) never reads it, and closed after the last chunk, or by
+    `aclose()` when the send stops early. A body is sent once."""
+
+    def __init__(self, begin: int | None, end: int | None, chunk_size: int) -> None:
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, not {chunk_size}")
+        self.begin = begin
+        self.end = end
+        self.chunk_size = chunk_size
+        self._position = 0
+        self._started = False
+        self._done = False
+
+    def set_range(self, begin: int, end: int) -> None:
+        """Send only bytes `begin` up to `end` (exclusive), as a 206 answer does."""
+        if self._started:
+            raise RuntimeError("the range of a file body cannot change once it is being sent")
+        if not 0 <= begin <= end:
+            raise ValueError(f"invalid byte range {begin}-{end}")
+        self.begin = begin
+        self.end = end
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        if not self._started:
+            self._started = True
+            # Shielded: a cancellation while the worker thread opens the file must not lose the
+            # open file (it would only be closed by the garbage collector, with a ResourceWarning).
+            with anyio.CancelScope(shield=True):
+                self._position = await self._open(self.begin)
+        size = self.chunk_size if self.end is None else min(self.chunk_size, self.end - self._position)
+        chunk = await self._read(size) if size > 0 else b""
+        if not chunk:
+            await self.aclose()
+            raise StopAsyncIteration
+        self._position += len(chunk)
+        if self.end is not None and self._position >= self.end:
+            await self.aclose()  # the last chunk: release the file now, not when the sender asks
+        return chunk
+
+    async def aclose(self) -> None:
+        self._done = True
+        with anyio.CancelScope(shield=True):  # a cancelled send must still close the file
+            await self._close()
+
+    async def _open(self, begin: int | None) -> int:
+        """Open the file, seek to `begin` if given; return the position reads start at."""
+        raise NotImplementedError
+
+    async def _read(self, size: int) -> bytes:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+
+class FileBody(_ChunkedFileBody):
+    """A file on disk, streamed with anyio (reads run in a worker thread, never on the loop)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        begin: int = 0,
+        end: int | None = None,
+        chunk_size: int = FILE_CHUNK_SIZE,
+    ) -> None:
+        super().__init__(begin, end, chunk_size)
+        self.path = path
+        self._file: anyio.AsyncFile[bytes] | None = None
+
+    async def _open(self, begin: int | None) -> int:
+        self._file = await anyio.open_file(self.path, "rb")
+        if begin:
+            return await self._file.seek(begin)
+        return 0
+
+    async def _read(self, size: int) -> bytes:
+        assert self._file is not None
+        return await self._file.read(size)
+
+    async def _close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            await file.aclose()
+
+
+class IOBody(_ChunkedFileBody):
+    """A binary file object (an open file, a BytesIO), read from where it stands unless a range is
+    set (ranges are absolute offsets). It is closed once sent, as werkzeug's `wrap_file` does. A
+    BytesIO is read in place; any other file object in a worker thread."""
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        *,
+        begin: int | None = None,
+        end: int | None = None,
+        chunk_size: int = FILE_CHUNK_SIZE,
+    ) -> None:
+        if isinstance(file, io.TextIOBase):
+            raise ValueError("files must be opened in binary mode ('rb'), or be a BytesIO")
+        if begin is None and end is not None:
+            raise ValueError("an end offset needs a begin offset")
+        super().__init__(begin, end, chunk_size)
+        self.file = file
+        self._in_memory = isinstance(file, io.BytesIO)
+
+    async def _call(self, func: Any, *args: Any) -> Any:
+        if self._in_memory:
+            return func(*args)
+        return await anyio.to_thread.run_sync(func, *args)
+
+    async def _open(self, begin: int | None) -> int:
+        if begin is not None:
+            position: int = await self._call(self.file.seek, begin)
+            return position
+        return 0
+
+    async def _read(self, size: int) -> bytes:
+        data: bytes = await self._call(self.file.read, size)
+        return data
+
+    async def _close(self) -> None:
+        if not self.file.closed:
+            await self._call(self.file.close)
 
 
 class Response(SansIOResponse):
@@ -146,6 +296,88 @@ class Response(SansIOResponse):
             if silent:
                 return None
             raise
+
+    async def make_conditional(
+        self,
+        request: Request,
+        accept_ranges: bool | str = False,
+        complete_length: int | None = None,
+    ) -> Response:
+        """Answer a conditional or range GET/HEAD from this response (changed in place, returned).
+
+        With the ETag and Last-Modified headers set: `If-None-Match` / `If-Modified-Since` that
+        match give 304 (412 when `If-Match` was sent too), with no body. With `accept_ranges`
+        (`Accept-Ranges` gets "bytes", or the string given) and the full length of the body
+        (`complete_length`, or the length of a body known in full), a single `Range: bytes=...`
+        gives 206 with that part and its `Content-Range`; `If-Range` that no longer matches gives
+        the whole body. A range that cannot be satisfied, or a malformed one, raises
+        RequestedRangeNotSatisfiable (416, with `Content-Range: bytes */length`). Several ranges,
+        or units other than bytes, are ignored (200, the whole body): RFC 9110 §14.2 allows it.
+        """
+        if request.method not in ("GET", "HEAD"):
+            return self
+        partial = await self._process_range(request, accept_ranges, complete_length)
+        if not partial and not is_resource_modified(
+            http_if_none_match=request.headers.get("If-None-Match"),
+            http_if_modified_since=request.headers.get("If-Modified-Since"),
+            http_if_match=request.headers.get("If-Match"),
+            etag=self.headers.get("ETag"),
+            last_modified=self.headers.get("Last-Modified"),
+        ):
+            await self.response.aclose()
+            if parse_etags(request.headers.get("If-Match")):
+                self.status_code = 412
+                self.set_data(b"")
+            else:
+                # RFC 9110 §15.4.5: a 304 has no content; it keeps the validators and the caching
+                # headers, but not the headers that describe the content.
+                self.status_code = 304
+                self.response = DataBody(b"")
+                remove_entity_headers(self.headers)
+        return self
+
+    async def _process_range(
+        self, request: Request, accept_ranges: bool | str, complete_length: int | None
+    ) -> bool:
+        """Turn this response into a 206 for the request's Range, if it has one that applies."""
+        if not accept_ranges:
+            return False
+        self.headers["Accept-Ranges"] = "bytes" if accept_ranges is True else accept_ranges
+        body = self.response
+        if complete_length is None and isinstance(body, DataBody):
+            complete_length = len(body.data)
+        header = request.headers.get("Range")
+        if header is None or not complete_length or not isinstance(body, DataBody | _ChunkedFileBody):
+            return False
+        # RFC 9110 §13.1.5: a Range sent with an If-Range that no longer matches asks for it all.
+        if "If-Range" in request.headers and is_resource_modified(
+            http_range=header,
+            http_if_range=request.headers.get("If-Range"),
+            etag=self.headers.get("ETag"),
+            last_modified=self.headers.get("Last-Modified"),
+            ignore_if_range=False,
+        ):
+            return False
+        parsed = parse_range_header(header)
+        if parsed is None:
+            await body.aclose()
+            raise RequestedRangeNotSatisfiable(length=complete_length)
+        if parsed.units != "bytes" or len(parsed.ranges) != 1:
+            return False
+        span = parsed.range_for_length(complete_length)
+        content_range = parsed.to_content_range_header(complete_length)
+        if span is None or content_range is None:
+            await body.aclose()
+            raise RequestedRangeNotSatisfiable(length=complete_length)
+        begin, end = span
+        if isinstance(body, DataBody):
+            self.response = DataBody(body.data[begin:end])
+        else:
+            body.set_range(begin, end)
+        self.status_code = 206
+        self.headers["Content-Range"] = content_range
+        self.headers["Content-Length"] = str(end - begin)
+        return True
 
     # Flask's synchronous accessors, for bodies that are known in full.
 

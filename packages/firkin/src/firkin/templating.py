@@ -1,0 +1,154 @@
+"""Jinja templates, rendered asynchronously: `await render_template("index.html", user=user)`.
+
+The loader that finds templates in the app's and the blueprints' `template_folder`s is Flask's
+(`DispatchingJinjaLoader`, through `app.create_global_jinja_loader()`); the environment is Flask's
+with Jinja's async mode switched on, so templates may call async functions and can be streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, cast
+
+from flask.templating import DispatchingJinjaLoader
+from flask.templating import Environment as _FlaskEnvironment
+from flask.templating import _default_template_ctx_processor as _flask_default_processor
+from jinja2 import Template
+
+from .ctx import stream_with_context
+from .globals import _cv_app, _cv_request, _no_app_msg
+from .signals import before_render_template, template_rendered
+
+if TYPE_CHECKING:
+    from .app import Firkin
+
+__all__ = [
+    "DispatchingJinjaLoader",
+    "Environment",
+    "render_template",
+    "render_template_string",
+    "stream_template",
+    "stream_template_string",
+    "update_template_context",
+]
+
+
+class Environment(_FlaskEnvironment):
+    """Flask's Jinja environment (templates from the app's and blueprints' folders), always in
+    Jinja's async mode: the render functions here use `render_async` / `generate_async`."""
+
+    def __init__(self, app: Firkin, **options: Any) -> None:
+        options["enable_async"] = True
+        super().__init__(app, **options)
+
+
+def _current_app() -> Firkin:
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise RuntimeError(_no_app_msg)
+    return ctx.app
+
+
+async def update_template_context(app: Firkin, context: dict[str, Any]) -> None:
+    """Add `g`, `request` and `session` (those of the current contexts) and what the app's and
+    the current blueprints' context processors return to `context`, in place. The values passed
+    to the render call win over the processors' (as in Flask)."""
+    given = context.copy()
+    app_ctx = _cv_app.get(None)
+    req_ctx = _cv_request.get(None)
+    names: tuple[str | None, ...] = (None,)
+    if app_ctx is not None:
+        context["g"] = app_ctx.g
+    if req_ctx is not None:
+        context["request"] = req_ctx.request
+        context["session"] = req_ctx.session
+        names = (None, *reversed(req_ctx.request.blueprints))
+    processors = app.template_context_processors
+    for name in names:
+        for func in processors.get(name, ()):
+            # flask.sansio's Scaffold registers Flask's default processor, which reads Flask's own
+            # context variables (never set here); its work is done above, without a thread hop.
+            if func is _flask_default_processor:
+                continue
+            context.update(await app._call(func))
+    context.update(given)
+
+
+async def _render(app: Firkin, template: Template, context: dict[str, Any]) -> str:
+    await update_template_context(app, context)
+    if before_render_template.receivers:
+        await app._signal(before_render_template, template=template, context=context)
+    rendered = await template.render_async(context)
+    if template_rendered.receivers:
+        await app._signal(template_rendered, template=template, context=context)
+    return rendered
+
+
+async def render_template(
+    template_name_or_list: str | Template | list[str | Template], **context: Any
+) -> str:
+    """Render the template `template_name_or_list` (the first that exists, given a list) with
+    `context`: `return await render_template("hello.html", name=name)`.
+
+    Raises `jinja2.TemplateNotFound` when there is no such template (a 500 in a request)."""
+    app = _current_app()
+    template = app.jinja_env.get_or_select_template(template_name_or_list)
+    return await _render(app, template, context)
+
+
+async def render_template_string(source: str, **context: Any) -> str:
+    """Render the template source `source` with `context` (autoescaped, as a `.html` file is)."""
+    app = _current_app()
+    template = app.jinja_env.from_string(source)
+    return await _render(app, template, context)
+
+
+async def _stream(app: Firkin, template: Template, context: dict[str, Any]) -> AsyncIterator[str]:
+    await update_template_context(app, context)
+    if before_render_template.receivers:
+        await app._signal(before_render_template, template=template, context=context)
+
+    async def generate() -> AsyncGenerator[str, None]:
+        async with aclosing(template.generate_async(context)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+        if template_rendered.receivers:
+            await app._signal(template_rendered, template=template, context=context)
+
+    if _cv_request.get(None) is None:
+        return generate()
+    # The view returns before the body is sent: keep `request`, `session` and `g` alive for it.
+    source = generate()
+    return _closing(cast("AsyncGenerator[str, None]", stream_with_context(source)), source)
+
+
+async def _closing(
+    wrapped: AsyncGenerator[str, None], source: AsyncGenerator[str, None]
+) -> AsyncIterator[str]:
+    try:
+        async for chunk in wrapped:
+            yield chunk
+    finally:
+        # Closed early (the client left): close the template's generator here, in this task,
+        # rather than leave it to the garbage collector (stream_with_context does not close it).
+        await wrapped.aclose()
+        await source.aclose()
+
+
+async def stream_template(
+    template_name_or_list: str | Template | list[str | Template], **context: Any
+) -> AsyncIterator[str]:
+    """Render a template piece by piece, as the response is sent: `return await
+    stream_template("feed.html", items=items)`. The request context stays usable in the template
+    until the last piece is sent."""
+    app = _current_app()
+    template = app.jinja_env.get_or_select_template(template_name_or_list)
+    return await _stream(app, template, context)
+
+
+async def stream_template_string(source: str, **context: Any) -> AsyncIterator[str]:
+    """`stream_template` for a template source string."""
+    app = _current_app()
+    template = app.jinja_env.from_string(source)
+    return await _stream(app, template, context)

@@ -1,0 +1,354 @@
+"""Contexts, hooks, error handlers, signals and sessions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import firkin
+import pytest
+from firkin import (
+    Blueprint,
+    Firkin,
+    Response,
+    after_this_request,
+    copy_current_request_context,
+    current_app,
+    g,
+    got_request_exception,
+    has_app_context,
+    has_request_context,
+    request,
+    session,
+)
+from werkzeug.exceptions import HTTPException, NotFound
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_outside_context_errors_say_how_to_fix_it() -> None:
+    with pytest.raises(RuntimeError, match=r"(?s)Working outside of request context.*test_request_context"):
+        _ = request.path
+    with pytest.raises(RuntimeError, match=r"(?s)Working outside of application context.*app_context"):
+        _ = current_app.name
+    assert not has_request_context()
+    assert not has_app_context()
+
+
+async def test_app_context_async_and_sync() -> None:
+    app = Firkin(__name__)
+    torn: list[object] = []
+
+    @app.teardown_appcontext
+    def teardown(exc: BaseException | None) -> None:
+        torn.append(exc)
+
+    async with app.app_context():
+        assert current_app.name == app.name
+        g.value = 1
+        assert g.value == 1
+    with app.app_context():
+        assert has_app_context()
+        assert "value" not in g
+    assert torn == [None, None]
+
+
+async def test_test_request_context_async_and_sync() -> None:
+    app = Firkin(__name__)
+    async with app.test_request_context("/path?x=1", method="POST", json={"a": 1}):
+        assert request.path == "/path"
+        assert request.args["x"] == "1"
+        assert await request.get_json() == {"a": 1}
+        assert has_request_context()
+    with app.test_request_context("/sync"):
+        assert request.path == "/sync"
+        assert request.method == "GET"
+
+
+async def test_plain_with_refuses_async_teardown_with_a_clear_message() -> None:
+    app = Firkin(__name__)
+
+    @app.teardown_appcontext
+    async def teardown(exc: BaseException | None) -> None:
+        import anyio
+
+        await anyio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="use `async with`"), app.app_context():
+        pass
+
+
+async def test_hooks_run_in_order_and_before_request_can_answer() -> None:
+    app = Firkin(__name__)
+    calls: list[str] = []
+
+    @app.before_request
+    async def before() -> str | None:
+        calls.append("before")
+        return "short-circuit" if request.args.get("stop") else None
+
+    @app.after_request
+    async def after(response: Response) -> Response:
+        calls.append("after")
+        response.headers["X-After"] = "1"
+        return response
+
+    @app.after_request
+    def after_sync(response: Response) -> Response:
+        calls.append("after-sync")
+        return response
+
+    @app.teardown_request
+    async def teardown(exc: BaseException | None) -> None:
+        calls.append(f"teardown:{exc!r}")
+
+    @app.get("/")
+    async def index() -> str:
+        calls.append("view")
+
+        @after_this_request
+        def once(response: Response) -> Response:
+            calls.append("this-request")
+            response.headers["X-Once"] = "1"
+            return response
+
+        return "ok"
+
+    client = app.test_client()
+    response = await client.get("/")
+    assert response.headers["X-After"] == "1"
+    assert response.headers["X-Once"] == "1"
+    assert calls == ["before", "view", "this-request", "after-sync", "after", "teardown:None"]
+    calls.clear()
+    response = await client.get("/?stop=1")
+    assert await response.get_data() == b"short-circuit"
+    assert calls == ["before", "after-sync", "after", "teardown:None"]
+
+
+async def test_error_handlers_by_code_class_and_base() -> None:
+    app = Firkin(__name__)
+
+    class Custom(Exception):
+        pass
+
+    @app.errorhandler(404)
+    async def not_found(error: NotFound) -> tuple[str, int]:
+        return f"missing {request.path}", 404
+
+    @app.errorhandler(Custom)
+    def custom(error: Custom) -> tuple[str, int]:
+        return "custom handled", 409
+
+    @app.errorhandler(HTTPException)
+    async def any_http(error: HTTPException) -> tuple[str, int]:
+        return f"http {error.code}", error.code or 500
+
+    @app.get("/custom")
+    async def raise_custom() -> str:
+        raise Custom()
+
+    @app.get("/teapot")
+    async def teapot() -> str:
+        firkin.abort(418)
+
+    client = app.test_client()
+    assert await (await client.get("/nowhere")).get_data() == b"missing /nowhere"
+    conflict = await client.get("/custom")
+    assert (conflict.status_code, await conflict.get_data()) == (409, b"custom handled")
+    teapot_response = await client.get("/teapot")
+    assert (teapot_response.status_code, await teapot_response.get_data()) == (418, b"http 418")
+
+
+async def test_unhandled_exception_is_a_500_logged_and_signalled(caplog: pytest.LogCaptureFixture) -> None:
+    app = Firkin(__name__)
+    signalled: list[BaseException] = []
+
+    @app.get("/")
+    async def broken() -> str:
+        raise ValueError("broken view")
+
+    def receiver(sender: Firkin, exception: BaseException, **extra: Any) -> None:
+        signalled.append(exception)
+
+    got_request_exception.connect(receiver, app)
+    try:
+        with caplog.at_level(logging.ERROR):
+            response = await app.test_client().get("/")
+    finally:
+        got_request_exception.disconnect(receiver, app)
+    assert response.status_code == 500
+    assert b"Internal Server Error" in await response.get_data()
+    assert any(r.exc_info and "broken view" in str(r.exc_info[1]) for r in caplog.records)
+    assert [str(e) for e in signalled] == ["broken view"]
+
+
+async def test_errorhandler_for_500_and_exception() -> None:
+    app = Firkin(__name__)
+
+    @app.errorhandler(500)
+    async def server_error(error: Exception) -> tuple[str, int]:
+        return "sorry", 500
+
+    @app.get("/")
+    async def broken() -> str:
+        raise KeyError("x")
+
+    response = await app.test_client().get("/")
+    assert (response.status_code, await response.get_data()) == (500, b"sorry")
+
+
+async def test_testing_mode_propagates_exceptions() -> None:
+    app = Firkin(__name__)
+    app.testing = True
+
+    @app.get("/")
+    async def broken() -> str:
+        raise ValueError("propagated")
+
+    with pytest.raises(ValueError, match="propagated"):
+        await app.test_client().get("/")
+
+
+async def test_blueprint_hooks_and_error_handlers_are_scoped() -> None:
+    app = Firkin(__name__)
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    seen: list[str] = []
+
+    @bp.before_request
+    async def bp_before() -> None:
+        seen.append("bp-before")
+
+    @bp.errorhandler(404)
+    async def bp_404(error: Exception) -> tuple[str, int]:
+        return "bp 404", 404
+
+    @bp.get("/x")
+    async def x() -> str:
+        firkin.abort(404)
+
+    @app.get("/y")
+    async def y() -> str:
+        firkin.abort(404)
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert await (await client.get("/bp/x")).get_data() == b"bp 404"
+    assert await (await client.get("/y")).get_data() != b"bp 404"
+    assert seen == ["bp-before"]
+
+
+async def test_g_and_request_in_sync_views_and_hooks() -> None:
+    app = Firkin(__name__)
+
+    @app.before_request
+    def load_user() -> None:
+        g.user = request.args.get("user", "anon")
+
+    @app.get("/")
+    def index() -> str:
+        return f"hello {g.user}"
+
+    assert await (await app.test_client().get("/?user=ann")).get_data() == b"hello ann"
+
+
+async def test_copy_current_request_context() -> None:
+    app = Firkin(__name__)
+    results: list[str] = []
+
+    @app.get("/")
+    async def index() -> str:
+        @copy_current_request_context
+        async def later() -> None:
+            results.append(request.path)
+
+        app.add_background_task(later)
+        return "ok"
+
+    async with app.test_app():
+        await app.test_client().get("/")
+    assert results == ["/"]
+
+
+async def test_sessions_round_trip_and_transaction() -> None:
+    app = Firkin(__name__)
+    app.secret_key = "secret"
+
+    @app.get("/count")
+    async def count() -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    client = app.test_client()
+    for expected in (b"1", b"2", b"3"):
+        assert await (await client.get("/count")).get_data() == expected
+    async with client.session_transaction() as sess:
+        assert sess["n"] == 3
+        sess["n"] = 10
+    assert await (await client.get("/count")).get_data() == b"11"
+
+
+async def test_secret_key_fallbacks_still_read_old_sessions() -> None:
+    app = Firkin(__name__)
+    app.secret_key = "old"
+
+    @app.get("/read")
+    async def read() -> str:
+        return str(session.get("who"))
+
+    client = app.test_client()
+    async with client.session_transaction() as sess:
+        sess["who"] = "me"
+    app.secret_key = "new"
+    app.config["SECRET_KEY_FALLBACKS"] = ["old"]
+    assert await (await client.get("/read")).get_data() == b"me"
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert await (await client.get("/read")).get_data() == b"None"
+
+
+async def test_session_cookie_options() -> None:
+    app = Firkin(__name__)
+    app.secret_key = "secret"
+    app.config.update(SESSION_COOKIE_NAME="sid", SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="Lax")
+
+    @app.get("/")
+    async def index() -> str:
+        session["a"] = 1
+        return "ok"
+
+    cookie = (await app.test_client().get("/")).headers["Set-Cookie"]
+    assert cookie.startswith("sid=")
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+async def test_lifespan_hooks_and_background_tasks() -> None:
+    app = Firkin(__name__)
+    events: list[str] = []
+
+    @app.before_serving
+    async def startup() -> None:
+        events.append("before")
+
+    @app.after_serving
+    def shutdown() -> None:
+        events.append("after")
+
+    @app.while_serving
+    async def lifespan() -> Any:
+        events.append("while-start")
+        yield
+        events.append("while-end")
+
+    @app.get("/")
+    async def index() -> str:
+        async def work(value: str) -> None:
+            events.append(f"task {value} {current_app.name}")
+
+        app.add_background_task(work, "x")
+        return "ok"
+
+    async with app.test_app() as test_app:
+        assert events == ["before", "while-start"]
+        await test_app.test_client().get("/")
+    assert events == ["before", "while-start", f"task x {app.name}", "after", "while-end"]

@@ -1,0 +1,206 @@
+"""The request object: sync attributes, awaited body data, limits."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from firkin import Firkin, request
+
+pytestmark = pytest.mark.anyio
+
+
+def make_app() -> Firkin:
+    app = Firkin(__name__)
+
+    @app.route("/info", methods=["GET", "POST"])
+    async def info() -> dict[str, Any]:
+        return {
+            "method": request.method,
+            "path": request.path,
+            "full_path": request.full_path,
+            "url": request.url,
+            "host": request.host,
+            "args": request.args.to_dict(flat=False),
+            "header": request.headers.get("X-Thing"),
+            "cookie": request.cookies.get("c"),
+            "remote_addr": request.remote_addr,
+            "scheme": request.scheme,
+            "is_json": request.is_json,
+        }
+
+    @app.post("/data")
+    async def data() -> bytes:
+        return bytes(await request.get_data())
+
+    @app.post("/json")
+    async def json_view() -> dict[str, Any]:
+        return {"json": await request.get_json()}
+
+    @app.post("/json-silent")
+    async def json_silent() -> dict[str, Any]:
+        return {"json": await request.get_json(silent=True)}
+
+    @app.post("/json-force")
+    async def json_force() -> dict[str, Any]:
+        return {"json": await request.get_json(force=True)}
+
+    @app.post("/form")
+    async def form() -> dict[str, Any]:
+        form = await request.form
+        files = await request.files
+        values = await request.values
+        upload = files.get("upload")
+        return {
+            "form": form.to_dict(flat=False),
+            "file": upload.filename if upload else None,
+            "file_data": upload.read().decode() if upload else None,
+            "values": sorted(values.keys()),
+        }
+
+    @app.post("/stream")
+    async def stream() -> dict[str, int]:
+        total = 0
+        chunks = 0
+        async for chunk in request.body:
+            total += len(chunk)
+            chunks += 1
+        return {"total": total}
+
+    @app.post("/limited")
+    async def limited() -> str:
+        request.max_content_length = 10
+        return str((await request.get_data()).decode())
+
+    return app
+
+
+async def test_sync_attributes() -> None:
+    client = make_app().test_client()
+    client.set_cookie("c", "cookie-value")
+    info = await (
+        await client.get("/info?a=1&a=2&b=x", headers={"X-Thing": "thing"}, query_string={"c": "3"})
+    ).get_json()
+    assert info == {
+        "method": "GET",
+        "path": "/info",
+        "full_path": "/info?a=1&a=2&b=x&c=3",
+        "url": "http://localhost/info?a=1&a=2&b=x&c=3",
+        "host": "localhost",
+        "args": {"a": ["1", "2"], "b": ["x"], "c": ["3"]},
+        "header": "thing",
+        "cookie": "cookie-value",
+        "remote_addr": "127.0.0.1",
+        "scheme": "http",
+        "is_json": False,
+    }
+
+
+async def test_get_data_and_json() -> None:
+    client = make_app().test_client()
+    assert await (await client.post("/data", data=b"raw bytes")).get_data() == b"raw bytes"
+    assert await (await client.post("/json", json={"a": [1, 2]})).get_json() == {"json": {"a": [1, 2]}}
+
+
+async def test_malformed_json_is_a_400_that_says_so() -> None:
+    client = make_app().test_client()
+    bad = await client.post("/json", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    assert b"Failed to decode JSON object" in await bad.get_data()
+    silent = await client.post("/json-silent", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert await silent.get_json() == {"json": None}
+
+
+async def test_json_needs_the_content_type_unless_forced() -> None:
+    client = make_app().test_client()
+    assert (await client.post("/json", data=b'{"a": 1}')).status_code == 415
+    assert await (await client.post("/json-silent", data=b'{"a": 1}')).get_json() == {"json": None}
+    assert await (await client.post("/json-force", data=b'{"a": 1}')).get_json() == {"json": {"a": 1}}
+
+
+async def test_form_files_and_values() -> None:
+    client = make_app().test_client()
+    response = await client.post(
+        "/form?q=1",
+        form={"name": "tap", "tags": ["a", "b"]},
+        files={"upload": (io.BytesIO(b"file body"), "notes.txt")},
+    )
+    assert await response.get_json() == {
+        "form": {"name": ["tap"], "tags": ["a", "b"]},
+        "file": "notes.txt",
+        "file_data": "file body",
+        "values": ["name", "q", "tags"],
+    }
+    urlencoded = await client.post("/form", form={"x": "1"})
+    assert (await urlencoded.get_json())["form"] == {"x": ["1"]}
+
+
+async def test_body_streams() -> None:
+    response = await make_app().test_client().post("/stream", data=b"x" * 100_000)
+    assert await response.get_json() == {"total": 100_000}
+
+
+async def test_max_content_length_with_and_without_content_length() -> None:
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    client = app.test_client()
+    assert (await client.post("/data", data=b"x" * 100)).status_code == 200
+    assert (await client.post("/data", data=b"x" * 101)).status_code == 413
+    # No Content-Length (as with a chunked upload): counted as it arrives, still 413.
+    scope_headers = {"Content-Type": "application/octet-stream"}
+    response = await client.post("/stream", data=b"x" * 500, headers=scope_headers)
+    assert response.status_code == 413
+
+
+async def test_body_without_content_length_is_bounded() -> None:
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"y" * 600, "more_body": True}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/data",
+        "raw_path": b"/data",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413
+
+
+async def test_per_request_max_content_length() -> None:
+    client = make_app().test_client()
+    assert await (await client.post("/limited", data=b"0123456789")).get_data() == b"0123456789"
+    assert (await client.post("/limited", data=b"0123456789A")).status_code == 413
+
+
+async def test_max_form_parts() -> None:
+    app = make_app()
+    app.config["MAX_FORM_PARTS"] = 3
+    client = app.test_client()
+    response = await client.post(
+        "/form", form={f"f{i}": "v" for i in range(10)}, files={"upload": (io.BytesIO(b"x"), "a")}
+    )
+    assert response.status_code == 413
+
+
+async def test_trusted_hosts() -> None:
+    app = make_app()
+    app.config["TRUSTED_HOSTS"] = ["good.example"]
+    client = app.test_client()
+    assert (await client.get("/info", headers={"Host": "good.example"})).status_code == 200
+    assert (await client.get("/info", headers={"Host": "evil.example"})).status_code == 400

@@ -1,0 +1,234 @@
+"""Routing, return values, redirects, aborts and url_for, through the test client on both loops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from firkin import Blueprint, Firkin, Response, abort, jsonify, make_response, redirect, request, url_for
+from werkzeug.exceptions import NotFound
+
+pytestmark = pytest.mark.anyio
+
+
+def make_app() -> Firkin:
+    app = Firkin(__name__)
+
+    @app.route("/")
+    async def index() -> str:
+        return "index"
+
+    @app.get("/user/<int:user_id>")
+    async def user(user_id: int) -> dict[str, object]:
+        return {"id": user_id}
+
+    @app.post("/items")
+    async def create() -> tuple[str, int]:
+        return "created", 201
+
+    @app.put("/items/<name>")
+    async def put(name: str) -> str:
+        return f"put {name}"
+
+    @app.delete("/items/<name>")
+    async def delete(name: str) -> tuple[str, int, dict[str, str]]:
+        return "", 204, {"X-Deleted": name}
+
+    @app.patch("/items/<name>")
+    async def patch(name: str) -> tuple[str, dict[str, str]]:
+        return f"patched {name}", {"X-Patched": "yes"}
+
+    @app.get("/bytes")
+    async def raw() -> bytes:
+        return b"\x00\x01"
+
+    @app.get("/list")
+    async def as_list() -> list[int]:
+        return [1, 2, 3]
+
+    @app.get("/response")
+    async def full() -> Response:
+        response = await make_response("made", 202)
+        response.headers["X-Made"] = "1"
+        return response
+
+    @app.get("/jsonify")
+    async def as_jsonify() -> Response:
+        return jsonify(a=1, b=[2])
+
+    @app.get("/async-stream")
+    async def async_stream() -> tuple[AsyncIterator[str], dict[str, str]]:
+        async def chunks() -> AsyncIterator[str]:
+            for i in range(3):
+                yield f"a{i};"
+
+        return chunks(), {"Content-Type": "text/plain"}
+
+    @app.get("/sync-stream")
+    async def sync_stream() -> Iterator[bytes]:
+        return iter([b"s0;", b"s1;"])
+
+    @app.get("/redirect")
+    async def go() -> Response:
+        return redirect(url_for("user", user_id=7))
+
+    @app.get("/abort/<int:code>")
+    async def aborting(code: int) -> str:
+        abort(code)
+
+    @app.get("/none")  # type: ignore[type-var]  # returning None is the mistake under test
+    async def none() -> None:
+        return None
+
+    @app.get("/sync")
+    def sync_view() -> str:
+        return f"sync {request.args.get('q', '')}"
+
+    @app.get("/urls")
+    async def urls() -> dict[str, str]:
+        return {
+            "plain": url_for("user", user_id=3),
+            "query": url_for("user", user_id=3, page=2),
+            "external": url_for("user", user_id=3, _external=True),
+            "anchor": url_for("index", _anchor="top section"),
+            "scheme": url_for("index", _scheme="https", _external=True),
+            "method": url_for("create", _method="POST"),
+        }
+
+    return app
+
+
+async def test_methods_and_return_forms() -> None:
+    client = make_app().test_client()
+    assert await (await client.get("/")).get_data() == b"index"
+    assert await (await client.get("/user/42")).get_json() == {"id": 42}
+    created = await client.post("/items")
+    assert created.status_code == 201
+    assert await created.get_data() == b"created"
+    assert await (await client.put("/items/x")).get_data() == b"put x"
+    deleted = await client.delete("/items/y")
+    assert deleted.status_code == 204
+    assert deleted.headers["X-Deleted"] == "y"
+    patched = await client.patch("/items/z")
+    assert patched.headers["X-Patched"] == "yes"
+    assert await patched.get_data() == b"patched z"
+    raw = await client.get("/bytes")
+    assert await raw.get_data() == b"\x00\x01"
+    assert await (await client.get("/list")).get_json() == [1, 2, 3]
+    made = await client.get("/response")
+    assert (made.status_code, made.headers["X-Made"]) == (202, "1")
+    assert await (await client.get("/jsonify")).get_json() == {"a": 1, "b": [2]}
+
+
+async def test_streaming_from_async_and_sync_generators() -> None:
+    client = make_app().test_client()
+    response = await client.get("/async-stream")
+    assert response.headers["Content-Type"] == "text/plain"
+    assert "Content-Length" not in response.headers
+    assert await response.get_data() == b"a0;a1;a2;"
+    assert await (await client.get("/sync-stream")).get_data() == b"s0;s1;"
+
+
+async def test_404_405_and_automatic_options() -> None:
+    client = make_app().test_client()
+    assert (await client.get("/nope")).status_code == 404
+    not_allowed = await client.post("/user/1")
+    assert not_allowed.status_code == 405
+    assert set(not_allowed.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    options = await client.options("/items/x")
+    assert options.status_code == 200
+    assert set(options.headers["Allow"].split(", ")) >= {"PUT", "DELETE", "PATCH", "OPTIONS"}
+
+
+async def test_head_has_headers_but_no_body() -> None:
+    response = await make_app().test_client().head("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == "5"
+    assert await response.get_data() == b""
+
+
+async def test_redirect_abort_and_follow_redirects() -> None:
+    client = make_app().test_client()
+    response = await client.get("/redirect")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/user/7"
+    followed = await client.get("/redirect", follow_redirects=True)
+    assert await followed.get_json() == {"id": 7}
+    assert (await client.get("/abort/418")).status_code == 418
+    assert (await client.get("/abort/403")).status_code == 403
+
+
+async def test_returning_none_is_a_500_with_a_clear_log(caplog: pytest.LogCaptureFixture) -> None:
+    response = await make_app().test_client().get("/none")
+    assert response.status_code == 500
+    assert any("did not return a valid response" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+async def test_sync_view_runs_in_a_worker_thread_with_the_request() -> None:
+    import threading
+
+    app = make_app()
+    seen: list[str] = []
+
+    @app.get("/thread")
+    def thread_view() -> str:
+        seen.append(threading.current_thread().name)
+        return request.path
+
+    client = app.test_client()
+    assert await (await client.get("/thread")).get_data() == b"/thread"
+    assert seen
+    assert seen[0] != threading.main_thread().name
+    assert await (await client.get("/sync?q=1")).get_data() == b"sync 1"
+
+
+async def test_url_for_forms() -> None:
+    urls = await (await make_app().test_client().get("/urls")).get_json()
+    assert urls == {
+        "plain": "/user/3",
+        "query": "/user/3?page=2",
+        "external": "http://localhost/user/3",
+        "anchor": "/#top%20section",
+        "scheme": "https://localhost/",
+        "method": "/items",
+    }
+
+
+async def test_url_for_outside_a_request_needs_server_name() -> None:
+    app = make_app()
+    async with app.app_context():
+        with pytest.raises(RuntimeError, match="SERVER_NAME"):
+            url_for("index")
+    app.config["SERVER_NAME"] = "example.com"
+    async with app.app_context():
+        assert url_for("user", user_id=1) == "http://example.com/user/1"
+
+
+async def test_nested_blueprints_and_relative_url_for() -> None:
+    app = Firkin(__name__)
+    parent = Blueprint("parent", __name__, url_prefix="/parent")
+    child = Blueprint("child", __name__, url_prefix="/child")
+
+    @child.get("/leaf")
+    async def leaf() -> dict[str, str]:
+        return {"self": url_for(".leaf"), "endpoint": request.endpoint or "", "bp": request.blueprint or ""}
+
+    parent.register_blueprint(child)
+    app.register_blueprint(parent)
+    app.register_blueprint(parent, name="again", url_prefix="/again")
+    client = app.test_client()
+    assert await (await client.get("/parent/child/leaf")).get_json() == {
+        "self": "/parent/child/leaf",
+        "endpoint": "parent.child.leaf",
+        "bp": "parent.child",
+    }
+    assert await (await client.get("/again/child/leaf")).get_json() == {
+        "self": "/again/child/leaf",
+        "endpoint": "again.child.leaf",
+        "bp": "again.child",
+    }
+
+
+async def test_abort_outside_an_app_raises_the_http_exception() -> None:
+    with pytest.raises(NotFound):
+        abort(404)

@@ -1,0 +1,139 @@
+"""Class-based views and stream_with_context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from firkin import Firkin, g, request
+from firkin.ctx import stream_with_context
+from firkin.views import MethodView, View
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_view_and_init_every_request() -> None:
+    app = Firkin(__name__)
+    created: list[int] = []
+
+    class Hello(View):
+        def __init__(self, greeting: str) -> None:
+            created.append(1)
+            self.greeting = greeting
+
+        async def dispatch_request(self, name: str) -> str:  # type: ignore[override]
+            return f"{self.greeting} {name}"
+
+    class Shared(Hello):
+        init_every_request = False
+
+    app.add_url_rule("/hello/<name>", view_func=Hello.as_view("hello", "hi"))
+    app.add_url_rule("/shared/<name>", view_func=Shared.as_view("shared", "yo"))
+    client = app.test_client()
+    created.clear()
+    assert await (await client.get("/hello/a")).get_data() == b"hi a"
+    assert await (await client.get("/hello/b")).get_data() == b"hi b"
+    assert len(created) == 2
+    created.clear()
+    assert await (await client.get("/shared/c")).get_data() == b"yo c"
+    assert await (await client.get("/shared/d")).get_data() == b"yo d"
+    assert created == []
+
+
+async def test_method_view_dispatches_and_sets_methods() -> None:
+    app = Firkin(__name__)
+
+    class Item(MethodView):
+        async def get(self, item_id: int) -> dict[str, Any]:
+            return {"id": item_id}
+
+        def delete(self, item_id: int) -> tuple[str, int]:
+            return "", 204
+
+    assert Item.methods == {"GET", "DELETE"}
+    app.add_url_rule("/items/<int:item_id>", view_func=Item.as_view("item"))
+    client = app.test_client()
+    assert await (await client.get("/items/3")).get_json() == {"id": 3}
+    assert (await client.delete("/items/3")).status_code == 204
+    assert (await client.post("/items/3")).status_code == 405
+    head = await client.head("/items/3")
+    assert head.status_code == 200
+
+
+async def test_stream_with_context_keeps_request_and_g() -> None:
+    app = Firkin(__name__)
+    torn_down: list[int] = []
+
+    @app.teardown_request
+    def teardown(exc: BaseException | None) -> None:
+        torn_down.append(1)
+
+    @app.get("/stream")
+    async def stream() -> Any:
+        g.who = "g-value"
+
+        @stream_with_context
+        async def body() -> AsyncIterator[str]:
+            yield request.args["x"]
+            yield ","
+            yield g.who
+
+        return body()
+
+    @app.get("/sync-stream")
+    async def sync_stream() -> Any:
+        g.who = "sync-g"
+
+        def body() -> Iterator[str]:
+            yield request.path
+            yield g.who
+
+        return stream_with_context(body())
+
+    client = app.test_client()
+    assert await (await client.get("/stream?x=arg")).get_data() == b"arg,g-value"
+    assert await (await client.get("/sync-stream")).get_data() == b"/sync-streamsync-g"
+    assert torn_down == [1, 1]  # once per request, not again after the stream
+
+
+async def test_stream_with_context_outside_a_request() -> None:
+    async def body() -> AsyncIterator[str]:
+        yield "x"
+
+    with pytest.raises(RuntimeError, match="request context"):
+        stream_with_context(body())
+
+
+async def test_a_body_that_fails_midway_is_logged_and_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def index() -> Any:
+        async def body() -> AsyncIterator[str]:
+            yield "first"
+            raise OSError("the disk went away")
+
+        return body()
+
+    with pytest.raises(OSError, match="the disk went away"):
+        await app.test_client().get("/")
+    assert any("Error while sending the response to GET /" in r.getMessage() for r in caplog.records)
+
+
+async def test_stream_with_context_closes_what_it_wraps_when_closed_early() -> None:
+    app = Firkin(__name__)
+    closed: list[bool] = []
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            yield "a"
+            yield "b"
+        finally:
+            closed.append(True)
+
+    async with app.test_request_context("/"):
+        wrapped = stream_with_context(body())
+        assert await wrapped.__anext__() == "a"
+        await wrapped.aclose()
+    assert closed == [True]
