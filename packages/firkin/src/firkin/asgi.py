@@ -26,9 +26,7 @@ __all__ = ["background_tasks", "handle_http", "handle_lifespan", "handle_websock
 
 
 def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
-    headers = Headers()
-    for name, value in scope["headers"]:
-        headers.add(name.decode("latin-1"), value.decode("latin-1"))
+    headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]])
     root_path = scope.get("root_path", "")
     path = scope["path"]
     if root_path and path.startswith(root_path):

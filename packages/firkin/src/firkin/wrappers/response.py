@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import json as _json
@@ -16,6 +17,7 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_etags, parse_range_header, remove_entity_headers
 from werkzeug.sansio.http import is_resource_modified
 from werkzeug.sansio.response import Response as SansIOResponse
+from werkzeug.utils import get_content_type
 
 from firkin._sync import iterate_in_thread
 from firkin.globals import _cv_app
@@ -231,6 +233,11 @@ class IOBody(_ChunkedFileBody):
             await self._call(self.file.close)
 
 
+@functools.lru_cache(maxsize=32)
+def _default_content_type(mimetype: str) -> str:
+    return get_content_type(mimetype, "utf-8")
+
+
 class Response(SansIOResponse):
     """The response a view returns (or that `make_response` builds). Its body is sent by the ASGI
     layer; in tests read it with `await response.get_data()` / `await response.get_json()`."""
@@ -246,6 +253,10 @@ class Response(SansIOResponse):
         mimetype: str | None = None,
         content_type: str | None = None,
     ) -> None:
+        if content_type is None and mimetype is None and not headers and self.default_mimetype is not None:
+            # The common case: werkzeug would look "content-type" up in the empty headers first,
+            # which costs a raised and caught KeyError on every response.
+            content_type = _default_content_type(self.default_mimetype)
         super().__init__(status=status, headers=headers, mimetype=mimetype, content_type=content_type)
         self.response: ResponseBody
         if response is None:
