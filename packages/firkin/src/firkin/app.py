@@ -114,6 +114,7 @@ class Firkin(App):
         )
         #: The app's click command group (`@app.cli.command()`), run by the `firkin` command.
         self.cli: AppGroup = AppGroup(self.name)
+        self._async_views: dict[Callable[..., Any], bool] = {}  # view -> is it async (asked once)
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []
@@ -369,11 +370,20 @@ class Firkin(App):
 
     async def handle_request(self, request: Request) -> Response:
         """Turn a request into a response: contexts, hooks, the view, error handlers."""
-        async with self.request_context(request) as ctx:
+        ctx = self.request_context(request)
+        await ctx.push()
+        error: BaseException | None = None
+        try:
             try:
                 return await self.full_dispatch_request(ctx)
-            except Exception as error:  # noqa: BLE001 - every app error becomes a response (or propagates)
-                return await self.handle_exception(error)
+            except Exception as exc:  # noqa: BLE001 - every app error becomes a response (or propagates)
+                error = exc
+                return await self.handle_exception(exc)
+        except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
+            error = exc
+            raise
+        finally:
+            await ctx.pop(error)
 
     async def full_dispatch_request(self, ctx: RequestContext | None = None) -> Response:
         self._got_first_request = True
@@ -381,7 +391,9 @@ class Firkin(App):
         try:
             if request_started.receivers:
                 await self._signal(request_started)
-            rv = await self.preprocess_request()
+            rv = None
+            if self.before_request_funcs or self.url_value_preprocessors:  # no await when there are none
+                rv = await self.preprocess_request()
             if rv is None:
                 rv = await self.dispatch_request()
         except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
@@ -411,15 +423,14 @@ class Firkin(App):
         assert rule is not None
         if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
             return self.make_default_options_response()
+        view = self.view_functions[rule.endpoint]
         view_args = req.view_args or {}
-        return cast(
-            "ResponseReturnValue", await self._call_view(self.view_functions[rule.endpoint], view_args)
-        )
-
-    async def _call_view(self, view: Callable[..., Any], view_args: dict[str, Any]) -> Any:
-        if is_async_callable(view):
-            return await view(**view_args)
-        return await run_in_thread(view)(**view_args)
+        is_async = self._async_views.get(view)
+        if is_async is None:
+            is_async = self._async_views[view] = is_async_callable(view)
+        if is_async:
+            return cast("ResponseReturnValue", await cast("Callable[..., Awaitable[Any]]", view)(**view_args))
+        return cast("ResponseReturnValue", await run_in_thread(view)(**view_args))
 
     def raise_routing_exception(self, req: Request) -> None:
         exc = req.routing_exception
@@ -439,7 +450,13 @@ class Firkin(App):
     ) -> Response:
         response = await self.make_response(rv)
         try:
-            response = await self.process_response(response)
+            ctx = _cv_request.get()
+            if (
+                ctx._after_request_functions
+                or self.after_request_funcs
+                or not self.session_interface.is_null_session(ctx.session)
+            ):
+                response = await self.process_response(response)
             if request_finished.receivers:
                 await self._signal(request_finished, response=response)
         except Exception:

@@ -69,33 +69,36 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
         await tasks.after_response()
 
 
+async def _send_or_gone(send: ASGISend, message: dict[str, Any]) -> None:
+    try:
+        await send(message)
+    except (OSError, ClientDisconnected) as exc:
+        raise _ClientGone() from exc
+
+
 async def send_response(send: ASGISend, response: Response, *, head: bool = False) -> None:
     """Send a response: one message for a known body, one per chunk for a streamed one. Errors of
     `send` (the client left) become `_ClientGone`; errors of the body propagate as they are."""
-
-    async def send_or_gone(message: dict[str, Any]) -> None:
-        try:
-            await send(message)
-        except (OSError, ClientDisconnected) as exc:
-            raise _ClientGone() from exc
 
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()
     ]
     body = response.response
     try:
-        await send_or_gone(
-            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        await _send_or_gone(
+            send, {"type": "http.response.start", "status": response.status_code, "headers": headers}
         )
         if head:
-            await send_or_gone({"type": "http.response.body", "body": b""})
+            await _send_or_gone(send, {"type": "http.response.body", "body": b""})
         elif isinstance(body, DataBody):
-            await send_or_gone({"type": "http.response.body", "body": body.data})
+            await _send_or_gone(send, {"type": "http.response.body", "body": body.data})
         else:
             async for chunk in body:
                 if chunk:
-                    await send_or_gone({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send_or_gone({"type": "http.response.body", "body": b""})
+                    await _send_or_gone(
+                        send, {"type": "http.response.body", "body": chunk, "more_body": True}
+                    )
+            await _send_or_gone(send, {"type": "http.response.body", "body": b""})
     finally:
         await body.aclose()  # whatever happened: release what the body holds (a file, a generator)
 

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from ._sync import iterate_in_thread, run_sync
 from .globals import _cv_app, _cv_request
+from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down, request_tearing_down
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -48,8 +49,6 @@ class AppContext:
 
     def push(self) -> None:
         self._tokens.append(_cv_app.set(self))
-        from .signals import appcontext_pushed
-
         if appcontext_pushed.receivers:
             appcontext_pushed.send(self.app)
 
@@ -57,17 +56,20 @@ class AppContext:
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
     ) -> None:
         try:
-            if len(self._tokens) == 1 and teardown:
+            app = self.app
+            if (
+                len(self._tokens) == 1
+                and teardown
+                and (app.teardown_appcontext_funcs or appcontext_tearing_down.receivers)
+            ):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self.app.do_teardown_appcontext(exc, sync=sync)
+                await app.do_teardown_appcontext(exc, sync=sync)
         finally:
             ctx = _cv_app.get()
             _cv_app.reset(self._tokens.pop())
         if ctx is not self:
             raise AssertionError(f"Popped wrong app context ({ctx!r} instead of {self!r})")
-        from .signals import appcontext_popped
-
         if appcontext_popped.receivers:
             appcontext_popped.send(self.app)
 
@@ -142,7 +144,7 @@ class RequestContext:
     ) -> None:
         clear = len(self._tokens) == 1 and teardown
         try:
-            if clear:
+            if clear and (self.app.teardown_request_funcs or request_tearing_down.receivers):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.app.do_teardown_request(exc, sync=sync)
