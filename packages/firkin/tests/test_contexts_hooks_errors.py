@@ -352,3 +352,23 @@ async def test_lifespan_hooks_and_background_tasks() -> None:
         assert events == ["before", "while-start"]
         await test_app.test_client().get("/")
     assert events == ["before", "while-start", f"task x {app.name}", "after", "while-end"]
+
+
+async def test_debug_mode_shows_the_traceback_page_and_production_does_not() -> None:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def broken_view() -> str:
+        raise LookupError("where is <it>")
+
+    app.debug = True
+    page = await app.test_client().get("/")
+    body = await page.get_data(as_text=True)
+    assert page.status_code == 500
+    assert "LookupError: where is &lt;it&gt;" in body
+    assert "broken_view" in body
+    assert "Traceback" in body
+    app.debug = False
+    plain = await app.test_client().get("/")
+    assert plain.status_code == 500
+    assert "broken_view" not in await plain.get_data(as_text=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import os
 import sys
+import traceback
 import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
@@ -115,6 +117,7 @@ class Firkin(App):
         #: The app's click command group (`@app.cli.command()`), run by the `firkin` command.
         self.cli: AppGroup = AppGroup(self.name)
         self._async_views: dict[Callable[..., Any], bool] = {}  # view -> is it async (asked once)
+        self._url_adapters: dict[tuple[Any, ...], MapAdapter] = {}
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []
@@ -185,15 +188,23 @@ class Firkin(App):
                 server_name = None
             elif not self.subdomain_matching:
                 subdomain = self.url_map.default_subdomain or ""
-            return self.url_map.bind(
-                server_name or request.host,
-                script_name=request.root_path or None,
-                subdomain=subdomain,
-                url_scheme=request.scheme,
-                default_method=request.method,
-                path_info=request.path,
-                query_args=request.query_string.decode("latin-1"),
-            )
+            # Adapters are bound once per (host, root, subdomain, scheme, method) and reused: the
+            # path and query are passed to match() (RequestContext.match_request). Bounded: a
+            # client choosing Host headers cannot grow it without limit.
+            host = server_name or request.host
+            key = (host, request.root_path, subdomain, request.scheme, request.method)
+            adapter = self._url_adapters.get(key)
+            if adapter is None:
+                if len(self._url_adapters) >= 256:
+                    self._url_adapters.clear()
+                adapter = self._url_adapters[key] = self.url_map.bind(
+                    host,
+                    script_name=request.root_path or None,
+                    subdomain=subdomain,
+                    url_scheme=request.scheme,
+                    default_method=request.method,
+                )
+            return adapter
         if self.config["SERVER_NAME"] is not None:
             return self.url_map.bind(
                 self.config["SERVER_NAME"],
@@ -440,7 +451,7 @@ class Firkin(App):
     def make_default_options_response(self) -> Response:
         adapter = request_ctx.url_adapter
         assert adapter is not None
-        methods = adapter.allowed_methods()
+        methods = adapter.allowed_methods(request_ctx.request.path)
         response = self.response_class()
         response.allow.update(methods)
         return response
@@ -506,7 +517,11 @@ class Firkin(App):
             await self._signal(got_request_exception, exception=error)
         propagate = self.config["PROPAGATE_EXCEPTIONS"]
         if propagate is None:
-            propagate = self.testing or self.debug
+            propagate = self.testing
+            if self.debug and not self.testing:
+                # Debug mode: the developer sees the traceback in the browser (and in the log).
+                self.log_exception(sys.exc_info())
+                return self._debug_traceback_response(error)
         if propagate:
             raise error
         self.log_exception(sys.exc_info())
@@ -517,6 +532,20 @@ class Firkin(App):
         if handler is not None:
             server_error = await self._call(handler, server_error)
         return await self.finalize_request(server_error, from_error_handler=True)
+
+    def _debug_traceback_response(self, error: BaseException) -> Response:
+        """A 500 page with the traceback, for debug mode only (never shown otherwise)."""
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        req = _cv_request.get(None)
+        where = f"{req.request.method} {req.request.path}" if req is not None else ""
+        page = (
+            "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error (debug)</title>\n"
+            f"<h1>{html.escape(type(error).__name__)}: {html.escape(str(error))}</h1>\n"
+            f"<p>While handling <code>{html.escape(where)}</code>. This page is shown because the app "
+            "runs in debug mode; turn debug off in production.</p>\n"
+            f"<pre>{html.escape(text)}</pre>\n"
+        )
+        return self.response_class(page, status=500)
 
     def log_exception(self, exc_info: Any) -> None:
         req = _cv_request.get(None)

@@ -116,7 +116,13 @@ class RequestContext:
     def match_request(self) -> None:
         assert self.url_adapter is not None
         try:
-            rule, view_args = self.url_adapter.match(return_rule=True)
+            request = self.request
+            rule, view_args = self.url_adapter.match(
+                request.path,
+                request.method,
+                return_rule=True,
+                query_args=request.query_string.decode("latin-1"),
+            )
             self.request.url_rule = rule
             self.request.view_args = dict(view_args)
         except HTTPException as exc:
