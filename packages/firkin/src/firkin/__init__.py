@@ -11,6 +11,7 @@ from .ctx import (
     copy_current_request_context,
     has_app_context,
     has_request_context,
+    stream_with_context,
 )
 from .globals import current_app, g, request, session
 from .helpers import (
@@ -80,6 +81,7 @@ __all__ = [
     "session",
     "stream_template",
     "stream_template_string",
+    "stream_with_context",
     "template_rendered",
     "url_for",
 ]

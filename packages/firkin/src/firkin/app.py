@@ -26,6 +26,7 @@ from ._sync import is_async_callable, run_in_thread
 from .ctx import AppContext, RequestContext
 from .globals import _cv_app, _cv_request, g, request, request_ctx, session
 from .helpers import get_flashed_messages
+from .routing import FirkinMap, FirkinRule
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
     appcontext_tearing_down,
@@ -52,6 +53,8 @@ class Firkin(App):
     which run in a worker thread so they never block the event loop). It is an ASGI 3 application."""
 
     request_class: type[Request] = Request
+    url_rule_class = FirkinRule
+    url_map_class = FirkinMap
     response_class: type[Response] = Response
     jinja_environment: type[Environment] = Environment
     session_interface: SessionInterface = SecureCookieSessionInterface()

@@ -21,6 +21,7 @@ from werkzeug.exceptions import abort as _wz_abort
 from werkzeug.http import dump_options_header
 from werkzeug.security import safe_join
 
+from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request
 from .signals import message_flashed
 
@@ -37,6 +38,7 @@ __all__ = [
     "redirect",
     "send_file",
     "send_from_directory",
+    "stream_with_context",
     "url_for",
 ]
 
