@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import gc
+import warnings
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import pytest
+import trio
 from firkin import Firkin, g, request
 from firkin.ctx import stream_with_context
+from firkin.testing import make_scope_and_body
 from firkin.views import MethodView, View
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +141,33 @@ async def test_stream_with_context_closes_what_it_wraps_when_closed_early() -> N
         assert await wrapped.__anext__() == "a"
         await wrapped.aclose()
     assert closed == [True]
+
+
+def test_client_leaving_a_stream_leaves_no_unfinished_generator_on_trio() -> None:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def stream() -> AsyncIterator[str]:
+        async def chunks() -> AsyncIterator[str]:
+            yield "first"
+            yield "second"
+
+        return chunks()
+
+    scope, _ = make_scope_and_body(app, "/")
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message.get("body"):
+            raise OSError("the client left")  # what a server's send() does then
+
+    async def main() -> None:
+        await app(scope, receive, send)
+        gc.collect()  # trio warns from its async generator finalizer hook, during collection
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trio.run(main)
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []

@@ -950,3 +950,22 @@ def test_server_drain_aborts_what_is_left_at_the_shutdown_timeout() -> None:
     assert busy.take() == b""
     assert not state.connections
     assert [t for t in backend.tasks if t.cancelled]  # the app task was cancelled, not left behind
+
+
+def test_send_raises_once_the_transport_is_closing(make_conn: ConnFactory) -> None:
+    # asyncio marks a transport closing when a write fails, and reports the loss only on a later
+    # loop iteration: an app streaming without ever yielding must still be stopped.
+    outcome: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        c.transport.closed = True  # what asyncio's _force_close does, before connection_lost runs
+        try:
+            await send({"type": "http.response.body", "body": b"second", "more_body": True})
+        except ClientDisconnected:
+            outcome.append("disconnected")
+
+    c = make_conn(app)
+    c.feed(get())
+    assert outcome == ["disconnected"]

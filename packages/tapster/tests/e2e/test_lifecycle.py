@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 from pathlib import Path
@@ -344,3 +345,29 @@ def test_back_pressure_on_a_slow_app(serve: ServeFactory) -> None:
         uploader.join(20)
         data = recv_response(sock, timeout=20)
     assert data.endswith(b"\r\n\r\n%d" % total)
+
+
+def test_app_that_never_yields_is_stopped_when_the_client_leaves(serve: ServeFactory) -> None:
+    # The app streams without any await that suspends; once the client is gone, a write fails and
+    # the transport is closing: send() must raise instead of writing into the void.
+    stopped = threading.Event()
+    sent = [0]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(200_000):
+                await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+                sent[0] += 1
+        except OSError:
+            stopped.set()
+
+    running = serve(app)
+    with running.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200 OK")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+    assert stopped.wait(10), "the app was never told"
+    assert sent[0] < 200_000

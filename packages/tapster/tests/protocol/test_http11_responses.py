@@ -234,6 +234,16 @@ def test_head_with_whole_body_sends_its_length_only() -> None:
     assert conn.keep_alive is True
 
 
+def test_head_with_an_empty_body_claims_no_length() -> None:
+    # An app that answers HEAD with b"" (as frameworks do) says nothing about the GET's length:
+    # "content-length: 0" would be false (RFC 9110 §9.3.2), so none is sent.
+    conn = get(method=b"HEAD")
+    _, headers, rest = split(conn.response_head(200, [], body=b""))
+    assert values(headers, b"content-length") == []
+    assert rest == b""
+    assert conn.keep_alive is True
+
+
 def test_head_streamed_sends_no_body_and_no_framing() -> None:
     conn = get(method=b"HEAD")
     _, headers, rest = split(conn.response_head(200, [(b"content-length", b"1000")], body=None))

@@ -7,7 +7,7 @@ import inspect
 import io
 import json as _json
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
@@ -73,20 +73,29 @@ class IterableBody(ResponseBody):
 
     def __init__(self, iterable: Iterable[Any] | AsyncIterable[Any]) -> None:
         self.iterable = iterable
+        self._iterator: AsyncGenerator[bytes, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
+        self._iterator = self._iterate()
+        return self._iterator
 
-    async def _iterate(self) -> AsyncIterator[bytes]:
+    async def _iterate(self) -> AsyncGenerator[bytes, None]:
         iterable = self.iterable
-        if isinstance(iterable, AsyncIterable):
-            async for chunk in iterable:
+        # A sync generator may block: it is advanced in a worker thread.
+        source = iterable if isinstance(iterable, AsyncIterable) else iterate_in_thread(iterable)
+        iterator = source.__aiter__()
+        try:
+            async for chunk in iterator:
                 yield _to_bytes(chunk)
-        else:
-            async for chunk in iterate_in_thread(iterable):  # a sync generator may block
-                yield _to_bytes(chunk)
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
 
     async def aclose(self) -> None:
+        # Close our own generator too: left unfinished, trio reports it when it is collected.
+        if self._iterator is not None:
+            await self._iterator.aclose()
         close = getattr(self.iterable, "aclose", None)
         if close is not None:
             await close()

@@ -511,7 +511,9 @@ class RequestCycle:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent before 'http.response.start'")
             if self.response_complete:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
-            if self.disconnected:
+            # is_closing(): the transport failed a write and will report the loss on a later loop
+            # iteration, which an app that never yields would never reach (asyncio's _force_close).
+            if self.disconnected or self.proto.transport.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)

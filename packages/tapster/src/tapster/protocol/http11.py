@@ -543,7 +543,9 @@ class H11Connection:
         self._response_chunked = False
         self._response_remaining = None
         if no_body:
-            if length is None and body is not None and self._head_request:
+            if length is None and body and self._head_request:
+                # The app sent the GET body to a HEAD: its length is the GET's (RFC 9110 §9.3.2).
+                # An empty body says nothing about it, so no Content-Length then (not a false 0).
                 parts.append(b"content-length: %d\r\n" % len(body))
             body = b"" if body is not None else None
         elif length is not None:
