@@ -232,3 +232,44 @@ async def test_nested_blueprints_and_relative_url_for() -> None:
 async def test_abort_outside_an_app_raises_the_http_exception() -> None:
     with pytest.raises(NotFound):
         abort(404)
+
+
+async def test_remembered_static_matches_stay_correct() -> None:
+    from werkzeug.routing import BaseConverter
+
+    app = Firkin(__name__)
+    calls: list[str] = []
+
+    class Counting(BaseConverter):
+        def to_python(self, value: str) -> str:
+            calls.append(value)  # a converter may have side effects: never skipped by a cache
+            return value
+
+    app.url_map.converters["counting"] = Counting
+
+    @app.get("/fixed")
+    async def fixed() -> str:
+        return f"fixed {request.method}"
+
+    @app.post("/fixed")
+    async def fixed_post() -> str:
+        return "posted"
+
+    @app.get("/dyn/<counting:name>")
+    async def dyn(name: str) -> str:
+        return name
+
+    @app.get("/slash/")
+    async def slash() -> str:
+        return "slash"
+
+    client = app.test_client()
+    for _ in range(3):
+        assert await (await client.get("/fixed")).get_data() == b"fixed GET"
+        assert await (await client.post("/fixed")).get_data() == b"posted"
+        assert (await client.put("/fixed")).status_code == 405
+        assert await (await client.get("/dyn/a")).get_data() == b"a"
+        assert (await client.get("/slash")).status_code == 308
+    assert calls == ["a", "a", "a"]
+    other_host = await client.get("/fixed", headers={"Host": "other.example"})
+    assert await other_host.get_data() == b"fixed GET"

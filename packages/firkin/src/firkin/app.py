@@ -18,7 +18,7 @@ from flask.sansio.app import App
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
-from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException
+from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException, Rule
 
 from firkin.cli import AppGroup
 
@@ -121,6 +121,7 @@ class Firkin(App):
         self.cli: AppGroup = AppGroup(self.name)
         self._async_views: dict[Callable[..., Any], bool] = {}  # view -> is it async (asked once)
         self._url_adapters: dict[tuple[Any, ...], MapAdapter] = {}
+        self._static_matches: dict[tuple[Any, ...], Rule] = {}  # see RequestContext.match_request
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []

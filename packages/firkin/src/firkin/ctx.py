@@ -117,14 +117,28 @@ class RequestContext:
         assert self.url_adapter is not None
         try:
             request = self.request
-            rule, view_args = self.url_adapter.match(
+            adapter = self.url_adapter
+            cache = self.app._static_matches
+            key = (adapter, request.path, request.method)
+            rule = cache.get(key)
+            if rule is not None:
+                request.url_rule = rule
+                request.view_args = {}
+                return
+            rule, view_args = adapter.match(
                 request.path,
                 request.method,
                 return_rule=True,
                 query_args=request.query_string.decode("latin-1"),
             )
-            self.request.url_rule = rule
-            self.request.view_args = dict(view_args)
+            request.url_rule = rule
+            request.view_args = dict(view_args)
+            if not rule.arguments:
+                # A rule without variables matches this path the same way every time (converters,
+                # which may have side effects, are not involved): remember it. Bounded.
+                if len(cache) >= 1024:
+                    cache.clear()
+                cache[key] = rule
         except HTTPException as exc:
             self.request.routing_exception = exc
 

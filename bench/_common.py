@@ -1,0 +1,383 @@
+"""What the wrk-driven benchmarks share: servers as pinned subprocesses, CPU time from /proc, wrk.
+
+Used by ``bench/http11.py`` (tapster against Uvicorn and Hypercorn on a raw ASGI app) and
+``bench/frameworks.py`` (firkin on tapster against Starlette, Quart and Flask on their usual servers).
+A server runs pinned to CPU 0 with ``taskset``, wrk pinned to CPU 1; the server's CPU seconds (utime +
+stime of its process tree) are read around every measurement; every subprocess is killed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+STARTUP_TIMEOUT = 30.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    path: str
+    lua: str | None  # a wrk script, for requests other than a plain GET
+
+
+# ---------------------------------------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    argv: Callable[[int], list[str]]
+    description: str
+
+
+def hypercorn_worker_class() -> str:
+    """uvloop when Hypercorn's CLI offers it and uvloop is importable, else its default (asyncio)."""
+    if importlib.util.find_spec("uvloop") is None:
+        return "asyncio"
+    result = subprocess.run(
+        [sys.executable, "-m", "hypercorn", "--help"], capture_output=True, text=True, check=False
+    )
+    return "uvloop" if "--worker-class" in result.stdout and "uvloop" in result.stdout else "asyncio"
+
+
+def git_revision() -> str:
+    """The commit measured, with "-dirty" when the working tree has changes (tapster is editable)."""
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def version_of(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_tools(name: str, how: str) -> int:
+    """0 when wrk, taskset and 2 CPUs are there, else 2 after saying what is missing."""
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"{name}: {tool} is not installed (apt-get install {tool}; {how} does it)")
+            return 2
+    if (os.cpu_count() or 1) < 2:
+        print(f"{name}: needs 2 CPUs (server and client are pinned to CPU 0 and CPU 1)")
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(argv: list[str], log: TextIO | int) -> subprocess.Popen[bytes]:
+    # A session of its own: the child (and a server's worker processes) can be killed as a group,
+    # and a Ctrl-C at the terminal reaches only us, so we decide how everything ends.
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    _children.append(proc)
+    return proc
+
+
+def kill(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the child's process group, then SIGKILL whatever is left after `grace` seconds."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    # The group may outlive its leader (a supervisor's workers): always finish it off.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace)
+    if proc in _children:
+        _children.remove(proc)
+
+
+def kill_all() -> None:
+    while _children:  # kill() removes each from the list
+        kill(_children[-1], grace=2.0)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP all become KeyboardInterrupt: report what was measured, kill all."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_serving(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before serving:\n{tail(log_path)}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0) as sock:
+                sock.sendall(request)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not answer within {STARTUP_TIMEOUT} s:\n{tail(log_path)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+# ---------------------------------------------------------------------------------------------- CPU time
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its last ")".
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def process_tree(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(parents.get(pid, ()))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the given processes (all their threads), in seconds."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+    return ticks / CLK_TCK
+
+
+# ---------------------------------------------------------------------------------------------- wrk
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"cannot parse wrk duration {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    req_per_s: float
+    p99_ms: float
+    socket_errors: int
+    non_2xx: int
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    total = re.search(r"^\s*(\d+) requests in", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    if rps is None or total is None or p99 is None:
+        raise ValueError(f"cannot parse wrk output:\n{output}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requests=int(total.group(1)),
+        req_per_s=float(rps.group(1)),
+        p99_ms=_ms(p99.group(1)),
+        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def wrk_argv(port: int, row: Row, duration: float, connections: int, scripts: dict[str, Path]) -> list[str]:
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency"]
+    if row.name in scripts:
+        argv += ["-s", str(scripts[row.name])]
+    return [*argv, f"http://{HOST}:{port}{row.path}"]
+
+
+def run_wrk(argv: list[str], duration: float) -> str:
+    with tempfile.TemporaryFile("w+b") as out:
+        proc = spawn(argv, out.fileno())
+        try:
+            proc.wait(duration + 30)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"wrk did not finish: {' '.join(argv)}") from None
+        finally:
+            kill(proc, grace=1.0)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk exited with {proc.returncode}: {' '.join(argv)}\n{text}")
+    return text
+
+
+def write_scripts(rows: Sequence[Row], directory: Path) -> dict[str, Path]:
+    """The wrk Lua scripts of the rows that have one, written into `directory`, by row name."""
+    scripts: dict[str, Path] = {}
+    for row in rows:
+        if row.lua is not None:
+            scripts[row.name] = directory / f"{row.name}.lua"
+            scripts[row.name].write_text(row.lua)
+    return scripts
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Sample:
+    round: int
+    req_per_s: float
+    p99_ms: float
+    req_per_cpu_s: float
+    cpu_s: float
+    requests: int
+    socket_errors: int
+    non_2xx: int
+
+
+@dataclass
+class Cell:
+    samples: list[Sample] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def median(self, attr: str) -> float | None:
+        values = [getattr(s, attr) for s in self.samples]
+        return statistics.median(values) if values else None
+
+
+def measure_server(
+    spec: ServerSpec,
+    round_no: int,
+    args: argparse.Namespace,
+    rows: Sequence[Row],
+    check: Callable[[int], None],
+    scripts: dict[str, Path],
+    logdir: Path,
+    results: dict[str, dict[str, Cell]],
+) -> None:
+    """Start the server pinned to CPU 0, wait for it, `check(port)` its routes, warm it up with the
+    first row, then run wrk on every row, appending a Sample (or a failure) to `results[row][server]`.
+    `args` needs `duration`, `connections` and `warmup`."""
+    port = free_port()
+    log_path = logdir / f"{spec.name}-round{round_no}.log"
+    argv = ["taskset", "-c", SERVER_CPU, *spec.argv(port)]
+    with log_path.open("w") as log:
+        server = spawn(argv, log)
+        try:
+            wait_until_serving(server, port, log_path)
+            check(port)
+            if args.warmup > 0:
+                run_wrk(wrk_argv(port, rows[0], args.warmup, args.connections, scripts), args.warmup)
+            for row in rows:
+                cell = results[row.name][spec.name]
+                tree = process_tree(server.pid)
+                before = cpu_seconds(tree)
+                text = run_wrk(wrk_argv(port, row, args.duration, args.connections, scripts), args.duration)
+                cpu = cpu_seconds(tree) - before
+                if server.poll() is not None:
+                    raise RuntimeError(f"server died during {row.name}:\n{tail(log_path)}")
+                wrk = parse_wrk(text)
+                sample = Sample(
+                    round=round_no,
+                    req_per_s=wrk.req_per_s,
+                    p99_ms=wrk.p99_ms,
+                    req_per_cpu_s=wrk.requests / cpu if cpu > 0 else 0.0,
+                    cpu_s=cpu,
+                    requests=wrk.requests,
+                    socket_errors=wrk.socket_errors,
+                    non_2xx=wrk.non_2xx,
+                )
+                cell.samples.append(sample)
+                flag = ""
+                if wrk.socket_errors or wrk.non_2xx:
+                    flag = f"  !! socket errors {wrk.socket_errors}, non-2xx {wrk.non_2xx}"
+                print(
+                    f"  round {round_no} {spec.name:<14} {row.name:<9} {wrk.req_per_s:>10.0f} req/s"
+                    f"  p99 {wrk.p99_ms:>7.2f} ms  cpu {cpu:5.2f} s"
+                    f"  {sample.req_per_cpu_s:>8.0f} req/cpu-s{flag}",
+                    flush=True,
+                )
+        except RuntimeError as exc:
+            message = f"round {round_no}: {exc}"
+            print(f"  !! {spec.name}: {message}", flush=True)
+            for row in rows:
+                if len(results[row.name][spec.name].samples) < round_no:
+                    results[row.name][spec.name].failures.append(message)
+        finally:
+            kill(server)
+    # Anything the server wrote at warning level or above is worth a look.
+    text = log_path.read_text(errors="replace").strip()
+    if text:
+        print(f"  ({spec.name} logged {len(text.splitlines())} lines: see {log_path})", flush=True)
+
+
+def fmt(value: float | None, spec: str) -> str:
+    width = spec.partition(".")[0]
+    return format("-", f">{width}") if value is None else format(value, spec)
+
+
+def rounds(n: int) -> Iterator[int]:
+    for round_no in range(1, n + 1):
+        print(f"round {round_no}/{n}", flush=True)
+        yield round_no
