@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import importlib.metadata
 import importlib.util
 import os
+import platform
 import re
 import shutil
 import signal
@@ -381,3 +383,38 @@ def rounds(n: int) -> Iterator[int]:
     for round_no in range(1, n + 1):
         print(f"round {round_no}/{n}", flush=True)
         yield round_no
+
+
+def run_summary(
+    *,
+    started: datetime.datetime,
+    argv: Sequence[str] | None,
+    args: argparse.Namespace,
+    interrupted: bool,
+    revision_before: str,
+    load_before: tuple[float, float, float],
+    descriptions: dict[str, str],
+    versions: Sequence[str],
+) -> dict[str, object]:
+    """What every benchmark's JSON summary records about the run itself (rows are added by it)."""
+    return {
+        "date": started.date().isoformat(),
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "warmup_s": args.warmup,
+        "interrupted": interrupted,
+        # Servers are restarted every round from the working tree: differing revisions mean the
+        # code changed during the run.
+        "git": {"before": revision_before, "after": git_revision()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+        },
+        "servers": descriptions,
+        "versions": {dist: version_of(dist) for dist in versions},
+    }

@@ -22,7 +22,6 @@ import datetime
 import http.client
 import json
 import os
-import platform
 import sys
 import tempfile
 from dataclasses import asdict
@@ -47,7 +46,7 @@ from bench._common import (
     kill_all,
     measure_server,
     rounds,
-    version_of,
+    run_summary,
     write_scripts,
 )
 
@@ -230,27 +229,16 @@ def main(argv: list[str] | None = None) -> int:
             kill_all()
 
     summary = {
-        "date": started.date().isoformat(),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "rounds": args.rounds,
-        "duration_s": args.duration,
-        "connections": args.connections,
-        "warmup_s": args.warmup,
-        "interrupted": interrupted,
-        # Servers are restarted every round from the working tree: differing revisions mean the
-        # code changed during the run.
-        "git": {"before": revision_before, "after": git_revision()},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
-        "servers": {s.name: s.description for s in specs},
-        "versions": {
-            d: version_of(d) for d in ("tapster", "uvicorn", "hypercorn", "httptools", "uvloop", "h11")
-        },
+        **run_summary(
+            started=started,
+            argv=argv,
+            args=args,
+            interrupted=interrupted,
+            revision_before=revision_before,
+            load_before=load_before,
+            descriptions={s.name: s.description for s in specs},
+            versions=("tapster", "uvicorn", "hypercorn", "httptools", "uvloop", "h11"),
+        ),
         "rows": report(results, specs),
     }
     print("\nJSON summary:")
