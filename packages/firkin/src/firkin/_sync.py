@@ -7,6 +7,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import anyio.to_thread
 
 P = ParamSpec("P")
@@ -67,3 +68,15 @@ async def iterate_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
         if item is _DONE:
             return
         yield item
+
+
+def run_to_completion(value: Any) -> Any:
+    """Run an awaitable to completion with anyio (for sync entry points, like a click command);
+    anything else is returned as it is."""
+    if not inspect.isawaitable(value):
+        return value
+
+    async def wait() -> Any:
+        return await value
+
+    return anyio.run(wait)

@@ -6,32 +6,26 @@
 
 from __future__ import annotations
 
-import ast
 import functools
-import importlib
 import inspect
 import os
-import re
-import signal
 import socket
-import subprocess
 import sys
-import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 import click
 from flask.cli import AppGroup as _FlaskAppGroup
 from flask.cli import ScriptInfo as _FlaskScriptInfo
 
+from ._discovery import NoAppException, _locate, locate_app
+from ._reload import _FD_ENV, _supervise, _watch_roots
+from ._sync import run_to_completion as _run_result
 from .globals import _cv_app
 from .helpers import get_debug_flag, get_load_dotenv
 
 if TYPE_CHECKING:
-    from types import FrameType, ModuleType
-
     from .app import Firkin
 
 __all__ = [
@@ -40,6 +34,7 @@ __all__ = [
     "NoAppException",
     "ScriptInfo",
     "load_dotenv",
+    "locate_app",
     "main",
     "pass_script_info",
     "with_appcontext",
@@ -47,31 +42,8 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Set in the server process the reloader starts: the listening socket it inherits.
-_FD_ENV = "FIRKIN_RUN_FD"
-_POLL_INTERVAL = 1.0  # seconds between two scans of the watched files' mtimes
-_CHILD_STOP_TIMEOUT = 10.0  # seconds a server being restarted gets to exit before it is killed
-_SKIP_DIRS = frozenset(("__pycache__", "node_modules", "site-packages"))
-
-
-class NoAppException(click.ClickException):
-    """The application could not be found or loaded; the message says what to fix."""
-
-    exit_code = 2
-
 
 # ---------------------------------------------------------------------------- async commands
-
-
-def _run_result(value: Any) -> Any:
-    """Run an awaitable a command returned (an `async def` command) to completion."""
-    if not inspect.isawaitable(value):
-        return value
-
-    async def wait() -> Any:
-        return await value
-
-    return anyio.run(wait)
 
 
 def _sync_command(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,142 +56,6 @@ def _sync_command(f: Callable[..., Any]) -> Callable[..., Any]:
         return _run_result(f(*args, **kwargs))
 
     return run
-
-
-# ---------------------------------------------------------------------------- app discovery
-
-
-def _module_name_for(path: str) -> str:
-    """Make `path` (a file, a package directory or a dotted module name) importable; return its module
-    name. The directory above the outermost package goes first on sys.path."""
-    is_file = path.endswith(".py") or os.sep in path or (os.altsep is not None and os.altsep in path)
-    if not is_file:
-        directory = os.getcwd()
-        name = path
-    else:
-        full = os.path.realpath(path)
-        base = full[:-3] if full.endswith(".py") else full
-        if os.path.basename(base) == "__init__":
-            base = os.path.dirname(base)
-        directory, name = os.path.split(base)
-        while os.path.isfile(os.path.join(directory, "__init__.py")):
-            directory, package = os.path.split(directory)
-            name = f"{package}.{name}"
-    if not sys.path or sys.path[0] != directory:
-        sys.path.insert(0, directory)
-    return name
-
-
-def _import_module(module_name: str) -> ModuleType:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # Only "this module does not exist" is ours to report in one line; a missing import inside
-        # the user's module is their bug, shown with its traceback.
-        missing = exc.name or ""
-        if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            raise NoAppException(
-                f"Could not import {module_name!r}: no such module (is the current directory right?)."
-            ) from None
-        raise
-
-
-def _is_app(value: Any) -> bool:
-    from .app import Firkin
-
-    return isinstance(value, Firkin)
-
-
-def _call_factory(
-    factory: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], where: str
-) -> Any:
-    try:
-        inspect.signature(factory).bind(*args, **kwargs)
-    except TypeError:
-        raise NoAppException(f"The factory {where!r} cannot be called with the arguments given.") from None
-    except ValueError:  # no signature to check (a builtin): just call it
-        pass
-    return factory(*args, **kwargs)
-
-
-def _find_app_by_string(module: ModuleType, spec: str) -> Firkin:
-    """`name` or `factory(literal, key=literal)` in `module`."""
-    where = f"{module.__name__}:{spec}"
-    try:
-        expr = ast.parse(spec.strip(), mode="eval").body
-    except SyntaxError:
-        raise NoAppException(f"Failed to parse {spec!r} as an attribute name or function call.") from None
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    if isinstance(expr, ast.Name):
-        name, is_call = expr.id, False
-    elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-        name, is_call = expr.func.id, True
-        try:
-            args = [ast.literal_eval(arg) for arg in expr.args]
-            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg is not None}
-        except ValueError:
-            raise NoAppException(f"Failed to parse the arguments of {where!r} as literal values.") from None
-    else:
-        raise NoAppException(f"Failed to parse {spec!r} as an attribute name or function call.")
-    try:
-        attr = getattr(module, name)
-    except AttributeError:
-        raise NoAppException(f"Failed to find attribute {name!r} in module {module.__name__!r}.") from None
-    app = attr
-    if inspect.isfunction(attr) or is_call:
-        if not callable(attr):
-            raise NoAppException(f"{module.__name__}:{name} is not callable, so it cannot be a factory.")
-        app = _run_result(_call_factory(attr, args, kwargs, where))
-    if not _is_app(app):
-        raise NoAppException(f"{where!r} did not give a Firkin application (got {type(app).__name__}).")
-    return app  # type: ignore[no-any-return]
-
-
-def _find_best_app(module: ModuleType) -> Firkin:
-    """The `app` or `application` attribute, the only Firkin instance, or `create_app`/`make_app()`."""
-    for name in ("app", "application"):
-        if _is_app(getattr(module, name, None)):
-            return getattr(module, name)  # type: ignore[no-any-return]
-    apps = [value for value in vars(module).values() if _is_app(value)]
-    if len(apps) == 1:
-        return apps[0]  # type: ignore[no-any-return]
-    if len(apps) > 1:
-        raise NoAppException(
-            f"Found several Firkin applications in module {module.__name__!r}: "
-            f"use '{module.__name__}:name' to say which one."
-        )
-    for name in ("create_app", "make_app"):
-        factory = getattr(module, name, None)
-        if inspect.isfunction(factory):
-            app = _run_result(_call_factory(factory, (), {}, f"{module.__name__}:{name}"))
-            if _is_app(app):
-                return app  # type: ignore[no-any-return]
-            raise NoAppException(
-                f"The factory {module.__name__}:{name} did not return a Firkin application "
-                f"(got {type(app).__name__})."
-            )
-    raise NoAppException(
-        f"Failed to find a Firkin application or factory in module {module.__name__!r}: "
-        f"use '{module.__name__}:name' to say which one."
-    )
-
-
-def _split_import_path(import_path: str) -> tuple[str, str]:
-    # A colon followed by a slash or backslash is a Windows drive ("C:\\app.py"), not the separator.
-    parts = re.split(r":(?![\\/])", import_path, maxsplit=1)
-    return parts[0], parts[1] if len(parts) == 2 else ""
-
-
-def locate_app(import_path: str) -> Firkin:
-    """Import and return the app `import_path` names: `module`, `module:name`, `module:factory(args)`,
-    or a file path in place of the module."""
-    return _locate(*_split_import_path(import_path))
-
-
-def _locate(module_path: str, name: str) -> Firkin:
-    module = _import_module(_module_name_for(module_path))
-    return _find_app_by_string(module, name) if name else _find_best_app(module)
 
 
 class ScriptInfo(_FlaskScriptInfo):
@@ -641,110 +477,6 @@ def _serve(
         tapster.run(app, config)
     except tapster.TapsterError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _watched_files(roots: Sequence[str], extra: Sequence[str]) -> Iterator[str]:
-    """The .py files under `roots` (skipping hidden directories, caches and virtualenvs), and `extra`."""
-    for root in roots:
-        for directory, subdirs, files in os.walk(root):
-            subdirs[:] = [
-                d
-                for d in subdirs
-                if not d.startswith(".")
-                and d not in _SKIP_DIRS
-                and not os.path.isfile(os.path.join(directory, d, "pyvenv.cfg"))
-            ]
-            yield from (os.path.join(directory, f) for f in files if f.endswith(".py"))
-    yield from extra
-
-
-def _scan(roots: Sequence[str], extra: Sequence[str]) -> dict[str, int]:
-    mtimes: dict[str, int] = {}
-    for path in _watched_files(roots, extra):
-        try:
-            mtimes[path] = os.stat(path).st_mtime_ns
-        except OSError:  # removed while we looked
-            pass
-    return mtimes
-
-
-def _first_change(before: dict[str, int], now: dict[str, int]) -> str | None:
-    for path, mtime in now.items():
-        if before.get(path) != mtime:
-            return path
-    return next((path for path in before if path not in now), None)
-
-
-def _stop_server(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)  # tapster's graceful shutdown
-        try:
-            child.wait(_CHILD_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def _supervise(sock: socket.socket, roots: Sequence[str], extra: Sequence[str]) -> None:
-    """The reloader: run the server in a child process (the same command line, serving on the socket
-    we hold) and restart it when a watched file changes, until SIGINT or SIGTERM."""
-    stop_signals: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop_signals.append(signum)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    command = [sys.executable, *sys.orig_argv[1:]]
-    env = {**os.environ, _FD_ENV: str(sock.fileno())}
-    try:
-        while not stop_signals:
-            mtimes = _scan(roots, extra)
-            child = subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))
-            try:
-                changed = _wait_for_change(mtimes, roots, extra, child, stop_signals)
-            finally:
-                _stop_server(child)
-            if changed is not None:
-                click.echo(f" * Detected a change in {changed!r}, restarting")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _wait_for_change(
-    mtimes: dict[str, int],
-    roots: Sequence[str],
-    extra: Sequence[str],
-    child: subprocess.Popen[bytes],
-    stop_signals: list[int],
-) -> str | None:
-    """The first file that changed, or None once a stop signal came."""
-    exit_reported = False
-    next_scan = time.monotonic() + _POLL_INTERVAL
-    while not stop_signals:
-        time.sleep(0.1)  # short, so a stop signal is acted on at once
-        if not exit_reported and child.poll() is not None:
-            click.echo(
-                f" * The server exited (code {child.returncode}); it restarts when a file changes", err=True
-            )
-            exit_reported = True
-        if time.monotonic() >= next_scan:
-            changed = _first_change(mtimes, _scan(roots, extra))
-            if changed is not None:
-                return changed
-            next_scan = time.monotonic() + _POLL_INTERVAL
-    return None
-
-
-def _watch_roots(app_import_path: str | None) -> list[str]:
-    roots = [os.getcwd()]
-    if app_import_path:
-        module_path = _split_import_path(app_import_path)[0]
-        if module_path.endswith(".py") or os.sep in module_path:
-            directory = os.path.dirname(os.path.realpath(module_path))
-            if not directory.startswith(roots[0] + os.sep) and directory != roots[0]:
-                roots.append(directory)
-    return roots
 
 
 def _split_paths(values: Sequence[str]) -> list[str]:
