@@ -1,0 +1,257 @@
+"""One HTTP/1.1 request seen from the app: the ASGI `receive` and `send`, and the task that runs it.
+
+The connection (`H11Protocol` in _http11.py) feeds a `RequestCycle` with the request body and the
+disconnect; the cycle turns the app's messages into bytes through the connection's protocol state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from tapster.errors import ClientDisconnected, LocalProtocolError
+from tapster.protocol import Request
+
+from ._seam import Handle, Waiter
+from ._state import access_log, error_log
+from ._types import Message
+
+if TYPE_CHECKING:
+    from ._http11 import H11Protocol
+
+__all__ = ["RequestCycle"]
+
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _escape_for_log(text: str) -> str:
+    # Log injection (Uvicorn CVE-2020-7694): never write control characters from the request.
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+class RequestCycle:
+    """One request: the ASGI `receive` and `send` callables and the app task that uses them."""
+
+    __slots__ = (
+        "_body",
+        "_body_done",
+        "_buffered",
+        "_continue_sent",
+        "_eof_delivered",
+        "_peer_closed",
+        "_waiter",
+        "bytes_sent",
+        "disconnected",
+        "head_written",
+        "headers",
+        "proto",
+        "request",
+        "response_complete",
+        "response_started",
+        "scope",
+        "status",
+        "task",
+    )
+
+    def __init__(self, proto: H11Protocol, scope: dict[str, Any], request: Request) -> None:
+        self.proto = proto
+        self.scope = scope
+        self.request = request
+        self._body: list[bytes] = []
+        self._buffered = 0  # bytes in _body
+        self._body_done = not request.has_body
+        self._continue_sent = not request.expect_continue
+        self._eof_delivered = False
+        self._peer_closed = False
+        self._waiter: Waiter | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.head_written = False
+        self.response_complete = False
+        self.status = 0
+        self.headers: Any = ()
+        self.task: Handle | None = None
+        self.bytes_sent = 0
+
+    # ----------------------------------------------------------------- fed by the connection
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    @property
+    def body_due(self) -> bool:
+        """More body is owed now (not held back until a 100 Continue that was not sent yet)."""
+        return self._continue_sent and not self._body_done
+
+    def body_received(self, data: bytes) -> None:
+        self._body.append(data)
+        self._buffered += len(data)
+        self._wake()
+
+    def body_complete(self) -> None:
+        self._body_done = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def peer_closed(self) -> None:
+        """EOF after the whole request: receive() now reports http.disconnect; send() still works."""
+        self._peer_closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.wake()
+            self._waiter = None
+
+    # ----------------------------------------------------------------- ASGI
+
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected or self.response_complete:
+                return dict(_DISCONNECT)
+            if self._body:
+                body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+                self._body.clear()
+                self._buffered = 0
+                self.proto.resume_reading_for_body()
+                self._eof_delivered = self._body_done
+                return {"type": "http.request", "body": body, "more_body": not self._body_done}
+            if self._body_done:
+                if self._peer_closed and self._eof_delivered:
+                    return dict(_DISCONNECT)
+                if self._eof_delivered:
+                    # The whole body was delivered: the next message is the disconnect.
+                    await self._wait()
+                    continue
+                self._eof_delivered = True
+                return dict(_EMPTY_BODY)
+            if not self._continue_sent:
+                self._continue_sent = True
+                # A 100 may precede the final response as long as no byte of its head is out
+                # (`http.response.start` alone writes nothing); the body is wanted either way.
+                if not self.head_written:
+                    self.proto.write(self.proto.conn.informational_continue())
+                self.proto.body_wanted()
+            await self._wait()
+
+    async def _wait(self) -> None:
+        # One waiter shared by every task in receive() (an app may listen for the disconnect in
+        # one task while another reads): a wake-up reaches them all.
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = self.proto.backend.create_waiter()
+        await waiter.wait()
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.response_started:
+                raise LocalProtocolError("ASGI: 'http.response.body' sent before 'http.response.start'")
+            if self.response_complete:
+                raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
+            # is_closing(): the transport failed a write and will report the loss on a later loop
+            # iteration, which an app that never yields would never reach (asyncio's _force_close).
+            if self.disconnected or self.proto.transport.is_closing():
+                raise ClientDisconnected("the client closed the connection")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            proto = self.proto
+            conn = proto.conn
+            if not self.head_written:
+                try:
+                    data = conn.response_head(
+                        self.status, self.headers, proto.state.extra_headers(), None if more else body
+                    )
+                except LocalProtocolError as exc:
+                    error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
+                    raise
+                self.head_written = True
+                if more and body:
+                    data += conn.response_body(body, True)
+            else:
+                data = conn.response_body(body, more)
+            if data and not proto._closed:
+                proto.transport.write(data)
+            self.bytes_sent += len(body)
+            if not more:
+                self.response_complete = True
+                if self._waiter is not None:
+                    self._wake()
+                if proto.state.access_log:
+                    self._log_access()
+                proto.cycle_done(self)
+            elif proto._write_paused:
+                await proto.wait_writable()
+        elif kind == "http.response.start":
+            if self.response_started:
+                raise LocalProtocolError("ASGI: 'http.response.start' sent twice")
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
+            self.status = message["status"]
+            self.headers = message.get("headers", ())
+            self.response_started = True
+        else:
+            raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in an http scope")
+
+    async def run(self) -> None:
+        proto = self.proto
+        try:
+            await proto.state.app(self.scope, self.receive, self.send)
+        except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
+            self._app_failed(exc)
+        else:
+            if not self.response_complete:
+                if self._peer_closed or self.disconnected:
+                    proto._close()  # the app heard that the client left and gave up: fine
+                elif self.head_written:
+                    error_log.error("ASGI app returned before finishing the response to %s", self._where())
+                    proto._close()
+                elif not proto._closed:
+                    error_log.error("ASGI app returned without sending a response to %s", self._where())
+                    self._send_500()
+        finally:
+            proto.task_done(self)
+
+    def _app_failed(self, exc: Exception) -> None:
+        proto = self.proto
+        if self.disconnected:  # the client left: the error is a consequence, not news
+            error_log.debug("ASGI app raised after the client left (%s): %r", self._where(), exc)
+        elif isinstance(exc, LocalProtocolError) and not self.head_written:
+            pass  # already logged where it was detected, with the reason
+        else:
+            error_log.error("Exception in ASGI application for %s", self._where(), exc_info=exc)
+        if self.response_complete:
+            return
+        if self.head_written:
+            proto._close()  # never a corrupt message: the client sees the connection end early
+        else:
+            self._send_500()
+
+    def _send_500(self) -> None:
+        proto = self.proto
+        self.response_complete = True
+        self.status = 500
+        proto._write_error(500, "the application failed to respond")
+        proto.cycle_done(self)
+
+    def _where(self) -> str:
+        request = self.request
+        return _escape_for_log(f"{request.method.decode('ascii')} {request.target.decode('ascii')}")
+
+    def _log_access(self) -> None:
+        request = self.request
+        client = self.proto.client
+        access_log.info(
+            '%s - "%s %s HTTP/%s" %d %d',
+            f"{client[0]}:{client[1]}" if client else "-",
+            request.method.decode("ascii"),
+            _escape_for_log(unquote(request.target.decode("ascii"))),
+            request.http_version.decode("ascii"),
+            self.status,
+            self.bytes_sent,
+        )
