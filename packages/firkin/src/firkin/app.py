@@ -22,6 +22,7 @@ from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingExc
 
 from firkin.cli import AppGroup
 
+from ._static import StaticFilesMixin
 from ._sync import is_async_callable, run_in_thread
 from .ctx import AppContext, RequestContext
 from .globals import _cv_app, _cv_request, g, request, request_ctx, session
@@ -48,7 +49,7 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Firkin(App):
+class Firkin(StaticFilesMixin, App):
     """The application object. Use it like Flask's; handlers may be `async def` (or plain `def`,
     which run in a worker thread so they never block the event loop). It is an ASGI 3 application."""
 
@@ -638,26 +639,6 @@ class Firkin(App):
         from .asgi import background_tasks
 
         background_tasks(self).add(func, args, kwargs)
-
-    # ----------------------------------------------------------------- files
-
-    def get_send_file_max_age(self, filename: str | None) -> int | None:
-        """How long (seconds) clients may cache a file `send_file` sends, when it is not told:
-        SEND_FILE_MAX_AGE_DEFAULT (None: they revalidate each time, with conditional requests)."""
-        value = self.config["SEND_FILE_MAX_AGE_DEFAULT"]
-        if isinstance(value, timedelta):
-            return int(value.total_seconds())
-        return cast("int | None", value)
-
-    async def send_static_file(self, filename: str) -> Response:
-        """The view of the static route (`static_url_path`): a file from `static_folder`."""
-        from .helpers import send_from_directory
-
-        if self.static_folder is None:
-            raise RuntimeError("'static_folder' must be set to serve static files.")
-        return await send_from_directory(
-            self.static_folder, filename, max_age=self.get_send_file_max_age(filename)
-        )
 
     # ----------------------------------------------------------------- conveniences
 
