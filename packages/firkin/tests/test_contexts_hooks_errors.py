@@ -372,3 +372,27 @@ async def test_debug_mode_shows_the_traceback_page_and_production_does_not() -> 
     plain = await app.test_client().get("/")
     assert plain.status_code == 500
     assert "broken_view" not in await plain.get_data(as_text=True)
+
+
+async def test_failing_startup_and_shutdown_are_reported_to_the_server() -> None:
+    from firkin.testing import LifespanError
+
+    app = Firkin(__name__)
+
+    @app.before_serving
+    async def broken_startup() -> None:
+        raise ConnectionError("database unreachable")
+
+    with pytest.raises(LifespanError, match="ConnectionError: database unreachable"):
+        async with app.test_app():
+            pass
+
+    app = Firkin(__name__)
+
+    @app.after_serving
+    async def broken_shutdown() -> None:
+        raise OSError("flush failed")
+
+    with pytest.raises(LifespanError, match="OSError: flush failed"):
+        async with app.test_app():
+            pass

@@ -112,33 +112,24 @@ async def handle_websocket(app: Firkin, scope: ASGIScope, receive: ASGIReceive, 
 async def handle_lifespan(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
     """before_serving / while_serving at startup; after_serving and background tasks at shutdown."""
     tasks = background_tasks(app)
+
+    async def shutdown() -> None:
+        await tasks.wait_all(app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"])
+        await app.shutdown()
+
     async with anyio.create_task_group() as group:
         tasks.task_group = group
         while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await app.startup()
-                except Exception as error:
-                    app.logger.exception("Startup failed")
-                    await send(
-                        {"type": "lifespan.startup.failed", "message": f"{type(error).__name__}: {error}"}
-                    )
-                    group.cancel_scope.cancel()
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await tasks.wait_all(app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"])
-                    await app.shutdown()
-                except Exception as error:
-                    app.logger.exception("Shutdown failed")
-                    await send(
-                        {"type": "lifespan.shutdown.failed", "message": f"{type(error).__name__}: {error}"}
-                    )
-                    group.cancel_scope.cancel()
-                    return
-                await send({"type": "lifespan.shutdown.complete"})
+            phase = (await receive())["type"]  # lifespan.startup, then lifespan.shutdown
+            try:
+                await (app.startup() if phase == "lifespan.startup" else shutdown())
+            except Exception as error:
+                app.logger.exception("%s failed", phase)
+                await send({"type": f"{phase}.failed", "message": f"{type(error).__name__}: {error}"})
+                group.cancel_scope.cancel()
+                return
+            await send({"type": f"{phase}.complete"})
+            if phase == "lifespan.shutdown":
                 group.cancel_scope.cancel()
                 return
 

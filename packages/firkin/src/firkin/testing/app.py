@@ -64,6 +64,7 @@ class TestApp:
         except BaseException:
             self._group.cancel_scope.cancel()
             await self._group.__aexit__(None, None, None)
+            self._close_streams()
             raise
         return self
 
@@ -76,5 +77,8 @@ class TestApp:
         finally:
             self._group.cancel_scope.cancel()
             await self._group.__aexit__(None, None, None)
-            for stream in (self._to_app, self._app_inbox, self._app_outbox, self._from_app):
-                stream.close()
+            self._close_streams()
+
+    def _close_streams(self) -> None:
+        for stream in (self._to_app, self._app_inbox, self._app_outbox, self._from_app):
+            stream.close()
