@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import re
@@ -418,3 +420,151 @@ def run_summary(
         "servers": descriptions,
         "versions": {dist: version_of(dist) for dist in versions},
     }
+
+
+# ------------------------------------------------------------------------------------------ report and main
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What one benchmark script compares: its servers, rows, baselines and how it checks a server."""
+
+    name: str  # for messages and log folders
+    description: str  # the script's docstring, for --help
+    dev_command: str  # how to install what it needs
+    rows: Sequence[Row]
+    specs: Callable[[], list[ServerSpec]]
+    default_servers: str
+    baselines: Sequence[str]  # ratios are printed against each of these that runs
+    versions: Sequence[str]  # distributions whose versions the summary records
+    check_routes: Callable[[int], None]
+    describe_row: Callable[[Row], str]
+
+
+def report(
+    bench: Benchmark, results: dict[str, dict[str, Cell]], specs: list[ServerSpec]
+) -> dict[str, object]:
+    """Print a table per row (medians, spread, ratios to each baseline) and return it as data."""
+    baselines = [b for b in bench.baselines if b in {s.name for s in specs}]
+    width = max([len(s.name) for s in specs] + [len("server")])
+    summary: dict[str, object] = {}
+    for row in bench.rows:
+        cells = results[row.name]
+        base = {b: cells[b].median("req_per_s") for b in baselines}
+        base_cpu = {b: cells[b].median("req_per_cpu_s") for b in baselines}
+        print(f"\n{row.name} ({bench.describe_row(row)})")
+        head = f"  {'server':<{width}} {'req/s':>9} {'min..max':>13} {'p99 ms':>8} {'req/cpu-s':>10}"
+        for b in baselines:
+            head += f" {'x ' + b:>11} {'cpu x ' + b[:2]:>8}"
+        print(f"{head} {'errors':>7}")
+        rows: dict[str, object] = {}
+        for spec in specs:
+            cell = cells[spec.name]
+            rps = cell.median("req_per_s")
+            per_cpu = cell.median("req_per_cpu_s")
+            values = [s.req_per_s for s in cell.samples]
+            spread = f"{min(values):.0f}..{max(values):.0f}" if values else "-"
+            errors = sum(s.socket_errors + s.non_2xx for s in cell.samples)
+            line = (
+                f"  {spec.name:<{width}} {fmt(rps, '9.0f')} {spread:>13} {fmt(cell.median('p99_ms'), '8.2f')}"
+                f" {fmt(per_cpu, '10.0f')}"
+            )
+            ratios: dict[str, float | None] = {}
+            cpu_ratios: dict[str, float | None] = {}
+            for b in baselines:
+                b_rps, b_cpu = base[b], base_cpu[b]
+                ratios[b] = rps / b_rps if rps is not None and b_rps else None
+                cpu_ratios[b] = per_cpu / b_cpu if per_cpu is not None and b_cpu else None
+                line += f" {fmt(ratios[b], '11.2f')} {fmt(cpu_ratios[b], '8.2f')}"
+            print(f"{line} {errors:>7}")
+            for failure in cell.failures:
+                print(f"    failed: {failure.splitlines()[0]}")
+            rows[spec.name] = {
+                "req_per_s": rps,
+                "p99_ms": cell.median("p99_ms"),
+                "req_per_cpu_s": per_cpu,
+                **{f"ratio_to_{b}": ratios[b] for b in baselines},
+                **{f"cpu_ratio_to_{b}": cpu_ratios[b] for b in baselines},
+                "errors": errors,
+                "failures": cell.failures,
+                "samples": [dataclasses.asdict(s) for s in cell.samples],
+            }
+        summary[row.name] = rows
+    return summary
+
+
+def main(bench: Benchmark, argv: list[str] | None = None) -> int:
+    """The whole run: options, interleaved rounds, the report, the JSON summary."""
+    p = argparse.ArgumentParser(
+        description=bench.description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rounds", type=int, default=5, help="rounds; every server runs once per round")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds of wrk per row")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections (keep-alive)")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load per server start")
+    p.add_argument("--quick", action="store_true", help="1 round of 3 s (a smoke test)")
+    p.add_argument("--servers", default=bench.default_servers, help="comma-separated subset")
+    p.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration = 1, 3.0
+    if check_tools(bench.name, bench.dev_command):
+        return 2
+
+    wanted = args.servers.split(",")
+    specs = [s for s in bench.specs() if s.name in wanted]
+    unknown = set(wanted) - {s.name for s in specs}
+    if unknown:
+        choices = ", ".join(s.name for s in bench.specs())
+        print(f"{bench.name}: unknown server(s) {', '.join(sorted(unknown))}; choose from {choices}")
+        return 2
+    results = {row.name: {spec.name: Cell() for spec in specs} for row in bench.rows}
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()
+    revision_before = git_revision()
+    install_signal_handlers()
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix=f"tapster-{bench.name}-") as tmp:
+        scripts = write_scripts(bench.rows, Path(tmp))
+        logdir = Path(tempfile.mkdtemp(prefix=f"tapster-{bench.name}-logs-"))
+        print(
+            f"{args.rounds} round(s) x {len(specs)} servers x {len(bench.rows)} rows,"
+            f" {args.duration:g} s each,"
+            f" {args.connections} connections; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU};"
+            f" git {revision_before}; logs in {logdir}",
+            flush=True,
+        )
+        for spec in specs:
+            print(f"  {spec.name}: {spec.description}", flush=True)
+        try:
+            for round_no in rounds(args.rounds):
+                for spec in specs:
+                    measure_server(
+                        spec, round_no, args, bench.rows, bench.check_routes, scripts, logdir, results
+                    )
+        except KeyboardInterrupt:
+            interrupted = True
+            print("\ninterrupted: reporting what was measured", flush=True)
+        finally:
+            kill_all()
+
+    summary = {
+        **run_summary(
+            started=started,
+            argv=argv,
+            args=args,
+            interrupted=interrupted,
+            revision_before=revision_before,
+            load_before=load_before,
+            descriptions={s.name: s.description for s in specs},
+            versions=bench.versions,
+        ),
+        "baselines": [b for b in bench.baselines if b in wanted],
+        "rows": report(bench, results, specs),
+    }
+    print("\nJSON summary:")
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n")
+    return 130 if interrupted else 0
