@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from blinker import NamedSignal
+from flask.json.provider import DefaultJSONProvider
 from flask.sansio.app import App
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import Headers
@@ -38,6 +39,7 @@ from .signals import (
 )
 from .templating import Environment
 from .wrappers import Request, Response
+from .wrappers.response import default_content_type
 
 if TYPE_CHECKING:
     from .testing import FirkinClient, FirkinCliRunner, TestApp
@@ -196,14 +198,17 @@ class Firkin(StaticFilesMixin, App):
             # Adapters are bound once per (host, root, subdomain, scheme, method) and reused: the
             # path and query are passed to match() (RequestContext.match_request). Bounded: a
             # client choosing Host headers cannot grow it without limit.
-            host = server_name or request.host
-            key = (host, request.root_path, subdomain, request.scheme, request.method)
+            # Keyed by the raw Host header: the checked `request.host` (TRUSTED_HOSTS, valid
+            # characters) is worked out only when a new adapter is bound, and an untrusted Host
+            # raises there every time, as it is never stored.
+            raw_host = server_name or request.host_header or request.server
+            key = (raw_host, request.root_path, subdomain, request.scheme, request.method)
             adapter = self._url_adapters.get(key)
             if adapter is None:
                 if len(self._url_adapters) >= 256:
                     self._url_adapters.clear()
                 adapter = self._url_adapters[key] = self.url_map.bind(
-                    host,
+                    server_name or request.host,
                     script_name=request.root_path or None,
                     subdomain=subdomain,
                     url_scheme=request.scheme,
@@ -580,6 +585,14 @@ class Firkin(StaticFilesMixin, App):
         """Turn what a view returned into a response: str, bytes, dict/list (JSON), a Response,
         an HTTPException, a (sync or async) generator for streaming, or a tuple
         `(body, status)`, `(body, headers)`, `(body, status, headers)`."""
+        # The common cases first, built directly: a str, a dict or list as JSON.
+        response_class = self.response_class
+        if isinstance(rv, str):
+            return response_class.of_data(rv.encode(), default_content_type(response_class.default_mimetype))
+        if isinstance(rv, dict | list) and type(self.json) is DefaultJSONProvider:
+            return response_class.of_data(
+                _json_body(self.json, rv, self.debug), default_content_type(self.json.mimetype)
+            )
         status: int | str | None = None
         headers: Any = None
         if isinstance(rv, tuple):
@@ -677,3 +690,13 @@ class Firkin(StaticFilesMixin, App):
         bind = f"{host or '127.0.0.1'}:{port or 5000}"
         config = tapster.Config(binds=(bind,), access_log=True, **options)
         tapster.run(self, config)
+
+
+def _json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
+    """The body DefaultJSONProvider.response() sends: compact unless in debug mode (or with
+    compact=False), and a final newline."""
+    if (provider.compact is None and debug) or provider.compact is False:
+        text = provider.dumps(obj, indent=2)
+    else:
+        text = provider.dumps(obj, separators=(",", ":"))
+    return (text + "\n").encode()

@@ -26,7 +26,6 @@ __all__ = ["background_tasks", "handle_http", "handle_lifespan", "handle_websock
 
 
 def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
-    headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]])
     root_path = scope.get("root_path", "")
     path = scope["path"]
     if root_path and path.startswith(root_path):
@@ -40,11 +39,12 @@ def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
         root_path,
         path,
         scope.get("query_string", b""),
-        headers,
+        None,  # the headers: built from raw_headers when the app first reads them
         client[0] if client else None,
         body,
         http_version=scope.get("http_version", "1.1"),
-        scope=dict(scope),
+        scope=scope if type(scope) is dict else dict(scope),
+        raw_headers=scope["headers"],
     )
 
 
@@ -76,29 +76,48 @@ async def _send_or_gone(send: ASGISend, message: dict[str, Any]) -> None:
         raise _ClientGone() from exc
 
 
+# Header names as ASGI wants them (lowercase bytes), for the names responses carry again and again.
+_NAMES: dict[str, bytes] = {}
+
+
+def _asgi_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    names = _NAMES
+    result = []
+    for name, value in headers.items():
+        raw = names.get(name)
+        if raw is None:
+            raw = name.lower().encode("latin-1")
+            if len(names) < 512:  # bounded: apps may invent header names per response
+                names[name] = raw
+        result.append((raw, value.encode("latin-1")))
+    return result
+
+
 async def send_response(send: ASGISend, response: Response, *, head: bool = False) -> None:
     """Send a response: one message for a known body, one per chunk for a streamed one. Errors of
     `send` (the client left) become `_ClientGone`; errors of the body propagate as they are."""
-
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()
-    ]
+    start = {
+        "type": "http.response.start",
+        "status": response.status_code,
+        "headers": _asgi_headers(response.headers),
+    }
     body = response.response
+    if isinstance(body, DataBody):  # nothing to release
+        try:
+            await send(start)
+            await send({"type": "http.response.body", "body": b"" if head else body.data})
+        except (OSError, ClientDisconnected) as exc:
+            raise _ClientGone() from exc
+        return
     try:
-        await _send_or_gone(
-            send, {"type": "http.response.start", "status": response.status_code, "headers": headers}
-        )
-        if head:
-            await _send_or_gone(send, {"type": "http.response.body", "body": b""})
-        elif isinstance(body, DataBody):
-            await _send_or_gone(send, {"type": "http.response.body", "body": body.data})
-        else:
+        await _send_or_gone(send, start)
+        if not head:
             async for chunk in body:
                 if chunk:
                     await _send_or_gone(
                         send, {"type": "http.response.body", "body": chunk, "more_body": True}
                     )
-            await _send_or_gone(send, {"type": "http.response.body", "body": b""})
+        await _send_or_gone(send, {"type": "http.response.body", "body": b""})
     finally:
         await body.aclose()  # whatever happened: release what the body holds (a file, a generator)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, MultiDict
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
 from werkzeug.sansio.request import Request as SansIORequest
+from werkzeug.sansio.utils import get_host
 
 from firkin.globals import _cv_app
 
@@ -34,7 +35,8 @@ class Body:
         self._data = data
         self._done = receive is None
         self._consumed = False
-        self.limit: Callable[[], int | None] = lambda: None  # read when the body is first read
+        #: The request this body belongs to (weakly): its max_content_length bounds the body.
+        self.owner: Callable[[], Request | None] = _no_owner
         self._received = 0
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -46,7 +48,8 @@ class Body:
                 "the request body was already read; use `await request.get_data()` to cache it"
             )
         self._consumed = True
-        limit = self.limit()
+        owner = self.owner()
+        limit = owner.max_content_length if owner is not None else None
         if self._data is not None:
             self._check(len(self._data), limit)
             if self._data:
@@ -74,6 +77,13 @@ class Body:
         return b"".join([chunk async for chunk in self])
 
 
+def _no_owner() -> Request | None:
+    return None
+
+
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
+
+
 class Request(SansIORequest):
     """The incoming request. Data that needs the body is awaited: `await request.get_json()`,
     `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
@@ -93,15 +103,26 @@ class Request(SansIORequest):
         root_path: str,
         path: str,
         query_string: bytes,
-        headers: Headers,
+        headers: Headers | None,
         remote_addr: str | None,
         body: Body,
         *,
         http_version: str = "1.1",
         scope: dict[str, Any] | None = None,
+        raw_headers: Iterable[tuple[bytes, bytes]] = (),
         send_push_promise: Callable[[str, Headers], Awaitable[None]] | None = None,
     ) -> None:
-        super().__init__(method, scheme, server, root_path, path, query_string, headers, remote_addr)
+        # What werkzeug's __init__ does, except that `headers` may be None: then they are built from
+        # the ASGI `raw_headers` when first read. Most requests only ever look at the Host.
+        self.method = method if method in _METHODS else method.upper()
+        self.scheme = scheme
+        self.server = server
+        self.root_path = root_path.rstrip("/") if root_path else ""
+        self.path = path if path[:1] == "/" and path[1:2] != "/" else "/" + path.lstrip("/")
+        self.query_string = query_string
+        self._headers = headers
+        self._raw_headers = raw_headers
+        self.remote_addr = remote_addr
         self.body = body
         self.http_version = http_version
         self.scope = scope if scope is not None else {}
@@ -112,16 +133,42 @@ class Request(SansIORequest):
         self._cached_json: tuple[Any, Any] = (Ellipsis, Ellipsis)
         self._form: MultiDict[str, str] | None = None
         self._files: MultiDict[str, FileStorage] | None = None
-        # Through a weak reference: a lambda over `self` would make Request and Body a reference
+        # Through a weak reference: a reference back to the request would make Request and Body a
         # cycle, which only the cycle collector frees (measured: it was most of the garbage of a
         # request, and the collector's pauses show under load).
-        request_ref = weakref.ref(self)
+        body.owner = weakref.ref(self)
 
-        def limit() -> int | None:
-            request = request_ref()
-            return request.max_content_length if request is not None else None
+    # ----------------------------------------------------------------- headers
 
-        body.limit = limit
+    @property
+    def headers(self) -> Headers:
+        """The request headers (built from the ASGI scope the first time they are read)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(
+                [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self._raw_headers]
+            )
+        return headers
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
+
+    @property
+    def host(self) -> str:
+        """The host the request was made to (port included unless it is the scheme's default),
+        checked against TRUSTED_HOSTS; werkzeug's rules, without building all the headers."""
+        return get_host(self.scheme, self.host_header, self.server, self.trusted_hosts)
+
+    @property
+    def host_header(self) -> str | None:
+        """The raw Host header, or None."""
+        if self._headers is not None:
+            return self._headers.get("host")
+        for name, value in self._raw_headers:
+            if name == b"host":
+                return value.decode("latin-1")
+        return None
 
     # ----------------------------------------------------------------- limits
 

@@ -243,7 +243,7 @@ class IOBody(_ChunkedFileBody):
 
 
 @functools.lru_cache(maxsize=32)
-def _default_content_type(mimetype: str) -> str:
+def default_content_type(mimetype: str) -> str:
     return get_content_type(mimetype, "utf-8")
 
 
@@ -265,7 +265,7 @@ class Response(SansIOResponse):
         if content_type is None and mimetype is None and not headers and self.default_mimetype is not None:
             # The common case: werkzeug would look "content-type" up in the empty headers first,
             # which costs a raised and caught KeyError on every response.
-            content_type = _default_content_type(self.default_mimetype)
+            content_type = default_content_type(self.default_mimetype)
         super().__init__(status=status, headers=headers, mimetype=mimetype, content_type=content_type)
         self.response: ResponseBody
         if response is None:
@@ -276,6 +276,25 @@ class Response(SansIOResponse):
             self.response = response
         else:
             self.response = IterableBody(response)
+
+    @classmethod
+    def of_data(cls, data: bytes, content_type: str) -> Response:
+        """A 200 response with this body and Content-Type: what `Response(data, content_type=...)`
+        gives, built directly (the hot path, for views that return str, bytes, dict or list).
+        A subclass with its own __init__ goes through it."""
+        if (
+            cls.__init__ is not Response.__init__
+            or cls.default_status != 200
+            or not cls.automatically_set_content_length
+        ):
+            return cls(data, content_type=content_type)
+        response = cls.__new__(cls)
+        headers = response.headers = Headers()
+        headers._list = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+        response._status = "200 OK"
+        response._status_code = 200
+        response.response = DataBody(data)
+        return response
 
     @property
     def max_cookie_size(self) -> int:  # type: ignore[override]
