@@ -100,6 +100,28 @@ def test_flags_map_onto_config() -> None:
     )
 
 
+def test_websocket_flags_map_onto_config() -> None:
+    args = _parser().parse_args(
+        [
+            "main:app",
+            "--ws-max-message-size", "4096",
+            "--ws-max-queue", "4",
+            "--ws-ping-interval", "0",
+            "--ws-ping-timeout", "2.5",
+            "--no-ws-per-message-deflate",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert (
+        config.ws_max_message_size,
+        config.ws_max_queue,
+        config.ws_ping_interval,
+        config.ws_ping_timeout,
+        config.ws_per_message_deflate,
+    ) == (4096, 4, 0.0, 2.5, False)
+    assert config_from_args(_parser().parse_args(["main:app"])).ws_per_message_deflate is True
+
+
 def test_host_and_port_flags() -> None:
     config = config_from_args(_parser().parse_args(["m:a", "--host", "::1", "--port", "9001"]))
     assert config.binds == ("[::1]:9001",)
@@ -114,6 +136,10 @@ def test_host_and_port_flags() -> None:
         ({"root_path": "api/"}, "root_path must start with '/'"),
         ({"binds": ()}, "at least one bind address"),
         ({"keyfile": "k.pem"}, "keyfile given without certfile"),
+        ({"ws_max_message_size": 0}, "ws_max_message_size must be a positive integer"),
+        ({"ws_max_queue": -1}, "ws_max_queue must be a positive integer"),
+        ({"ws_ping_timeout": 0}, "ws_ping_timeout must be a positive number of seconds"),
+        ({"ws_ping_interval": -1}, "ws_ping_interval must be >= 0 seconds"),
     ],
 )
 def test_config_errors_say_what_to_fix(changes: dict[str, object], message: str) -> None:

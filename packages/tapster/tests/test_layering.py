@@ -56,3 +56,13 @@ def test_protocol_does_not_read_the_clock() -> None:
         text = path.read_text()
         assert "time." not in text, path
         assert "datetime" not in text, path
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_only_the_protocol_layer_speaks_wire_formats(path: Path) -> None:
+    # Framing (wsproto, h11) belongs to tapster.protocol; the driver sees our own events only.
+    rel = path.relative_to(SRC)
+    if rel.parts[0] == "protocol":
+        return
+    forbidden = _imports(path) & {"wsproto", "h11", "h2", "httptools"}
+    assert not forbidden, f"{rel} imports {forbidden}; only tapster.protocol may"

@@ -56,3 +56,22 @@ def test_config_is_frozen() -> None:
     config = tapster.Config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.max_headers = 5  # type: ignore[misc]
+
+
+def test_websocket_protocol_exports() -> None:
+    import tapster.protocol.websocket as ws
+
+    assert sorted(ws.__all__) == sorted(
+        [
+            "Closed",
+            "Handshake",
+            "HandshakeError",
+            "Message",
+            "Pong",
+            "WSState",
+            "WebSocketConnection",
+            "accept",
+            "parse_upgrade",
+        ]
+    )
+    assert issubclass(ws.HandshakeError, tapster.RemoteProtocolError)

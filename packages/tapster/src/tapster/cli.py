@@ -19,8 +19,12 @@ __all__ = ["main"]
 
 # Config fields with their own generated flags (--max-head-size, --head-timeout, ...).
 _TUNABLES = tuple(
-    f for f in dataclasses.fields(Config) if f.name.startswith("max_") or f.name.endswith("_timeout")
+    f
+    for f in dataclasses.fields(Config)
+    if f.name.startswith(("max_", "ws_max_", "ws_ping_")) or f.name.endswith("_timeout")
 ) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
+_SECONDS = ("_timeout", "_interval")
+_UNITS = {"max_headers": "fields", "backlog": "connections", "ws_max_queue": "messages"}
 # Names users of other servers reach for first.
 _ALIASES = {
     "keep_alive_timeout": ["--timeout-keep-alive", "--keep-alive"],
@@ -32,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Config()
     p = argparse.ArgumentParser(
         prog="tapster",
-        description="Serve an ASGI application over HTTP/1.1 on asyncio, uvloop or trio.",
+        description="Serve an ASGI application over HTTP/1.1 and WebSocket on asyncio, uvloop or trio.",
     )
     p.add_argument("app", help="the ASGI app as module:attribute, e.g. main:app")
     p.add_argument("--version", action="version", version=f"tapster {__version__}")
@@ -83,13 +87,17 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.date_header,
         help="send a Date header",
     )
+    p.add_argument(
+        "--ws-per-message-deflate",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.ws_per_message_deflate,
+        help="accept WebSocket permessage-deflate compression (on by default)",
+    )
     limits = p.add_argument_group("limits and timeouts (see docs/configuration.md)")
     for f in _TUNABLES:
         flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
-        kind = float if f.name.endswith("_timeout") else int
-        unit = "seconds" if kind is float else ("connections" if f.name == "backlog" else "bytes")
-        if f.name == "max_headers":
-            unit = "fields"
+        kind = float if f.name.endswith(_SECONDS) else int
+        unit = "seconds" if kind is float else _UNITS.get(f.name, "bytes")
         limits.add_argument(
             *flags,
             dest=f.name,
@@ -117,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         keyfile=args.keyfile,
         server_header=args.server_header,
         date_header=args.date_header,
+        ws_per_message_deflate=args.ws_per_message_deflate,
         **values,
     )
 

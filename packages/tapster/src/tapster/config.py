@@ -49,6 +49,13 @@ class Config:
     lifespan_startup_timeout: float = 60.0  # lifespan.startup must complete within this
     lifespan_shutdown_timeout: float = 30.0  # lifespan.shutdown must complete within this
 
+    # WebSocket (RFC 6455). Precedents: websockets and Uvicorn use 1 MiB messages and 20 s / 20 s pings.
+    ws_max_message_size: int = 1024 * 1024  # bytes of one message, after decompression -> close 1009
+    ws_max_queue: int = 16  # messages received but not yet taken by the app before reading pauses
+    ws_ping_interval: float = 20.0  # seconds between the server's pings; 0 sends none
+    ws_ping_timeout: float = 20.0  # seconds to wait for a pong (-> close 1011) or a close answer
+    ws_per_message_deflate: bool = True  # accept permessage-deflate compression (RFC 7692)
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
@@ -66,12 +73,16 @@ class Config:
             raise ConfigError("keyfile given without certfile: pass --certfile too")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            is_count = f.name.startswith("max_") or f.name in ("write_buffer_size", "backlog")
+            is_count = f.name.startswith(("max_", "ws_max_")) or f.name in ("write_buffer_size", "backlog")
             if is_count and (type(value) is not int or value <= 0):
                 raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
             is_seconds = f.name.endswith("_timeout")
             if is_seconds and (type(value) not in (int, float) or not value > 0):
                 raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
+        if type(self.ws_ping_interval) not in (int, float) or not self.ws_ping_interval >= 0:
+            raise ConfigError(
+                f"ws_ping_interval must be >= 0 seconds (0: no pings); got {self.ws_ping_interval!r}"
+            )
 
     @property
     def h11_limits(self) -> H11Limits:

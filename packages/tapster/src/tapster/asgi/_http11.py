@@ -13,10 +13,12 @@ from urllib.parse import unquote
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request, State
+from tapster.protocol.websocket import HandshakeError, parse_upgrade
 
 from ._cycle import RequestCycle
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
+from ._websocket import WebSocketCycle
 
 __all__ = ["H11Protocol", "RequestCycle"]  # RequestCycle: re-exported from _cycle
 
@@ -46,6 +48,7 @@ class H11Protocol:
         "_tasks",
         "_timer",
         "_timer_at",
+        "_upgraded",
         "_write_paused",
         "backend",
         "client",
@@ -55,6 +58,7 @@ class H11Protocol:
         "server",
         "state",
         "transport",
+        "websocket",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -72,6 +76,8 @@ class H11Protocol:
         self._timer_at = 0.0
         self._head_started = False
         self._lingering = False
+        self.websocket: WebSocketCycle | None = None  # an upgrade request, until the connection ends
+        self._upgraded: WebSocketCycle | None = None  # the same, once accepted: it takes every byte
 
     # ----------------------------------------------------------------- transport callbacks
 
@@ -91,6 +97,9 @@ class H11Protocol:
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return  # lingering after an error: what still arrives is discarded
+        if self._upgraded is not None:
+            self._upgraded.data_received(data)
+            return
         try:
             self.conn.receive_data(data)
         except RemoteProtocolError:
@@ -101,6 +110,9 @@ class H11Protocol:
     def eof_received(self) -> bool:
         if self._lingering:
             self.transport.close()
+            return False
+        if self._upgraded is not None:
+            self._upgraded.eof_received()
             return False
         self.conn.receive_data(b"")
         self._process()
@@ -116,6 +128,8 @@ class H11Protocol:
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
+        if self.websocket is not None:
+            self.websocket.connection_lost()
         if self._drain is not None:
             self._drain.wake()
             self._drain = None
@@ -134,7 +148,9 @@ class H11Protocol:
 
     def shutdown(self) -> None:
         """Graceful: close now if idle, else let the current response finish and close after it."""
-        if self.cycle is None:
+        if self.websocket is not None:
+            self.websocket.shutdown()  # close 1001 (going away)
+        elif self.cycle is None:
             self._close()
         else:
             self.conn.response_keep_alive = False
@@ -200,6 +216,8 @@ class H11Protocol:
 
     def _start_cycle(self, request: Request) -> None:
         self._head_started = False
+        if request.upgrade and self._start_websocket(request):
+            return
         state = self.state
         raw_path = request.path
         path = raw_path.decode("ascii")
@@ -232,6 +250,24 @@ class H11Protocol:
         self._tasks.add(task)
         cycle.task = task
 
+    def _start_websocket(self, request: Request) -> bool:
+        """Start a WebSocket cycle if `request` is a WebSocket upgrade; False to serve it as HTTP."""
+        try:
+            handshake = parse_upgrade(request)
+        except HandshakeError as exc:
+            error_log.debug("rejected WebSocket upgrade from %s: %s", self.client, exc)
+            self._write_error(exc.status_hint, str(exc), exc.headers)
+            return True
+        if handshake is None:
+            return False
+        cycle = WebSocketCycle(self, request, handshake)
+        self.websocket = cycle
+        self._deadline = None  # the app takes its time to accept, like any response
+        task = self.backend.spawn(cycle.run)
+        self._tasks.add(task)
+        cycle.task = task
+        return True
+
     def _reject(self, exc: RemoteProtocolError) -> None:
         """A malformed request: answer with the status the protocol named, then close."""
         cycle = self.cycle
@@ -244,11 +280,11 @@ class H11Protocol:
         error_log.debug("rejected request from %s: %s", self.client, exc)
         self._write_error(exc.status_hint, str(exc))
 
-    def _write_error(self, status: int, message: str) -> None:
+    def _write_error(self, status: int, message: str, headers: bytes = b"") -> None:
         if self._closed:
             return
         try:
-            data = self.conn.error_response(status, message, self.state.extra_headers())
+            data = self.conn.error_response(status, message, self.state.extra_headers() + headers)
         except LocalProtocolError:
             self._close()
             return
@@ -363,6 +399,9 @@ class H11Protocol:
     def _timed_out(self) -> None:
         if self._lingering:
             self.transport.close()
+            return
+        if self._upgraded is not None:
+            self._upgraded.timer_fired()
             return
         cycle = self.cycle
         if cycle is None:

@@ -38,6 +38,7 @@ class Request:
     keep_alive: bool  # what the client asked for (Connection header and version)
     expect_continue: bool  # "Expect: 100-continue" on an HTTP/1.1 request
     has_body: bool  # framed by Content-Length > 0 or chunked
+    upgrade: bool = False  # an Upgrade header was present (RFC 9110 §7.8); the driver decides
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,9 @@ def status_line(code: int) -> bytes:
     return line
 
 
-_INTERESTING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection", b"expect"))
+_INTERESTING = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+)
 # Body readers' modes.
 _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS = range(5)
 _MAX_CHUNK_LINE = 1024  # bytes of a chunk-size line beyond its extensions (16 hex digits fit easily)
@@ -273,6 +275,7 @@ class H11Connection:
         keep_alive = http11
         close = False
         expect_continue = False
+        upgrade = False
         for name, value in headers:
             if name not in _INTERESTING:
                 continue
@@ -296,6 +299,8 @@ class H11Connection:
                     close = True
                 elif not http11 and b"keep-alive" in tokens:
                     keep_alive = True
+            elif name == b"upgrade":
+                upgrade = True  # the driver looks closer (tapster.protocol.websocket) only then
             elif http11:  # expect; RFC 9110 §10.1.1: ignore it on HTTP/1.0
                 if value.lower() != b"100-continue":
                     raise RemoteProtocolError("unsupported expectation", 417)
@@ -335,7 +340,9 @@ class H11Connection:
         self._head_request = method == b"HEAD"
         self._http10 = not http11
         self.client_state = State.BODY if has_body else State.DONE
-        return Request(method, target, path, query, version, headers, keep_alive, expect_continue, has_body)
+        return Request(
+            method, target, path, query, version, headers, keep_alive, expect_continue, has_body, upgrade
+        )
 
     def _incomplete_head(self, buf: bytes) -> Event:
         limits = self.limits
@@ -643,6 +650,16 @@ class H11Connection:
             return False
         self._next_cycle()
         return True
+
+    def switch_protocols(self) -> bytes:
+        """The request was answered with 101 (RFC 9110 §15.2.2): HTTP/1.1 is over on this connection.
+        Returns the bytes received after the request head, which belong to the new protocol."""
+        if self.client_state is not State.DONE or self.server_state is not State.IDLE:
+            raise LocalProtocolError("only a complete request without a response can switch protocols")
+        data, self._buf = self._buf, b""
+        self.client_state = self.server_state = State.CLOSED
+        self.response_keep_alive = False
+        return data
 
     def _next_cycle(self) -> None:
         self.client_state = _move(_CLIENT, self.client_state, "next_cycle")

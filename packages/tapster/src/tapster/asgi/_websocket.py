@@ -1,0 +1,434 @@
+"""One WebSocket seen from the app: the ASGI `websocket` scope's `receive` and `send`, and its task.
+
+The HTTP/1.1 connection (`H11Protocol`) starts a `WebSocketCycle` for an upgrade request. Until the
+app accepts, the request is plain HTTP/1.1 (the app may still deny it with an HTTP response); from
+`websocket.accept` on, the connection hands every byte to this cycle, which feeds the sans-I/O
+`WebSocketConnection` and keeps the pings, the close handshake and the bounded message queue.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from tapster.errors import ClientDisconnected, LocalProtocolError
+from tapster.protocol import NEED_DATA, Request
+from tapster.protocol.websocket import Closed, Handshake, Message, Pong, WebSocketConnection, accept
+
+from ._cycle import _escape_for_log
+from ._seam import Handle, Waiter
+from ._state import access_log, error_log
+from ._types import Message as ASGIMessage
+
+if TYPE_CHECKING:
+    from ._http11 import H11Protocol
+
+__all__ = ["WebSocketCycle", "websocket_scope"]
+
+_CONNECT: dict[str, Any] = {"type": "websocket.connect"}
+_ABNORMAL = 1006  # RFC 6455 §7.1.5: the connection closed without a close frame
+_GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down
+_INTERNAL_ERROR = 1011
+
+
+class Phase(enum.Enum):
+    CONNECTING = "CONNECTING"  # the app decides: accept, close (403) or an HTTP response
+    RESPONSE = "RESPONSE"  # the app is sending an HTTP response instead (websocket.http.response)
+    OPEN = "OPEN"  # accepted: messages both ways
+    CLOSING = "CLOSING"  # we sent a close frame, the peer's answer is due within ws_ping_timeout
+    CLOSED = "CLOSED"  # over: the close handshake completed, the connection failed or dropped
+
+    __hash__ = object.__hash__
+
+
+def websocket_scope(proto: H11Protocol, request: Request, handshake: Handshake) -> dict[str, Any]:
+    raw_path = request.path
+    path = raw_path.decode("ascii")
+    if "%" in path:
+        path = unquote(path)
+    root_path = proto.state.config.root_path
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "wss" if proto.scheme == "https" else "ws",
+        "server": proto.server,
+        "client": proto.client,
+        "root_path": root_path,
+        "path": root_path + path if root_path else path,
+        "raw_path": raw_path,
+        "query_string": request.query,
+        "headers": request.headers,
+        "subprotocols": list(handshake.subprotocols),
+        "state": proto.state.lifespan_state.copy(),
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+class WebSocketCycle:
+    """One WebSocket: the ASGI `receive` and `send` callables and the app task that uses them."""
+
+    __slots__ = (
+        "_closed",
+        "_connect_sent",
+        "_going_away",
+        "_ping_count",
+        "_ping_payload",
+        "_queue",
+        "_reading_paused",
+        "_response_headers",
+        "_response_status",
+        "_waiter",
+        "handshake",
+        "head_written",
+        "phase",
+        "proto",
+        "request",
+        "scope",
+        "task",
+        "ws",
+    )
+
+    def __init__(self, proto: H11Protocol, request: Request, handshake: Handshake) -> None:
+        self.proto = proto
+        self.request = request
+        self.handshake = handshake
+        self.scope = websocket_scope(proto, request, handshake)
+        self.phase = Phase.CONNECTING
+        self.ws: WebSocketConnection | None = None
+        self.task: Handle | None = None
+        self.head_written = False
+        self._queue: deque[str | bytes] = deque()
+        self._closed: tuple[int, str] | None = None  # (code, reason) the app gets in websocket.disconnect
+        self._connect_sent = False
+        self._going_away = False
+        self._reading_paused = False
+        self._ping_payload: bytes | None = None  # the ping whose pong is awaited
+        self._ping_count = 0
+        self._waiter: Waiter | None = None
+        self._response_status = 0
+        self._response_headers: Any = ()
+
+    # ----------------------------------------------------------------- fed by the connection
+
+    def data_received(self, data: bytes) -> None:
+        assert self.ws is not None
+        self.ws.receive_data(data)
+        self._pump()
+
+    def eof_received(self) -> None:
+        assert self.ws is not None
+        self.ws.receive_eof()
+        self._pump()
+
+    def connection_lost(self) -> None:
+        if self._closed is None:
+            self._closed = (_ABNORMAL, "")
+        self.phase = Phase.CLOSED
+        self._wake()
+
+    def shutdown(self) -> None:
+        """The server is going down: close with 1001 (going away), now or as soon as accepted."""
+        if self.phase is Phase.OPEN:
+            self._start_close(_GOING_AWAY, "server shutting down")
+        else:
+            self._going_away = True
+            self.proto.conn.response_keep_alive = False
+
+    def timer_fired(self) -> None:
+        """The connection's deadline passed: a ping is due, a pong or a close answer is overdue."""
+        proto = self.proto
+        config = proto.state.config
+        if self.phase is Phase.CLOSING:
+            error_log.debug("WebSocket close from %s not answered in time", proto.client)
+            self._finish(_ABNORMAL, "")
+            proto.transport.abort()
+        elif self.phase is not Phase.OPEN:
+            return
+        elif self._ping_payload is not None:
+            error_log.info(
+                "WebSocket ping to %s not answered within %ss", proto.client, config.ws_ping_timeout
+            )
+            self._fail(_INTERNAL_ERROR, "keepalive ping timeout")
+        else:
+            assert self.ws is not None
+            self._ping_count += 1
+            self._ping_payload = b"%d" % self._ping_count
+            proto.write(self.ws.send_ping(self._ping_payload))
+            proto._set_deadline(proto.backend.now() + config.ws_ping_timeout)
+
+    def _pump(self) -> None:
+        """Turn received bytes into queued messages, until the queue is full (then stop reading)."""
+        ws = self.ws
+        assert ws is not None
+        proto = self.proto
+        queue = self._queue
+        limit = proto.state.config.ws_max_queue
+        while True:
+            if len(queue) >= limit:
+                # The app is not keeping up: leave the rest in the buffer and stop reading (TCP pushes back).
+                if not self._reading_paused:
+                    self._reading_paused = True
+                    proto.transport.pause_reading()
+                break
+            event = ws.next_event()
+            if event is NEED_DATA:
+                break
+            if isinstance(event, Message):
+                queue.append(event.data)
+                self._wake()
+            elif isinstance(event, Closed):
+                out = ws.data_to_send()
+                if out:
+                    proto.write(out)
+                self._finish(event.code, event.reason)
+                return
+            elif isinstance(event, Pong) and event.payload == self._ping_payload:
+                self._ping_payload = None
+                if self.phase is Phase.OPEN:  # (while CLOSING, the close timeout stands)
+                    interval = proto.state.config.ws_ping_interval
+                    proto._set_deadline(proto.backend.now() + interval if interval else None)
+        out = ws.data_to_send()
+        if out:
+            proto.write(out)
+
+    def _finish(self, code: int, reason: str) -> None:
+        """The WebSocket is over: the app hears (code, reason) once the queue is drained; TCP closes."""
+        if self._closed is None:
+            self._closed = (code, reason)
+        self.phase = Phase.CLOSED
+        self._wake()
+        self.proto._close()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """RFC 6455 §7.1.7: send a close frame and close TCP without waiting for an answer."""
+        assert self.ws is not None
+        self.proto.write(self.ws.send_close(code, reason))
+        self._finish(code, reason)
+
+    def _start_close(self, code: int, reason: str) -> None:
+        """RFC 6455 §7.1.2: send a close frame; the connection closes at the answer or the timeout."""
+        assert self.ws is not None
+        proto = self.proto
+        proto.write(self.ws.send_close(code, reason))
+        self.phase = Phase.CLOSING
+        proto._set_deadline(proto.backend.now() + proto.state.config.ws_ping_timeout)
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.wake()
+            self._waiter = None
+
+    # ----------------------------------------------------------------- ASGI
+
+    async def receive(self) -> ASGIMessage:
+        if not self._connect_sent:
+            self._connect_sent = True
+            return dict(_CONNECT)
+        while True:
+            queue = self._queue
+            if queue:
+                data = queue.popleft()
+                if self._reading_paused and not self.proto._closed:
+                    self._reading_paused = False
+                    self.proto.transport.resume_reading()
+                    self._pump()  # what was left in the buffer when reading paused
+                if isinstance(data, str):
+                    return {"type": "websocket.receive", "text": data}
+                return {"type": "websocket.receive", "bytes": data}
+            if self._closed is not None:
+                code, reason = self._closed
+                return {"type": "websocket.disconnect", "code": code, "reason": reason}
+            waiter = self._waiter
+            if waiter is None:
+                waiter = self._waiter = self.proto.backend.create_waiter()
+            await waiter.wait()
+
+    async def send(self, message: ASGIMessage) -> None:
+        kind = message["type"]
+        phase = self.phase
+        if kind == "websocket.send":
+            if phase is not Phase.OPEN:
+                if phase is Phase.CONNECTING:
+                    raise LocalProtocolError("ASGI: 'websocket.send' before 'websocket.accept'")
+                raise ClientDisconnected("the WebSocket is closed")
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+                if not isinstance(data, str):
+                    raise LocalProtocolError("ASGI: 'websocket.send' needs 'bytes' (bytes) or 'text' (str)")
+            elif not isinstance(data, bytes) or message.get("text") is not None:
+                raise LocalProtocolError("ASGI: 'websocket.send' needs exactly one of 'bytes' and 'text'")
+            proto = self.proto
+            if proto.transport.is_closing():
+                raise ClientDisconnected("the client closed the connection")
+            assert self.ws is not None
+            proto.transport.write(self.ws.send_message(data))
+            if proto._write_paused:
+                await proto.wait_writable()
+        elif kind == "websocket.accept":
+            self._accept(message)
+        elif kind == "websocket.close":
+            code = message.get("code", 1000)
+            reason = message.get("reason") or ""
+            if phase is Phase.CONNECTING:
+                # ASGI: a close before accept is a 403, and the handshake is not completed.
+                self._check_connected()
+                self.phase = Phase.CLOSED
+                self._log_access(403)
+                self.proto._write_error(403, "the application refused the WebSocket connection")
+            elif phase is Phase.OPEN:
+                assert self.ws is not None
+                if not isinstance(reason, str):
+                    raise LocalProtocolError("ASGI: 'websocket.close' reason must be a str")
+                self._start_close(code, reason)
+            elif phase is Phase.RESPONSE:
+                raise LocalProtocolError("ASGI: 'websocket.close' during an HTTP response")
+            # CLOSING / CLOSED: closing twice changes nothing
+        elif kind == "websocket.http.response.start":
+            self._check_connected()
+            if phase is not Phase.CONNECTING:
+                raise LocalProtocolError(
+                    "ASGI: 'websocket.http.response.start' only before the WebSocket is accepted or closed"
+                )
+            self._response_status = message["status"]
+            self._response_headers = message.get("headers", ())
+            self.phase = Phase.RESPONSE
+        elif kind == "websocket.http.response.body":
+            if phase is not Phase.RESPONSE:
+                raise LocalProtocolError(
+                    "ASGI: 'websocket.http.response.body' without 'websocket.http.response.start'"
+                )
+            self._send_response_body(message.get("body", b""), message.get("more_body", False))
+        else:
+            raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in a websocket scope")
+
+    def _check_connected(self) -> None:
+        if self._closed is not None or self.proto._closed:
+            raise ClientDisconnected("the client closed the connection")
+
+    def _accept(self, message: ASGIMessage) -> None:
+        self._check_connected()
+        if self.phase is not Phase.CONNECTING:
+            raise LocalProtocolError(f"ASGI: 'websocket.accept' in state {self.phase.name}")
+        proto = self.proto
+        config = proto.state.config
+        try:
+            data, ws = accept(
+                self.handshake,
+                message.get("subprotocol"),
+                message.get("headers", ()),
+                proto.state.extra_headers(),
+                max_message_size=config.ws_max_message_size,
+                deflate=config.ws_per_message_deflate,
+            )
+        except LocalProtocolError as exc:
+            error_log.error("invalid websocket.accept from the ASGI app for %s: %s", self._where(), exc)
+            raise
+        self.ws = ws
+        self.phase = Phase.OPEN
+        self._log_access(101)
+        proto.transport.write(data)
+        ws.receive_data(proto.conn.switch_protocols())
+        proto._upgraded = self
+        if proto._paused_reading:  # the HTTP side paused on read-ahead during the handshake
+            proto._paused_reading = False
+            proto.transport.resume_reading()
+        if config.ws_ping_interval:
+            proto._set_deadline(proto.backend.now() + config.ws_ping_interval)
+        if self._going_away:
+            self._start_close(_GOING_AWAY, "server shutting down")
+        else:
+            self._pump()
+
+    def _send_response_body(self, body: bytes, more: bool) -> None:
+        proto = self.proto
+        conn = proto.conn
+        if self._closed is not None or proto._closed:
+            raise ClientDisconnected("the client closed the connection")
+        if not self.head_written:
+            conn.response_keep_alive = False  # no HTTP after a refused upgrade
+            try:
+                data = conn.response_head(
+                    self._response_status,
+                    self._response_headers,
+                    proto.state.extra_headers(),
+                    None if more else body,
+                )
+            except LocalProtocolError as exc:
+                error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
+                raise
+            self.head_written = True
+            self._log_access(self._response_status)
+            if more and body:
+                data += conn.response_body(body, True)
+        else:
+            data = conn.response_body(body, more)
+        proto.write(data)
+        if not more:
+            self.phase = Phase.CLOSED
+            proto._close()
+
+    async def run(self) -> None:
+        proto = self.proto
+        try:
+            await proto.state.app(self.scope, self.receive, self.send)
+        except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
+            self._app_failed(exc)
+        else:
+            phase = self.phase
+            if phase is Phase.OPEN:
+                self._start_close(1000, "")  # the app is done with it: a normal closure
+            elif phase is Phase.CONNECTING and not proto._closed:
+                error_log.error(
+                    "ASGI app returned without accepting or refusing the WebSocket %s", self._where()
+                )
+                self._send_500()
+            elif phase is Phase.RESPONSE:
+                error_log.error("ASGI app returned before finishing the response to %s", self._where())
+                self._end_response()
+        finally:
+            if self.task is not None:
+                proto._tasks.discard(self.task)
+
+    def _app_failed(self, exc: Exception) -> None:
+        phase = self.phase
+        if self._closed is not None or self.proto._closed:  # the client left: a consequence, not news
+            error_log.debug("ASGI app raised after the WebSocket closed (%s): %r", self._where(), exc)
+            return
+        if not isinstance(exc, LocalProtocolError):  # those were logged where they were detected
+            error_log.error("Exception in ASGI application for WebSocket %s", self._where(), exc_info=exc)
+        if phase is Phase.CONNECTING:
+            self._send_500()
+        elif phase is Phase.RESPONSE:
+            self._end_response()
+        elif phase is Phase.OPEN:
+            self._start_close(_INTERNAL_ERROR, "")
+
+    def _send_500(self) -> None:
+        self.phase = Phase.CLOSED
+        self._log_access(500)
+        self.proto._write_error(500, "the application failed to respond")
+
+    def _end_response(self) -> None:
+        self.phase = Phase.CLOSED
+        if self.head_written:
+            self.proto._close()  # never a corrupt message: the client sees the connection end early
+        else:
+            self._send_500()
+
+    def _where(self) -> str:
+        return _escape_for_log(self.request.target.decode("ascii"))
+
+    def _log_access(self, status: int) -> None:
+        if not self.proto.state.access_log:
+            return
+        client = self.proto.client
+        access_log.info(
+            '%s - "WebSocket %s" %d',
+            f"{client[0]}:{client[1]}" if client else "-",
+            _escape_for_log(unquote(self.request.target.decode("ascii"))),
+            status,
+        )
