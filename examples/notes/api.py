@@ -1,4 +1,5 @@
-"""The JSON API under /api: notes as JSON, errors as JSON, and a CSV export streamed as it is made."""
+"""The JSON API under /api: notes as JSON, errors as JSON, a CSV export streamed as it is made, and a
+live feed of new notes over a websocket."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
-from firkin import Blueprint, Response, abort, g, jsonify, request, url_for
+from firkin import Blueprint, Response, abort, g, jsonify, request, url_for, websocket
 from firkin.ctx import stream_with_context
 from firkin.views import MethodView
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -129,3 +130,16 @@ class NoteView(MethodView):
 
 
 api.add_url_rule("/notes/<int:note_id>", view_func=NoteView.as_view("note"))
+
+
+@api.websocket("/live")
+async def live() -> None:
+    """The live feed: `{"notes": <count>}` on connecting, then `{"note": {...}}` for each note added
+    while connected. The feed only sends; when the client leaves, firkin ends this handler."""
+    store = get_store()
+    with store.subscribe() as added:
+        await websocket.send_json({"notes": await store.count()})
+        async for note in added:
+            await websocket.send_json({"note": note_json(note)})
+    # The store dropped us: we fell too far behind. 1013 "try again later" (RFC 6455 §7.4.1, IANA).
+    await websocket.close(1013, "too far behind")

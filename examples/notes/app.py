@@ -48,10 +48,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Firkin:
     async def load_user() -> None:
         g.user = session.get("user")
 
+    @app.errorhandler(400)
     @app.errorhandler(404)
     @app.errorhandler(405)
     async def not_found_or_not_allowed(error: HTTPException) -> HTTPException | Response:
-        # A URL that matches no route reaches no blueprint, so the API's own handler cannot answer.
+        # A URL that matches no route reaches no blueprint, so the API's own handler cannot answer
+        # (400: an HTTP request to the websocket-only /api/live).
         if request.path == "/api" or request.path.startswith("/api/"):
             return json_error(error)
         return error

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from firkin import Firkin, current_app
 
 __all__ = ["STORE_KEY", "Note", "NoteStore", "get_store", "open_store"]
@@ -33,13 +36,34 @@ class NoteStore:
         self._lock = anyio.Lock()
         self._notes: dict[int, Note] = {}
         self._next_id = 1
+        self._subscribers: set[MemoryObjectSendStream[Note]] = set()
+
+    @contextmanager
+    def subscribe(self, max_pending: int = 16) -> Iterator[MemoryObjectReceiveStream[Note]]:
+        """The notes added from now on, as a stream (the live feed). A subscriber that falls more
+        than `max_pending` notes behind is dropped: its stream ends, rather than the store waiting
+        for it or keeping an ever longer backlog."""
+        send, receive = anyio.create_memory_object_stream[Note](max_pending)
+        self._subscribers.add(send)
+        try:
+            with receive:
+                yield receive
+        finally:
+            self._subscribers.discard(send)
+            send.close()
 
     async def add(self, title: str, body: str, author: str) -> Note:
         async with self._lock:
             note = Note(self._next_id, title, body, author)
             self._notes[note.id] = note
             self._next_id += 1
-            return note
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.send_nowait(note)
+            except anyio.WouldBlock:  # fell `max_pending` notes behind: dropped
+                self._subscribers.discard(subscriber)
+                subscriber.close()
+        return note
 
     async def get(self, note_id: int) -> Note | None:
         async with self._lock:

@@ -343,6 +343,46 @@ async def test_static_file(client: FirkinClient) -> None:
     assert (await client.get("/static/missing.css")).status_code == 404
 
 
+# ----------------------------------------------------------------- the live feed (a websocket)
+
+
+async def test_live_feed_sends_new_notes(client: FirkinClient) -> None:
+    await login(client)
+    await add_via_api(client, "before")
+    async with client.websocket("/api/live") as feed:
+        assert await feed.receive_json() == {"notes": 1}
+        await add_via_api(client, "while connected", "hello")
+        assert await feed.receive_json() == {
+            "note": {
+                "id": 2,
+                "title": "while connected",
+                "body": "hello",
+                "author": "alice",
+                "url": "/api/notes/2",
+            }
+        }
+        await add_via_api(client, "and another")
+        assert (await feed.receive_json())["note"]["title"] == "and another"
+
+
+async def test_live_feed_is_a_websocket_only(client: FirkinClient) -> None:
+    response = await client.get("/api/live")
+    assert response.status_code == 400  # an HTTP request to a websocket route, as in Quart
+    assert response.json["error"] == "Bad Request"
+
+
+async def test_the_store_drops_a_subscriber_that_falls_behind(client: FirkinClient, app: Firkin) -> None:
+    async with app.app_context():
+        store = get_store()
+        with store.subscribe(max_pending=2) as added:
+            for title in ("a", "b", "c"):
+                await store.add(title, "", "alice")
+            assert [note.title async for note in added] == ["a", "b"]  # then the stream ends
+        with store.subscribe() as added:  # a new subscriber only sees what comes next
+            await store.add("d", "", "alice")
+            assert added.receive_nowait().title == "d"
+
+
 # ----------------------------------------------------------------- the command line
 
 
@@ -364,7 +404,15 @@ def test_seed_command(app: Firkin) -> None:
 def test_routes_command_lists_both_blueprints(app: Firkin) -> None:
     result = app.test_cli_runner().invoke(args=["routes"])
     assert result.exit_code == 0, result.output
-    for endpoint in ("web.index", "web.new_note", "api.export_notes", "api.note", "health", "static"):
+    for endpoint in (
+        "web.index",
+        "web.new_note",
+        "api.export_notes",
+        "api.note",
+        "api.live",
+        "health",
+        "static",
+    ):
         assert endpoint in result.output
 
 

@@ -354,20 +354,32 @@ async def test_lifespan_hooks_and_background_tasks() -> None:
     assert events == ["before", "while-start", f"task x {app.name}", "after", "while-end"]
 
 
-async def test_debug_mode_shows_the_traceback_page_and_production_does_not() -> None:
+async def test_debug_mode_propagates_and_the_dev_server_shows_the_traceback_page() -> None:
+    import httpx
+    from firkin.debug import DebugMiddleware
+
+    from conftest import start_server
+
     app = Firkin(__name__)
 
     @app.get("/")
     async def broken_view() -> str:
         raise LookupError("where is <it>")
 
-    app.debug = True
-    page = await app.test_client().get("/")
-    body = await page.get_data(as_text=True)
+    app.debug = True  # as in Flask: the exception reaches the caller (here the test client)
+    with pytest.raises(LookupError):
+        await app.test_client().get("/")
+    # What `firkin run --debug` serves: the page, over a real socket.
+    server = start_server(DebugMiddleware(app), "asyncio")
+    try:
+        async with httpx.AsyncClient() as client:
+            page = await client.get(f"{server.url}/")
+    finally:
+        server.stop()
     assert page.status_code == 500
-    assert "LookupError: where is &lt;it&gt;" in body
-    assert "broken_view" in body
-    assert "Traceback" in body
+    assert "LookupError: where is &lt;it&gt;" in page.text
+    assert "broken_view" in page.text
+    assert "Traceback" in page.text
     app.debug = False
     plain = await app.test_client().get("/")
     assert plain.status_code == 500

@@ -198,8 +198,11 @@ async def test_send_file_outside_a_request(app: Firkin, static: Path) -> None:
     with pytest.raises(RuntimeError, match="application context"):
         await send_file(static / "hello.txt")
     async with app.app_context():
-        with pytest.raises(RuntimeError, match="conditional=False"):
-            await send_file(static / "hello.txt")
+        # No request, so no conditional headers to answer: conditional=True (the default) is a no-op.
+        response = await send_file(static / "hello.txt")
+        assert response.status_code == 200
+        assert "Accept-Ranges" not in response.headers
+        assert await response.get_data() == DATA
         response = await send_file(static / "hello.txt", conditional=False)
         assert await response.get_data() == DATA
 
@@ -544,3 +547,41 @@ async def test_blueprint_static_route(app: Firkin, tmp_path: Path) -> None:
 async def test_static_host_needs_host_matching(static: Path) -> None:
     with pytest.raises(ValueError, match="static_host"):
         Firkin(__name__, static_folder=str(static), host_matching=True)
+
+
+# ----------------------------------------------------------------- Quart's names and errors
+
+
+async def test_attachment_filename_is_a_deprecated_download_name(app: Firkin, static: Path) -> None:
+    async with app.app_context():
+        with pytest.warns(DeprecationWarning, match="download_name"):
+            response = await send_file(
+                static / "hello.txt", as_attachment=True, attachment_filename="report.csv"
+            )
+        assert response.headers["Content-Disposition"] == "attachment; filename=report.csv"
+        assert response.mimetype == "text/csv"
+        with pytest.raises(TypeError, match="download_name only"):
+            await send_file(static / "hello.txt", download_name="a.txt", attachment_filename="b.txt")
+
+
+async def test_unknown_mimetype_is_both_value_and_type_error(app: Firkin) -> None:
+    async with app.app_context():
+        for error in (ValueError, TypeError):  # Quart raises ValueError, Flask TypeError
+            with pytest.raises(error, match="'mimetype' or 'download_name'"):
+                await send_file(io.BytesIO(DATA))
+
+
+async def test_send_from_directory_without_app_context(app: Firkin, static: Path) -> None:
+    # A missing file is a 404 whatever the context; sending one needs the app (as in Flask).
+    with pytest.raises(NotFound):
+        await send_from_directory(static, "missing.txt")
+    with pytest.raises(NotFound):
+        await send_from_directory(static, "../secret.txt")
+    with pytest.raises(RuntimeError, match="application context"):
+        await send_from_directory(static, "hello.txt")
+    with pytest.raises(RuntimeError, match="root_path"):
+        await send_from_directory("static", "missing.txt")  # relative: needs the app's root_path
+    async with app.app_context():
+        response = await send_from_directory("static", "hello.txt")  # no request: not conditional
+        assert response.status_code == 200
+        assert await response.get_data() == DATA

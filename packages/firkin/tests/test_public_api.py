@@ -16,18 +16,37 @@ QUART_MODULES = [
     "blueprints",
     "config",
     "ctx",
+    "datastructures",
     "globals",
     "helpers",
     "json",
+    "json.provider",
+    "json.tag",
     "routing",
     "sessions",
     "signals",
     "templating",
     "testing",
     "typing",
+    "utils",
     "views",
     "wrappers",
 ]
+
+# What `quart/__init__.py` (Quart 0.22) exports, under firkin's names.
+QUART_TOP_LEVEL = {
+    "Blueprint", "Config", "Firkin", "Markup", "Request", "Response", "ResponseReturnValue", "Websocket",
+    "abort", "after_this_request", "appcontext_popped", "appcontext_pushed", "appcontext_tearing_down",
+    "before_render_template", "copy_current_app_context", "copy_current_request_context",
+    "copy_current_websocket_context", "current_app", "escape", "flash", "g", "get_flashed_messages",
+    "get_template_attribute", "got_request_exception", "got_websocket_exception", "has_app_context",
+    "has_request_context", "has_websocket_context", "jsonify", "make_push_promise", "make_response",
+    "message_flashed", "redirect", "render_template", "render_template_string", "request",
+    "request_finished", "request_started", "request_tearing_down", "send_file", "send_from_directory",
+    "session", "signals_available", "stream_template", "stream_template_string", "stream_with_context",
+    "template_rendered", "url_for", "websocket", "websocket_finished", "websocket_started",
+    "websocket_tearing_down",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", QUART_MODULES)
@@ -76,6 +95,25 @@ def test_flask_names_at_the_top() -> None:
     )
     for name in firkin.__all__:
         assert hasattr(firkin, name)
+
+
+def test_quart_names_at_the_top() -> None:
+    assert set(firkin.__all__) >= QUART_TOP_LEVEL
+    assert firkin.signals_available is True
+
+
+def test_quart_submodule_names() -> None:
+    from firkin import datastructures, json, signals, utils
+    from werkzeug.datastructures import FileStorage
+
+    assert datastructures.FileStorage is FileStorage
+    assert {"DefaultJSONProvider", "JSONProvider"} <= set(
+        importlib.import_module("firkin.json.provider").__all__
+    )
+    assert "TaggedJSONSerializer" in importlib.import_module("firkin.json.tag").__all__
+    assert json.DefaultJSONProvider is importlib.import_module("firkin.json.provider").DefaultJSONProvider
+    assert signals.signals_available is True
+    assert {"run_sync", "run_sync_iterable"} <= set(utils.__all__)
 
 
 def test_py_typed_is_shipped() -> None:

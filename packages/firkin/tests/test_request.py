@@ -204,3 +204,48 @@ async def test_trusted_hosts() -> None:
     client = app.test_client()
     assert (await client.get("/info", headers={"Host": "good.example"})).status_code == 200
     assert (await client.get("/info", headers={"Host": "evil.example"})).status_code == 400
+
+
+async def test_data_is_awaitable() -> None:
+    app = Firkin(__name__)
+
+    @app.post("/echo")
+    async def echo() -> bytes:
+        data: bytes = await request.data
+        assert id(data) == id(await request.get_data())  # the same cached body
+        return data
+
+    response = await app.test_client().post("/echo", data=b"\x00raw bytes")
+    assert await response.get_data() == b"\x00raw bytes"
+
+
+async def test_send_push_promise() -> None:
+    from firkin import make_push_promise
+    from firkin.testing import make_test_request
+
+    app = Firkin(__name__)
+    headers = {"Accept": "text/css", "User-Agent": "tests", "Cookie": "not=copied"}
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    for version, pushed in (("1.1", False), ("2", True)):
+        sent.clear()
+        req = make_test_request(app, "/", headers=headers, http_version=version)
+        await req.send_push_promise("/nothing.css")  # no ASGI send: nothing to push with
+        req.push_send = send
+        async with app.request_context(req):
+            await make_push_promise("/style.css")
+        if not pushed:  # HTTP/1.1: the server offers no http.response.push extension
+            assert sent == []
+            continue
+        assert sent == [
+            {
+                "type": "http.response.push",
+                "path": "/style.css",
+                "headers": [(b"accept", b"text/css"), (b"user-agent", b"tests")],
+            }
+        ]
+    with pytest.raises(RuntimeError, match="request context"):
+        await make_push_promise("/style.css")

@@ -417,3 +417,20 @@ async def test_no_signal_is_sent_without_receivers(app: Firkin, monkeypatch: pyt
         async with app.app_context():
             await render_template("hello.html", name="x")
     assert len(calls) == 1
+
+
+async def test_get_template_attribute(app: Firkin) -> None:
+    from firkin import get_template_attribute
+
+    write(
+        Path(app.template_folder or ""),
+        {"_macros.html": "{% macro hello(name) %}Hello {{ name }}!{% endmacro %}{% set answer = 42 %}"},
+    )
+    with pytest.raises(RuntimeError, match="application context"):
+        await get_template_attribute("_macros.html", "hello")
+    async with app.app_context():
+        hello = await get_template_attribute("_macros.html", "hello")
+        assert await hello("World") == "Hello World!"  # macros are async: templates run in async mode
+        assert await get_template_attribute("_macros.html", "answer") == 42
+        with pytest.raises(AttributeError):
+            await get_template_attribute("_macros.html", "missing")

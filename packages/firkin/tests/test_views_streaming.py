@@ -171,3 +171,54 @@ def test_client_leaving_a_stream_leaves_no_unfinished_generator_on_trio() -> Non
         warnings.simplefilter("always")
         trio.run(main)
     assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
+
+
+async def test_view_decorators() -> None:
+    import functools
+
+    app = Firkin(__name__)
+    calls: list[str] = []
+
+    def plain(func: Any) -> Any:
+        async def wrapper(**kwargs: Any) -> Any:
+            calls.append("plain")
+            return await func(**kwargs)
+
+        return wrapper
+
+    def wrapping(func: Any) -> Any:
+        @functools.wraps(func)
+        async def wrapper(**kwargs: Any) -> Any:
+            calls.append(f"wraps {func.__name__} {func.view_class.__name__}")
+            response = await func(**kwargs)
+            return response, 201
+
+        return wrapper
+
+    class Item(MethodView):
+        decorators = [wrapping, plain]  # noqa: RUF012 - Flask's API: a class attribute
+
+        async def get(self, item_id: int) -> str:
+            return f"item {item_id}"
+
+    class Page(View):
+        decorators = [plain]  # noqa: RUF012
+        init_every_request = False
+
+        def dispatch_request(self, **kwargs: Any) -> str:
+            return "page"
+
+    view = Item.as_view("item")
+    assert view.view_class is Item  # type: ignore[attr-defined]
+    assert view.methods == {"GET"}  # type: ignore[attr-defined]
+    assert view.__name__ == "item"
+    app.add_url_rule("/items/<int:item_id>", view_func=view)
+    app.add_url_rule("/page", view_func=Page.as_view("page"))
+    client = app.test_client()
+    response = await client.get("/items/3")
+    assert (response.status_code, await response.get_data()) == (201, b"item 3")
+    # The first decorator is the innermost; it sees the view's attributes, set before decorating.
+    assert calls == ["plain", "wraps item Item"]
+    response = await client.get("/page")
+    assert (response.status_code, await response.get_data()) == (200, b"page")
+    assert (await client.post("/items/3")).status_code == 405

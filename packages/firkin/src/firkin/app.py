@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import os
 import sys
-import traceback
 import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
@@ -20,13 +18,20 @@ from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
 from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException, Rule
+from werkzeug.sansio.response import Response as SansIOResponse
+from werkzeug.wrappers import Response as WSGIResponse
 
 from firkin.cli import AppGroup
 
 from ._static import StaticFilesMixin
 from ._sync import is_async_callable, run_in_thread
+from ._websocket import DEFAULT_MAX_QUEUE
+from ._websocket_app import WebsocketAppMixin
+from .asgi import handle_http, handle_lifespan, handle_websocket
+from .config import Config
 from .ctx import AppContext, RequestContext
-from .globals import _cv_app, _cv_request, g, request, request_ctx, session
+from .debug import DebugMiddleware
+from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
 from .helpers import get_flashed_messages
 from .routing import FirkinMap, FirkinRule
 from .sessions import SecureCookieSessionInterface, SessionInterface
@@ -51,10 +56,11 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Firkin(StaticFilesMixin, App):
+class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     """The application object. Use it like Flask's; handlers may be `async def` (or plain `def`,
     which run in a worker thread so they never block the event loop). It is an ASGI 3 application."""
 
+    config_class = Config  # from_prefixed_env() reads FIRKIN_* by default
     request_class: type[Request] = Request
     url_rule_class = FirkinRule
     url_map_class = FirkinMap
@@ -93,6 +99,7 @@ class Firkin(StaticFilesMixin, App):
         "MAX_COOKIE_SIZE": 4093,
         "PROVIDE_AUTOMATIC_OPTIONS": True,
         "BACKGROUND_TASK_SHUTDOWN_TIMEOUT": 5,
+        "WEBSOCKET_MAX_QUEUE": DEFAULT_MAX_QUEUE,  # messages received and not yet read, per websocket
     }
 
     def __init__(
@@ -201,12 +208,14 @@ class Firkin(StaticFilesMixin, App):
             # Keyed by the raw Host header: the checked `request.host` (TRUSTED_HOSTS, valid
             # characters) is worked out only when a new adapter is bound, and an untrusted Host
             # raises there every time, as it is never stored.
-            raw_host = server_name or request.host_header or request.server
-            key = (raw_host, request.root_path, subdomain, request.scheme, request.method)
+            raw_host = request.host_header or request.server
+            key = (raw_host, server_name, request.root_path, subdomain, request.scheme, request.method)
             adapter = self._url_adapters.get(key)
             if adapter is None:
                 if len(self._url_adapters) >= 256:
                     self._url_adapters.clear()
+                if subdomain is None and not self.url_map.host_matching:
+                    subdomain = _subdomain_of(request.host, server_name, request.scheme)
                 adapter = self._url_adapters[key] = self.url_map.bind(
                     server_name or request.host,
                     script_name=request.root_path or None,
@@ -237,11 +246,12 @@ class Firkin(StaticFilesMixin, App):
         """Build the URL of `endpoint`. In a request: relative to it (".name" means the current
         blueprint), path-only unless `_external` or `_scheme`; outside one: external, from
         SERVER_NAME / APPLICATION_ROOT / PREFERRED_URL_SCHEME."""
-        req_ctx = _cv_request.get(None)
+        req_ctx = _cv_request.get(None) or _cv_websocket.get(None)
         if req_ctx is not None:
             adapter = req_ctx.url_adapter
             if endpoint.startswith("."):
-                blueprint = req_ctx.request.blueprint
+                current = req_ctx.request if isinstance(req_ctx, RequestContext) else req_ctx.websocket
+                blueprint = current.blueprint
                 endpoint = f"{blueprint}{endpoint}" if blueprint is not None else endpoint[1:]
             external = _scheme is not None if _external is None else _external
         else:
@@ -334,8 +344,11 @@ class Firkin(StaticFilesMixin, App):
     # ----------------------------------------------------------------- ASGI
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        from .asgi import handle_http, handle_lifespan, handle_websocket
+        """The ASGI application: calls `self.asgi_app`, so middleware wraps it as in Quart and
+        Flask (`app.asgi_app = Middleware(app.asgi_app)`) and the app object stays the app."""
+        await self.asgi_app(scope, receive, send)
 
+    async def asgi_app(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         kind = scope["type"]
         if kind == "http":
             await handle_http(self, scope, receive, send)
@@ -437,7 +450,7 @@ class Firkin(StaticFilesMixin, App):
         return None
 
     async def dispatch_request(self) -> ResponseReturnValue:
-        req = request_ctx.request
+        req = _cv_request.get().request
         if req.routing_exception is not None:
             self.raise_routing_exception(req)
         rule = req.url_rule
@@ -472,11 +485,7 @@ class Firkin(StaticFilesMixin, App):
         response = await self.make_response(rv)
         try:
             ctx = _cv_request.get()
-            if (
-                ctx._after_request_functions
-                or self.after_request_funcs
-                or not self.session_interface.is_null_session(ctx.session)
-            ):
+            if ctx._after_request_functions or self.after_request_funcs or ctx.session_to_save() is not None:
                 response = await self.process_response(response)
             if request_finished.receivers:
                 await self._signal(request_finished, response=response)
@@ -494,8 +503,9 @@ class Firkin(StaticFilesMixin, App):
             if name in self.after_request_funcs:
                 for func in reversed(self.after_request_funcs[name]):
                     response = await self._call(func, response)
-        if not self.session_interface.is_null_session(ctx.session):
-            await self.session_interface.save_session(self, ctx.session, response)
+        session = ctx.session_to_save()
+        if session is not None:
+            await self.session_interface.save_session(self, session, response)
         return response
 
     # ----------------------------------------------------------------- errors
@@ -505,7 +515,7 @@ class Firkin(StaticFilesMixin, App):
             return error
         if isinstance(error, RoutingException):  # RequestRedirect: the redirect itself
             return error
-        handler = self._find_error_handler(error, request_ctx.request.blueprints)
+        handler = self._find_error_handler(error, self._current_blueprints())
         if handler is None:
             return error
         return cast("ResponseReturnValue", await self._call(handler, error))
@@ -515,10 +525,17 @@ class Firkin(StaticFilesMixin, App):
             error.show_exception = True
         if isinstance(error, HTTPException) and not self.trap_http_exception(error):
             return await self.handle_http_exception(error)
-        handler = self._find_error_handler(error, request_ctx.request.blueprints)
+        handler = self._find_error_handler(error, self._current_blueprints())
         if handler is None:
             raise error
         return cast("ResponseReturnValue", await self._call(handler, error))
+
+    def _current_blueprints(self) -> list[str]:
+        """The current request's blueprints, else the current websocket's (error handlers apply to both)."""
+        req_ctx = _cv_request.get(None)
+        if req_ctx is not None:
+            return req_ctx.request.blueprints
+        return _cv_websocket.get().websocket.blueprints
 
     async def handle_exception(self, error: Exception) -> Response:
         """An unhandled exception: 500 through the error handlers (traceback logged), or propagated
@@ -527,11 +544,9 @@ class Firkin(StaticFilesMixin, App):
             await self._signal(got_request_exception, exception=error)
         propagate = self.config["PROPAGATE_EXCEPTIONS"]
         if propagate is None:
-            propagate = self.testing
-            if self.debug and not self.testing:
-                # Debug mode: the developer sees the traceback in the browser (and in the log).
-                self.log_exception(sys.exc_info())
-                return self._debug_traceback_response(error)
+            # As in Flask: tests and debug mode see the exception (the development server's
+            # DebugMiddleware turns it into the traceback page: firkin.debug).
+            propagate = self.testing or self.debug
         if propagate:
             raise error
         self.log_exception(sys.exc_info())
@@ -542,20 +557,6 @@ class Firkin(StaticFilesMixin, App):
         if handler is not None:
             server_error = await self._call(handler, server_error)
         return await self.finalize_request(server_error, from_error_handler=True)
-
-    def _debug_traceback_response(self, error: BaseException) -> Response:
-        """A 500 page with the traceback, for debug mode only (never shown otherwise)."""
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        req = _cv_request.get(None)
-        where = f"{req.request.method} {req.request.path}" if req is not None else ""
-        page = (
-            "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error (debug)</title>\n"
-            f"<h1>{html.escape(type(error).__name__)}: {html.escape(str(error))}</h1>\n"
-            f"<p>While handling <code>{html.escape(where)}</code>. This page is shown because the app "
-            "runs in debug mode; turn debug off in production.</p>\n"
-            f"<pre>{html.escape(text)}</pre>\n"
-        )
-        return self.response_class(page, status=500)
 
     def log_exception(self, exc_info: Any) -> None:
         req = _cv_request.get(None)
@@ -614,6 +615,11 @@ class Firkin(StaticFilesMixin, App):
                 "The view function did not return a valid response. The function either returned None"
                 " or ended without a return statement."
             )
+        given: object = rv
+        if isinstance(rv, HTTPException) and rv.response is not None:
+            given = rv.response  # abort(response): that response is the answer
+        if isinstance(given, SansIOResponse):
+            rv = given if isinstance(given, self.response_class) else self._convert_response(given)
         response: Response
         if isinstance(rv, self.response_class):
             response = rv
@@ -642,6 +648,13 @@ class Firkin(StaticFilesMixin, App):
                 response.status_code = status
         if headers:
             response.headers.update(headers)
+        return response
+
+    def _convert_response(self, rv: SansIOResponse) -> Response:
+        """A werkzeug (or Flask) response returned by a view, as this app's response class. A WSGI
+        response's body is read in full (it is an iterable of the WSGI world)."""
+        body = rv.get_data() if isinstance(rv, WSGIResponse) else b""
+        response = self.response_class(body, status=rv.status, headers=Headers(rv.headers))
         return response
 
     # ----------------------------------------------------------------- background tasks
@@ -689,7 +702,7 @@ class Firkin(StaticFilesMixin, App):
             self.debug = debug
         bind = f"{host or '127.0.0.1'}:{port or 5000}"
         config = tapster.Config(binds=(bind,), access_log=True, **options)
-        tapster.run(self, config)
+        tapster.run(DebugMiddleware(self) if self.debug else self, config)
 
 
 def _json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
@@ -700,3 +713,20 @@ def _json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
     else:
         text = provider.dumps(obj, separators=(",", ":"))
     return (text + "\n").encode()
+
+
+def _subdomain_of(host: str, server_name: str | None, scheme: str) -> str:
+    """The subdomain part of `host` under SERVER_NAME ("" without one, or for the name itself);
+    "<invalid>" when the host is not under it, so that no subdomain rule matches."""
+    if not server_name:
+        return ""
+    name = server_name.lower()
+    if scheme in ("http", "ws"):
+        name = name.removesuffix(":80")
+    elif scheme in ("https", "wss"):
+        name = name.removesuffix(":443")
+    labels = host.lower().split(".")
+    suffix = name.split(".")
+    if labels[-len(suffix) :] != suffix:
+        return "<invalid>"
+    return ".".join(label for label in labels[: -len(suffix)] if label)

@@ -1,4 +1,4 @@
-"""The ASGI side of a Firkin app: http requests, the lifespan, background tasks.
+"""The ASGI side of a Firkin app: http requests, the lifespan, background tasks (websockets: `_websocket`).
 
 No task of our own runs beside a request: the body is read from `receive` only when the app asks
 for it, and the response is sent from the request's own task.
@@ -6,7 +6,6 @@ for it, and the response is sent from the request's own task.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ import anyio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 
+from ._websocket import handle_websocket
 from .wrappers import Body, Request
 from .wrappers.response import DataBody
 
@@ -54,6 +54,9 @@ class _ClientGone(Exception):
 
 async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
     request = request_from_scope(app, scope, Body(receive))
+    extensions = scope.get("extensions")
+    if extensions and "http.response.push" in extensions:
+        request.push_send = send  # HTTP/2 server push (request.send_push_promise)
     response = await app.handle_request(request)
     try:
         await send_response(send, response, head=request.method == "HEAD")
@@ -64,7 +67,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
         # say so, and let the server end the connection so the client sees the response is cut.
         app.logger.exception("Error while sending the response to %s %s", request.method, request.path)
         raise
-    tasks = _background.get(app)
+    tasks: BackgroundTasks | None = app.__dict__.get("_background_tasks")
     if tasks is not None:
         await tasks.after_response()
 
@@ -120,12 +123,6 @@ async def send_response(send: ASGISend, response: Response, *, head: bool = Fals
         await _send_or_gone(send, {"type": "http.response.body", "body": b""})
     finally:
         await body.aclose()  # whatever happened: release what the body holds (a file, a generator)
-
-
-async def handle_websocket(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-    # Not yet: refuse the handshake (servers answer 403), rather than leave the client hanging.
-    await receive()
-    await send({"type": "websocket.close", "code": 1000})
 
 
 async def handle_lifespan(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
@@ -208,11 +205,8 @@ class BackgroundTasks:
             )
 
 
-_background: weakref.WeakKeyDictionary[Any, BackgroundTasks] = weakref.WeakKeyDictionary()
-
-
 def background_tasks(app: Firkin) -> BackgroundTasks:
-    tasks = _background.get(app)
+    tasks: BackgroundTasks | None = app.__dict__.get("_background_tasks")
     if tasks is None:
-        tasks = _background[app] = BackgroundTasks(app)
+        tasks = app.__dict__["_background_tasks"] = BackgroundTasks(app)
     return tasks

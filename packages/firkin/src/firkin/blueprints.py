@@ -10,6 +10,7 @@ from flask.sansio.blueprints import BlueprintSetupState
 from firkin.cli import AppGroup
 
 from ._static import StaticFilesMixin
+from ._websocket_app import WebsocketBlueprintMixin
 
 if TYPE_CHECKING:
     pass
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["Blueprint", "BlueprintSetupState"]
 
 
-class Blueprint(StaticFilesMixin, _SansIOBlueprint):
-    """A group of routes, hooks and error handlers registered on an app (or a parent blueprint)."""
+class Blueprint(StaticFilesMixin, WebsocketBlueprintMixin, _SansIOBlueprint):
+    """A group of routes, websockets, hooks and error handlers registered on an app (or a parent
+    blueprint)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -22,6 +22,7 @@ from flask.cli import ScriptInfo as _FlaskScriptInfo
 from ._discovery import NoAppException, _locate, locate_app
 from ._reload import _FD_ENV, _supervise, _watch_roots
 from ._sync import run_to_completion as _run_result
+from .debug import DebugMiddleware
 from .globals import _cv_app
 from .helpers import get_debug_flag, get_load_dotenv
 
@@ -474,7 +475,7 @@ def _serve(
         raise click.ClickException(str(exc)) from None
     _configure_logging()
     try:
-        tapster.run(app, config)
+        tapster.run(DebugMiddleware(app) if app.debug else app, config)
     except tapster.TapsterError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -1,10 +1,11 @@
-"""Application and request contexts: pushed as ContextVars, usable with `async with` and plain `with`."""
+"""Application, request and websocket contexts: pushed as ContextVars, usable with `async with` and plain
+`with`. (The websocket context lives in `_websocket_ctx`; it is re-exported here, Quart's module path.)"""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,12 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from werkzeug.exceptions import HTTPException
 
 from ._sync import iterate_in_thread, run_sync
+from ._websocket_ctx import (
+    WebsocketContext,
+    after_this_websocket,
+    copy_current_websocket_context,
+    has_websocket_context,
+)
 from .globals import _cv_app, _cv_request
+from .routing import FirkinMap
+from .sessions import SecureCookieSessionInterface
 from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down, request_tearing_down
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
-    from werkzeug.routing import MapAdapter
+    from werkzeug.routing import MapAdapter, Rule
 
     from .app import Firkin
     from .sessions import SessionMixin
@@ -26,11 +35,15 @@ if TYPE_CHECKING:
 __all__ = [
     "AppContext",
     "RequestContext",
+    "WebsocketContext",
     "after_this_request",
+    "after_this_websocket",
     "copy_current_app_context",
     "copy_current_request_context",
+    "copy_current_websocket_context",
     "has_app_context",
     "has_request_context",
+    "has_websocket_context",
     "stream_with_context",
 ]
 
@@ -43,9 +56,20 @@ class AppContext:
 
     def __init__(self, app: Firkin) -> None:
         self.app = app
-        self.url_adapter: MapAdapter | None = app.create_url_adapter(None)
+        self._url_adapter: MapAdapter | None = _sentinel  # bound when first asked for
         self.g: _AppCtxGlobals = app.app_ctx_globals_class()
         self._tokens: list[Token[AppContext]] = []
+
+    @property
+    def url_adapter(self) -> MapAdapter | None:
+        """The URL adapter bound from SERVER_NAME (None without it): for url_for outside requests."""
+        if self._url_adapter is _sentinel:
+            self._url_adapter = self.app.create_url_adapter(None)
+        return self._url_adapter
+
+    @url_adapter.setter
+    def url_adapter(self, value: MapAdapter | None) -> None:
+        self._url_adapter = value
 
     def push(self) -> None:
         self._tokens.append(_cv_app.set(self))
@@ -106,7 +130,8 @@ class RequestContext:
             self.url_adapter = app.create_url_adapter(request)
         except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
             request.routing_exception = exc
-        self.session: SessionMixin | None = session
+        self._session: SessionMixin | None = session
+        self._lazy_session = False
         self.flashes: list[tuple[str, str]] | None = None
         self._after_request_functions: list[Callable[[Response], Any]] = []
         self._tokens: list[tuple[Token[RequestContext], AppContext | None]] = []
@@ -125,17 +150,23 @@ class RequestContext:
                 request.url_rule = rule
                 request.view_args = {}
                 return
-            rule, view_args = adapter.match(
-                request.path,
-                request.method,
-                return_rule=True,
-                query_args=request.query_string.decode("latin-1"),
-            )
+            url_map = self.app.url_map
+            found: tuple[Rule, Mapping[str, Any]] | None = None
+            if isinstance(url_map, FirkinMap):
+                found = url_map.fast_match(adapter, request.path, request.method)
+            if found is None:  # not a plain match: werkzeug decides (redirects, 404, 405, ...)
+                found = adapter.match(
+                    request.path,
+                    request.method,
+                    return_rule=True,
+                    query_args=request.query_string.decode("latin-1"),
+                )
+            rule, view_args = found
             request.url_rule = rule
             request.view_args = dict(view_args)
-            if not rule.arguments:
-                # A rule without variables matches this path the same way every time (converters,
-                # which may have side effects, are not involved): remember it. Bounded.
+            if not view_args:
+                # A rule without variables or defaults matches this path the same way every time
+                # (converters, which may have side effects, are not involved): remember it. Bounded.
                 if len(cache) >= 1024:
                     cache.clear()
                 cache[key] = rule
@@ -153,11 +184,39 @@ class RequestContext:
             pushed = self.app.app_context()
             pushed.push()
         self._tokens.append((_cv_request.set(self), pushed))
-        if self.session is None:
+        if self._session is None:
             interface = self.app.session_interface
-            self.session = await interface.open_session(self.app, self.request)
-            if self.session is None:
-                self.session = await interface.make_null_session(self.app)
+            if type(interface) is SecureCookieSessionInterface:
+                # Only reads a cookie, without I/O: opened when the request first uses it.
+                self._lazy_session = True
+            else:
+                self._session = await interface.open_session(self.app, self.request)
+                if self._session is None:
+                    self._session = await interface.make_null_session(self.app)
+
+    @property
+    def session(self) -> SessionMixin | None:
+        """The session (None before the context is pushed)."""
+        if self._session is None and self._lazy_session:
+            interface = self.app.session_interface
+            assert isinstance(interface, SecureCookieSessionInterface)
+            session = interface.open_now(self.app, self.request)
+            self._session = session if session is not None else interface.null_session_class()
+        return self._session
+
+    @session.setter
+    def session(self, value: SessionMixin | None) -> None:
+        self._session = value
+
+    def session_to_save(self) -> SessionMixin | None:
+        """The session, unless it is a null session or was never used and cannot need saving: a
+        request without cookies whose view did not touch the session has nothing to save."""
+        if self._session is None and self._lazy_session and not self.request.has_header(b"cookie"):
+            return None
+        session = self.session
+        if session is None or self.app.session_interface.is_null_session(session):
+            return None
+        return session
 
     async def pop(
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True

@@ -1,4 +1,4 @@
-"""The context-local proxies: `current_app`, `g`, `request`, `session`, backed by ContextVars.
+"""The context-local proxies: `current_app`, `g`, `request`, `websocket`, `session`, backed by ContextVars.
 
 ContextVars follow tasks on asyncio and on trio alike, so the proxies work on both loops.
 """
@@ -13,12 +13,13 @@ from werkzeug.local import LocalProxy
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
 
+    from ._websocket_ctx import WebsocketContext
     from .app import Firkin
     from .ctx import AppContext, RequestContext
     from .sessions import SessionMixin
-    from .wrappers import Request
+    from .wrappers import Request, Websocket
 
-__all__ = ["app_ctx", "current_app", "g", "request", "request_ctx", "session"]
+__all__ = ["app_ctx", "current_app", "g", "request", "request_ctx", "session", "websocket", "websocket_ctx"]
 
 _no_app_msg = """\
 Working outside of application context.
@@ -33,12 +34,41 @@ This typically means that you attempted to use functionality that needed an acti
 In tests, set up a request context with `async with app.test_request_context("/path"):` (or `with`),
 or make the request through `app.test_client()`."""
 
+_no_websocket_msg = """\
+Working outside of websocket context.
+
+This typically means that you attempted to use functionality that needed an active websocket.
+In tests, set up a websocket context with `async with app.test_websocket_context("/path"):` (or `with`),
+or connect through `app.test_client().websocket("/path")`."""
+
+_no_session_msg = """\
+Working outside of request and websocket context.
+
+The session belongs to a request or a websocket. In tests, set up a request context with
+`async with app.test_request_context("/path"):` (or `with`), or use `client.session_transaction()`."""
+
 _cv_app: ContextVar[AppContext] = ContextVar("firkin.app_ctx")
 _cv_request: ContextVar[RequestContext] = ContextVar("firkin.request_ctx")
+_cv_websocket: ContextVar[WebsocketContext] = ContextVar("firkin.websocket_ctx")
+
+
+def _session_owner() -> RequestContext | WebsocketContext:
+    """The context whose session `session` is: the request's, else the websocket's."""
+    ctx: RequestContext | WebsocketContext | None = _cv_request.get(None) or _cv_websocket.get(None)
+    if ctx is None:
+        raise RuntimeError(_no_session_msg)
+    return ctx
+
 
 app_ctx: AppContext = cast("AppContext", LocalProxy(_cv_app, unbound_message=_no_app_msg))
 current_app: Firkin = cast("Firkin", LocalProxy(_cv_app, "app", unbound_message=_no_app_msg))
 g: _AppCtxGlobals = cast("_AppCtxGlobals", LocalProxy(_cv_app, "g", unbound_message=_no_app_msg))
 request_ctx: RequestContext = cast("RequestContext", LocalProxy(_cv_request, unbound_message=_no_req_msg))
 request: Request = cast("Request", LocalProxy(_cv_request, "request", unbound_message=_no_req_msg))
-session: SessionMixin = cast("SessionMixin", LocalProxy(_cv_request, "session", unbound_message=_no_req_msg))
+session: SessionMixin = cast("SessionMixin", LocalProxy(_session_owner, "session"))
+websocket_ctx: WebsocketContext = cast(
+    "WebsocketContext", LocalProxy(_cv_websocket, unbound_message=_no_websocket_msg)
+)
+websocket: Websocket = cast(
+    "Websocket", LocalProxy(_cv_websocket, "websocket", unbound_message=_no_websocket_msg)
+)

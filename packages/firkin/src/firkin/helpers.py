@@ -34,6 +34,8 @@ __all__ = [
     "get_debug_flag",
     "get_flashed_messages",
     "get_load_dotenv",
+    "get_template_attribute",
+    "make_push_promise",
     "make_response",
     "redirect",
     "send_file",
@@ -121,6 +123,7 @@ async def send_file(
     etag: bool | str = True,
     last_modified: datetime | int | float | None = None,
     max_age: int | Callable[[str | None], int | None] | None = None,
+    attachment_filename: str | None = None,
 ) -> Response:
     """A response that sends a file, streamed from disk in chunks: `return await send_file(path)`.
 
@@ -134,14 +137,28 @@ async def send_file(
     BytesIO gives. `etag` is computed from the file's path, size and mtime, or is the string given.
     `max_age` (seconds; default: `app.get_send_file_max_age`, i.e. SEND_FILE_MAX_AGE_DEFAULT) makes
     the response publicly cacheable that long; without it caches must revalidate (`no-cache`).
+
+    It needs an application context, not a request: outside a request (a background task, a CLI
+    command, a test in `app.app_context()`) there are no conditional headers to answer, so
+    `conditional` does nothing. `attachment_filename` is the deprecated name of `download_name`
+    (Quart's and Flask < 2.0's).
     """
     from .wrappers import FileBody, IOBody
 
+    if attachment_filename is not None:
+        if download_name is not None:
+            raise TypeError("pass download_name only: attachment_filename is its deprecated name")
+        warnings.warn(
+            "send_file(attachment_filename=...) is deprecated: use download_name=...",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        download_name = attachment_filename
     app_ctx = _cv_app.get(None)
     if app_ctx is None:
         raise RuntimeError(
             "send_file() needs an application context: call it in a view, or inside "
-            "`async with app.test_request_context():`."
+            "`async with app.app_context():`."
         )
     app = app_ctx.app
     path: str | None = None
@@ -164,9 +181,9 @@ async def send_file(
     if mimetype is None:
         if download_name is None:
             await body.aclose()
-            raise TypeError(
+            raise _NoMimetypeError(
                 "Unable to detect the MIME type because a file name is not available. Either set "
-                "'download_name', pass a path instead of a file, or set 'mimetype'."
+                "'mimetype' or 'download_name', or pass a path instead of a file."
             )
         mimetype, encoding = mimetypes.guess_type(download_name)
         mimetype = mimetype or "application/octet-stream"
@@ -207,16 +224,15 @@ async def send_file(
         # Changes when the file is replaced, grows or moves; cheap: no need to read the file.
         response.set_etag(f"{mtime}-{size}-{zlib.adler32(path.encode()) & 0xFFFFFFFF}")
 
-    if conditional:
-        req_ctx = _cv_request.get(None)
-        if req_ctx is None:
-            await body.aclose()
-            raise RuntimeError(
-                "send_file(conditional=True) answers the current request's conditional headers, "
-                "and there is no request: pass conditional=False, or call it in a view."
-            )
+    req_ctx = _cv_request.get(None) if conditional else None
+    if req_ctx is not None:  # no request, no conditional headers to answer
         await response.make_conditional(req_ctx.request, accept_ranges=True, complete_length=size)
     return response
+
+
+class _NoMimetypeError(TypeError, ValueError):
+    """send_file() cannot tell the mimetype. Both a TypeError (Flask's / werkzeug's error) and a
+    ValueError (Quart's), so code written for either catches it."""
 
 
 def _content_disposition(name: str, as_attachment: bool) -> str:
@@ -238,17 +254,53 @@ async def send_from_directory(
     """Send the file at `path` (which may come from the client) inside `directory` (which must not):
     404 when `path` leaves the directory (`..`, an absolute path) or is not a regular file. The
     keyword arguments are `send_file`'s. A relative `directory` is relative to the app's root_path.
+
+    Sending needs an application context (as in Flask; not a request). The 404 checks do not, when
+    `directory` is absolute: a missing file is a NotFound with or without one.
     """
     app_ctx = _cv_app.get(None)
-    if app_ctx is None:
-        raise RuntimeError("send_from_directory() needs an application context: call it in a view.")
+    if app_ctx is None and not os.path.isabs(directory):
+        raise RuntimeError(
+            "send_from_directory() needs an application context (a relative directory is relative "
+            "to the app's root_path): call it in a view, or inside `async with app.app_context():`."
+        )
     joined = safe_join(os.fspath(directory), os.fspath(path))
     if joined is None:
         raise NotFound()
-    full_path = os.path.join(app_ctx.app.root_path, joined)
+    full_path = os.path.join(app_ctx.app.root_path, joined) if app_ctx is not None else joined
     if not await anyio.Path(full_path).is_file():
         raise NotFound()
     return await send_file(full_path, **kwargs)
+
+
+async def get_template_attribute(template_name: str, attribute: str) -> Any:
+    """An attribute (a macro, a variable set at the top level) of a template, to use it from
+    Python: `hello = await get_template_attribute("_macros.html", "hello")`. Templates run in
+    Jinja's async mode, so calling a macro gives an awaitable: `html = await hello("World")`.
+    Awaitable, unlike Quart's (which raises "Module is not available in async mode")."""
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "get_template_attribute() needs an application context: call it in a view, or inside "
+            "`async with app.app_context():`."
+        )
+    template = ctx.app.jinja_env.get_template(template_name)
+    module = await template.make_module_async()
+    return getattr(module, attribute)
+
+
+async def make_push_promise(path: str) -> None:
+    """Push `path` to the client with this response (HTTP/2 server push), as
+    `await request.send_push_promise(path)` does. Does nothing unless the ASGI server offers the
+    `http.response.push` extension (few do, and browsers have dropped push). Needs a request
+    context."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "make_push_promise() needs a request context: call it in a view, or inside "
+            "`async with app.test_request_context():`."
+        )
+    await ctx.request.send_push_promise(path)
 
 
 class _Flashed:

@@ -52,6 +52,12 @@ class SecureCookieSessionInterface(SessionInterface):
         self._flask = _FlaskCookieInterface()
 
     async def open_session(self, app: Firkin, request: Request) -> SecureCookieSession | None:
+        return self.open_now(app, request)
+
+    def open_now(self, app: Firkin, request: Request) -> SecureCookieSession | None:
+        """`open_session` without the await: it only reads and checks the cookie."""
+        if not app.secret_key:
+            return None  # no key: a null session, which says how to fix it when written to
         return self._flask.open_session(app, request)  # type: ignore[arg-type]
 
     async def save_session(self, app: Firkin, session: SessionMixin, response: Response) -> None:

@@ -35,7 +35,9 @@ class View:
         if cls.init_every_request:
 
             async def view(**kwargs: Any) -> Any:
-                instance = view.view_class(*class_args, **class_kwargs)  # type: ignore[attr-defined]
+                # `cls`, not `view.view_class`: `view` may be wrapped by `decorators`, which then
+                # carry `view_class`, not `view` itself (as in Flask, `view_class` is set on both).
+                instance = cls(*class_args, **class_kwargs)
                 return await current_app.ensure_async(instance.dispatch_request)(**kwargs)
 
         else:
@@ -44,16 +46,23 @@ class View:
             async def view(**kwargs: Any) -> Any:
                 return await current_app.ensure_async(shared.dispatch_request)(**kwargs)
 
+        # Flask names the view and sets its attributes before decorating, so that decorators using
+        # functools.wraps see (and copy) them; they are set again on the result, whatever it is.
         decorated: Callable[..., Any] = view
+        _describe(view, cls, name)
         for decorator in cls.decorators:
             decorated = decorator(decorated)
-        decorated.view_class = cls  # type: ignore[attr-defined]
-        decorated.__name__ = name
-        decorated.__doc__ = cls.__doc__
-        decorated.__module__ = cls.__module__
-        decorated.methods = cls.methods  # type: ignore[attr-defined]
-        decorated.provide_automatic_options = cls.provide_automatic_options  # type: ignore[attr-defined]
+        _describe(decorated, cls, name)
         return decorated
+
+
+def _describe(func: Callable[..., Any], cls: type[View], name: str) -> None:
+    func.view_class = cls  # type: ignore[attr-defined]
+    func.__name__ = name
+    func.__doc__ = cls.__doc__
+    func.__module__ = cls.__module__
+    func.methods = cls.methods  # type: ignore[attr-defined]
+    func.provide_automatic_options = cls.provide_automatic_options  # type: ignore[attr-defined]
 
 
 class MethodView(View):

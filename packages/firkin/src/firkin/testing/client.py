@@ -5,19 +5,24 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from werkzeug.datastructures import Headers
 
-from firkin.globals import _cv_request
+from firkin.globals import _cv_app, _cv_request
+from firkin.signals import request_started
 from firkin.wrappers import DataBody
 
+from .connections import TestWebsocketConnection, make_websocket_scope
 from .utils import make_scope_and_body
 
 if TYPE_CHECKING:
     from firkin.app import Firkin
+    from firkin.ctx import AppContext, RequestContext
     from firkin.sessions import SessionMixin
     from firkin.wrappers import Response
 
@@ -25,32 +30,110 @@ __all__ = ["FirkinClient"]
 
 _REDIRECTS = (301, 302, 303, 305, 307, 308)
 
+# The scope key that marks a request whose context the client keeps (`async with client:`); its
+# value is the client.
+_PRESERVE = "firkin.test_client.preserve_context"
+
 
 class _Cookie:
-    __slots__ = ("expires", "path", "value")
+    __slots__ = ("domain", "expires", "path", "value")
 
-    def __init__(self, value: str, path: str, expires: float | None) -> None:
+    def __init__(self, value: str, path: str, expires: float | None, domain: str | None = None) -> None:
         self.value = value
         self.path = path
         self.expires = expires
+        self.domain = domain.lstrip(".").lower() if domain else None  # None: sent to any host
+
+    def matches_host(self, host: str | None) -> bool:
+        if self.domain is None or host is None:
+            return True
+        host = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+        return host == self.domain or host.endswith("." + self.domain)
 
 
 class FirkinClient:
     """`await client.get("/")`, `.post(json=...)`, `.put`, `.delete`, `.patch`, `.head`, `.options`;
-    cookies are kept between requests; `session_transaction()` edits the session."""
+    cookies are kept between requests; `session_transaction()` edits the session.
+
+    Inside `async with client:`, the context of the last request stays pushed until the next request
+    or the end of the block, so the test can look at `request`, `session` and `g` after it (Flask's
+    `with client:`, Quart's `async with client:`). `push_promises` lists the `(path, headers)` the
+    last request pushed (HTTP/2 server push; ask for it with `http_version="2"`)."""
 
     def __init__(self, app: Firkin, use_cookies: bool = True) -> None:
         self.app = app
         self.use_cookies = use_cookies
         self.cookies: dict[str, _Cookie] = {}
         self.preserve_context = False
+        self.push_promises: list[tuple[str, Headers]] = []
+        # `async with client:` - the contexts of the request being made, then those kept pushed.
+        self._captured: tuple[AppContext, RequestContext] | None = None
+        self._preserved: tuple[AppContext, RequestContext] | None = None
 
     # ----------------------------------------------------------------- cookies
 
-    def set_cookie(self, key: str, value: str = "", *, path: str = "/") -> None:
-        self.cookies[key] = _Cookie(value, path, None)
+    def set_cookie(
+        self,
+        *args: str,
+        server_name: str | None = None,
+        key: str | None = None,
+        value: str | None = None,
+        max_age: int | timedelta | None = None,
+        expires: int | float | datetime | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None:
+        """Put a cookie in the jar, Flask's way, `set_cookie(key, value, domain=..., path=...)`, or
+        Quart's, `set_cookie(server_name, key, value)`: with three positional arguments (or
+        `server_name=`) the first is the host the cookie is for. Without a domain or server name,
+        the cookie goes to every host. `secure`, `httponly` and `samesite` are accepted and not
+        checked (the client sends cookies over http too)."""
+        if len(args) > 3:
+            raise TypeError("set_cookie() takes at most 3 positional arguments (server_name, key, value)")
+        names: tuple[str, ...] = ("key", "value")
+        if len(args) == 3 or server_name is not None:
+            names = ("server_name", "key", "value")
+        given = dict(zip(names, args, strict=False))
+        for name, keyword in (("server_name", server_name), ("key", key), ("value", value)):
+            if keyword is not None:
+                if name in given:
+                    raise TypeError(f"set_cookie() got multiple values for {name!r}")
+                given[name] = keyword
+        if "key" not in given:
+            raise TypeError("set_cookie() needs the cookie's name: set_cookie(key, value)")
+        when: float | None = None
+        if max_age is not None:
+            seconds = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
+            when = time.time() + seconds
+        elif expires is not None:
+            when = expires.timestamp() if isinstance(expires, datetime) else float(expires)
+        cookie = _Cookie(given.get("value", ""), path, when, domain or given.get("server_name"))
+        if self._expired(cookie):
+            self.cookies.pop(given["key"], None)
+        else:
+            self.cookies[given["key"]] = cookie
 
-    def delete_cookie(self, key: str) -> None:
+    def delete_cookie(
+        self,
+        *args: str,
+        server_name: str | None = None,
+        key: str | None = None,
+        path: str = "/",
+        domain: str | None = None,
+    ) -> None:
+        """Remove a cookie from the jar: `delete_cookie(key)` (Flask) or
+        `delete_cookie(server_name, key)` (Quart)."""
+        if len(args) > 2:
+            raise TypeError("delete_cookie() takes at most 2 positional arguments (server_name, key)")
+        if len(args) == 2:
+            key = args[1]
+        elif args:
+            key = args[0]
+        if key is None:
+            raise TypeError("delete_cookie() needs the cookie's name: delete_cookie(key)")
         self.cookies.pop(key, None)
 
     def get_cookie(self, key: str) -> str | None:
@@ -61,11 +144,13 @@ class FirkinClient:
     def _expired(cookie: _Cookie) -> bool:
         return cookie.expires is not None and cookie.expires <= time.time()
 
-    def _cookie_header(self, path: str) -> str | None:
+    def _cookie_header(self, path: str, host: str | None = None) -> str | None:
         pairs = [
             f"{name}={cookie.value}"
             for name, cookie in self.cookies.items()
-            if not self._expired(cookie) and path.startswith(cookie.path.rstrip("/") or "/")
+            if not self._expired(cookie)
+            and path.startswith(cookie.path.rstrip("/") or "/")
+            and cookie.matches_host(host)
         ]
         return "; ".join(pairs) if pairs else None
 
@@ -81,7 +166,7 @@ class FirkinClient:
                     from email.utils import parsedate_to_datetime
 
                     expires = parsedate_to_datetime(morsel["expires"]).timestamp()
-                cookie = _Cookie(morsel.value, morsel["path"] or "/", expires)
+                cookie = _Cookie(morsel.value, morsel["path"] or "/", expires, morsel["domain"] or None)
                 if self._expired(cookie):
                     self.cookies.pop(name, None)
                 else:
@@ -98,7 +183,11 @@ class FirkinClient:
         follow_redirects: bool = False,
         **kwargs: Any,
     ) -> Response:
-        """Send one request through the app and return its response (body fully read)."""
+        """Send one request through the app and return its response (body fully read).
+
+        The keyword arguments are `make_scope_and_body`'s: `query_string`, `data`, `form`, `files`,
+        `json`, `scheme`, `root_path`, `http_version`, `auth`, `subdomain`, `scope_base`."""
+        self.push_promises = []
         response = await self._open(path, method=method, headers=headers, **kwargs)
         redirects = 0
         while follow_redirects and response.status_code in _REDIRECTS and "Location" in response.headers:
@@ -115,12 +204,17 @@ class FirkinClient:
         return response
 
     async def _open(self, path: str, *, method: str, headers: Any, **kwargs: Any) -> Response:
+        await self._pop_preserved()  # the next request gets contexts of its own
         header_map = Headers(headers) if headers is not None else Headers()
-        if self.use_cookies and "Cookie" not in header_map:
-            cookie = self._cookie_header(urlsplit(path).path or "/")
-            if cookie is not None:
-                header_map["Cookie"] = cookie
         scope, body = make_scope_and_body(self.app, path, method=method, headers=header_map, **kwargs)
+        if self.use_cookies and "Cookie" not in header_map:
+            # For the path and host the request goes to (root path and subdomain included).
+            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+            cookie = self._cookie_header(scope["path"], host.decode("latin-1") or None)
+            if cookie is not None:
+                scope["headers"].append((b"cookie", cookie.encode("latin-1")))
+        if self.preserve_context:
+            scope[_PRESERVE] = self
         sent: list[dict[str, Any]] = []
         delivered = False
 
@@ -132,9 +226,21 @@ class FirkinClient:
             return {"type": "http.disconnect"}
 
         async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.push":
+                pushed = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]])
+                self.push_promises.append((message["path"], pushed))
+                return
             sent.append(dict(message))
 
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            captured, self._captured = self._captured, None
+            if captured is not None:  # push the request's contexts again, for the test to look at
+                app_ctx, request_ctx = captured
+                app_ctx.push()
+                await request_ctx.push()
+                self._preserved = captured
         start = next((m for m in sent if m["type"] == "http.response.start"), None)
         if start is None:
             raise RuntimeError("the app sent no response")
@@ -173,6 +279,38 @@ class FirkinClient:
     async def trace(self, path: str, **kwargs: Any) -> Response:
         return await self.open(path, method="TRACE", **kwargs)
 
+    # ----------------------------------------------------------------- websockets
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        headers: dict[str, str] | Headers | list[tuple[str, str]] | None = None,
+        query_string: dict[str, Any] | str | bytes | None = None,
+        scheme: str = "ws",
+        subprotocols: list[str] | None = None,
+        root_path: str = "",
+        http_version: str = "1.1",
+    ) -> TestWebsocketConnection:
+        """Connect to a websocket handler: `async with client.websocket("/ws") as ws:` then
+        `await ws.send(...)` / `await ws.receive()`. The client's cookies go with the handshake."""
+        header_map = Headers(headers) if headers is not None else Headers()
+        if self.use_cookies and "Cookie" not in header_map:
+            cookie = self._cookie_header(urlsplit(path).path or "/")
+            if cookie is not None:
+                header_map["Cookie"] = cookie
+        scope = make_websocket_scope(
+            self.app,
+            path,
+            headers=header_map,
+            query_string=query_string,
+            scheme=scheme,
+            subprotocols=subprotocols,
+            root_path=root_path,
+            http_version=http_version,
+        )
+        return TestWebsocketConnection(self.app, scope)
+
     # ----------------------------------------------------------------- sessions
 
     @asynccontextmanager
@@ -180,6 +318,7 @@ class FirkinClient:
         """Open the session the next request would see, let the test change it, and store it back."""
         if not self.use_cookies:
             raise RuntimeError("session_transaction() needs a client with cookies (use_cookies=True)")
+        await self._pop_preserved()
         if _cv_request.get(None) is not None:
             raise RuntimeError("session_transaction() cannot run inside a request context")
         headers = Headers(kwargs.pop("headers", None) or {})
@@ -196,3 +335,34 @@ class FirkinClient:
             if not interface.is_null_session(session):
                 await interface.save_session(self.app, session, response)
         self._store_cookies(response.headers)
+
+    # ----------------------------------------------------------------- keeping the last context
+
+    async def __aenter__(self) -> FirkinClient:
+        if self.preserve_context:
+            raise RuntimeError("Cannot nest client invocations: `async with client:` is already active")
+        self.preserve_context = True
+        # request_started is sent inside the request's contexts: the receiver records them (for this
+        # client's requests only, marked in their scope), and _open pushes them again afterwards.
+        request_started.connect(self._capture_contexts, sender=self.app)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.preserve_context = False
+        request_started.disconnect(self._capture_contexts, sender=self.app)
+        await self._pop_preserved()
+
+    def _capture_contexts(self, sender: Any, **kwargs: Any) -> None:
+        request_ctx = _cv_request.get(None)
+        if request_ctx is not None and request_ctx.request.scope.get(_PRESERVE) is self:
+            self._captured = (_cv_app.get(), request_ctx)
+
+    async def _pop_preserved(self) -> None:
+        preserved, self._preserved = self._preserved, None
+        if preserved is not None:
+            app_ctx, request_ctx = preserved
+            # The request's teardown ran when it ended: do not run it again.
+            await request_ctx.pop(None, teardown=False)
+            await app_ctx.pop(None, teardown=False)

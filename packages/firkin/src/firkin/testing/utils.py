@@ -6,7 +6,7 @@ import json as _json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from werkzeug.datastructures import FileStorage, Headers, MultiDict
+from werkzeug.datastructures import Authorization, FileStorage, Headers, MultiDict
 from werkzeug.test import EnvironBuilder
 
 from firkin.wrappers import Body
@@ -54,14 +54,28 @@ def make_scope_and_body(
     root_path: str = "",
     http_version: str = "1.1",
     client: tuple[str, int] = ("127.0.0.1", 50000),
+    auth: Authorization | tuple[str, str] | None = None,
+    subdomain: str | None = None,
+    scope_base: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """An ASGI http scope and the request body for a test request."""
+    """An ASGI http scope and the request body for a test request.
+
+    `root_path` is the prefix the app is mounted at. The path may include it, as in the ASGI scope
+    (Quart's style: `"/bob/"` with `root_path="/bob"`), or not (Flask's: `"/"`); both request
+    `/bob/`. `auth` is a `(username, password)` pair for Basic auth, or a werkzeug
+    `Authorization`; `subdomain` is put in front of the host (SERVER_NAME, else `localhost`) unless
+    a Host header is given; `scope_base` is merged into the scope last (e.g. `{"client": (ip, port)}`).
+    HTTP/2 and 3 requests get the `http.response.push` extension, as a server offering push would."""
     given = sum(value is not None for value in (data, form, json)) + (
         files is not None and form is None and data is None
     )
     if given > 1:
         raise ValueError("give at most one of data, form and json (files go with form)")
     header_map = Headers(headers) if headers is not None else Headers()
+    if auth is not None:
+        if isinstance(auth, tuple):
+            auth = Authorization("basic", {"username": auth[0], "password": auth[1]})
+        header_map.setdefault("Authorization", auth.to_header())
     body = b""
     if json is not None:
         body = app.json.dumps(json).encode() if app is not None else _json.dumps(json).encode()
@@ -93,15 +107,20 @@ def make_scope_and_body(
     host = header_map.get("Host")
     if host is None:
         host = app.config["SERVER_NAME"] or "localhost"
+        if subdomain is not None:
+            host = f"{subdomain}.{host}"
         header_map["Host"] = host
+    root_path = root_path.rstrip("/")
+    if root_path and path_only != root_path and not path_only.startswith(root_path + "/"):
+        path_only = root_path + path_only  # ASGI: `path` includes the root path
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": http_version,
         "method": method.upper(),
         "scheme": scheme,
-        "path": root_path + path_only,
-        "raw_path": (root_path + path_only).encode(),
+        "path": path_only,
+        "raw_path": path_only.encode(),
         "query_string": query,
         "root_path": root_path,
         "headers": [
@@ -110,8 +129,10 @@ def make_scope_and_body(
         "client": client,
         "server": (host.split(":")[0], 443 if scheme == "https" else 80),
         "state": {},
-        "extensions": {},
+        "extensions": {"http.response.push": {}} if http_version in ("2", "3") else {},
     }
+    if scope_base is not None:
+        scope.update(scope_base)
     return scope, body
 
 

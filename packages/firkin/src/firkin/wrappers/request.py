@@ -18,7 +18,7 @@ from firkin.globals import _cv_app
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
 
-    from firkin.typing import ASGIReceive
+    from firkin.typing import ASGIReceive, ASGISend
 
 __all__ = ["Body", "Request"]
 
@@ -81,6 +81,9 @@ def _no_owner() -> Request | None:
     return None
 
 
+# Copied from the request onto a pushed one: what content negotiation depends on (Quart's list).
+_PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control", "user-agent")
+
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
 
 
@@ -92,6 +95,9 @@ class Request(SansIORequest):
     url_rule: Rule | None = None
     view_args: dict[str, Any] | None = None
     routing_exception: Exception | None = None
+    #: The connection's ASGI `send`, set by the ASGI layer when the server offers HTTP/2 server push
+    #: (the `http.response.push` extension); None: `send_push_promise` does nothing.
+    push_send: ASGISend | None = None
 
     form_data_parser_class = FormDataParser
 
@@ -159,6 +165,15 @@ class Request(SansIORequest):
         """The host the request was made to (port included unless it is the scheme's default),
         checked against TRUSTED_HOSTS; werkzeug's rules, without building all the headers."""
         return get_host(self.scheme, self.host_header, self.server, self.trusted_hosts)
+
+    def has_header(self, name: bytes) -> bool:
+        """Whether the request carries this header (`name` lowercase, as in the ASGI scope)."""
+        if self._headers is not None:
+            return name.decode("latin-1") in self._headers
+        for key, _ in self._raw_headers:  # noqa: SIM110 - a plain loop: any() over a generator costs twice this
+            if key == name:
+                return True
+        return False
 
     @property
     def host_header(self) -> str | None:
@@ -284,6 +299,25 @@ class Request(SansIORequest):
     @property
     async def json(self) -> Any:
         return await self.get_json()
+
+    @property
+    async def data(self) -> bytes:
+        """The whole body as bytes (Quart's `await request.data`; `get_data()` with its defaults)."""
+        data: bytes = await self.get_data()
+        return data
+
+    async def send_push_promise(self, path: str) -> None:
+        """Push `path` to the client with this response (HTTP/2 server push, RFC 9113 §8.4), when
+        the ASGI server offers the `http.response.push` extension; else do nothing."""
+        if self.push_send is None or "http.response.push" not in (self.scope.get("extensions") or {}):
+            return
+        # The promised request carries the headers that select the representation (RFC 9113 §8.4.1).
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name in _PUSH_HEADERS
+            for value in self.headers.getlist(name)
+        ]
+        await self.push_send({"type": "http.response.push", "path": path, "headers": headers})
 
     async def _load_form_data(self) -> None:
         if self._form is not None:

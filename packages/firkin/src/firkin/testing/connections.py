@@ -1,0 +1,296 @@
+"""Test websockets: `client.websocket(path)` talks to a handler through the app's ASGI interface, in
+process (Quart's `quart.testing.connections`); `app.test_websocket_context(path)` has no connection."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from werkzeug.datastructures import Headers
+
+from firkin.wrappers import DataBody
+from firkin.wrappers.websocket import WebsocketDisconnected
+
+from .utils import make_scope_and_body
+
+if TYPE_CHECKING:
+    from firkin.app import Firkin
+    from firkin.wrappers import Response, Websocket
+
+__all__ = [
+    "TestWebsocketConnection",
+    "WebsocketResponseError",
+    "make_test_websocket",
+    "make_websocket_scope",
+]
+
+
+class WebsocketResponseError(Exception):
+    """The app refused the handshake with an HTTP response (`.response`: status, headers, body)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response)
+        self.response = response
+
+
+def make_websocket_scope(
+    app: Firkin,
+    path: str,
+    *,
+    headers: dict[str, str] | Headers | list[tuple[str, str]] | None = None,
+    query_string: dict[str, Any] | str | bytes | None = None,
+    scheme: str = "ws",
+    subprotocols: list[str] | None = None,
+    root_path: str = "",
+    http_version: str = "1.1",
+) -> dict[str, Any]:
+    """An ASGI websocket scope for a test handshake, with the headers a client sends (RFC 6455 §4.1)
+    and the "websocket.http.response" extension (so a refusal comes back as a response)."""
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"a websocket's scheme is 'ws' or 'wss', not {scheme!r}")
+    header_map = Headers(headers) if headers is not None else Headers()
+    header_map.setdefault("Upgrade", "websocket")
+    header_map.setdefault("Connection", "Upgrade")
+    header_map.setdefault("Sec-WebSocket-Version", "13")
+    header_map.setdefault("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode("ascii"))
+    if subprotocols:
+        header_map.setdefault("Sec-WebSocket-Protocol", ", ".join(subprotocols))
+    scope, _ = make_scope_and_body(
+        app,
+        path,
+        headers=header_map,
+        query_string=query_string,
+        scheme="https" if scheme == "wss" else "http",
+        root_path=root_path,
+        http_version=http_version,
+    )
+    del scope["method"]
+    scope.update(
+        type="websocket",
+        scheme=scheme,
+        subprotocols=list(subprotocols or ()),
+        extensions={"websocket.http.response": {}},
+    )
+    return scope
+
+
+class _Unconnected:
+    """The connection of a websocket that never connected (`app.test_websocket_context`)."""
+
+    accepted = False
+    closed = False
+    disconnect_code = 1006
+    disconnect_reason = ""
+
+    @staticmethod
+    def _refuse() -> RuntimeError:
+        return RuntimeError(
+            "a test websocket context has no connection: to talk to a websocket handler, use"
+            " `async with app.test_client().websocket(path) as ws:`"
+        )
+
+    async def accept(self, headers: Headers, subprotocol: str | None) -> None:
+        raise self._refuse()
+
+    async def receive(self) -> str | bytes:
+        raise self._refuse()
+
+    async def send(self, data: str | bytes) -> None:
+        raise self._refuse()
+
+    async def close(self, code: int, reason: str) -> None:
+        raise self._refuse()
+
+    def cancel_on_disconnect(self) -> anyio.CancelScope:
+        return anyio.CancelScope()
+
+
+def make_test_websocket(app: Firkin, path: str = "/", **kwargs: Any) -> Websocket:
+    """A Websocket for `path` that never connected (for `app.test_websocket_context`)."""
+    from firkin._websocket import websocket_from_scope
+
+    return websocket_from_scope(app, make_websocket_scope(app, path, **kwargs), _Unconnected())
+
+
+class _Closed:
+    """The app closed the websocket (websocket.close) with this code and reason."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class TestWebsocketConnection:
+    """`async with client.websocket("/ws") as ws:` runs the handler in a task; `await ws.send(...)`,
+    `await ws.receive()`, `send_json` / `receive_json`, `await ws.close(code)`.
+
+    `receive()` raises `WebsocketResponseError` when the app refused the handshake with a response,
+    `WebsocketDisconnected` (with the app's code and reason) once the app closed the websocket, and
+    the app's own exception if it raised one (testing mode propagates them). Leaving the block
+    disconnects the client, waits for the handler to end, and raises what `receive()` would have.
+    Messages wait in unbounded buffers both ways: a test sends and reads as many as it means to.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, app: Firkin, scope: dict[str, Any]) -> None:
+        self.app = app
+        self.scope = scope
+        self.accepted = False
+        #: The subprotocol and extra headers the app accepted with.
+        self.subprotocol: str | None = None
+        self.headers: Headers | None = None
+        #: The refusal response's status (None unless the app refused the handshake with one).
+        self.status_code: int | None = None
+        self.response_data = bytearray()
+        self._to_app, self._app_inbox = anyio.create_memory_object_stream[dict[str, Any]](math.inf)
+        self._app_outbox, self._from_app = anyio.create_memory_object_stream[Any](math.inf)
+        self._group: anyio.abc.TaskGroup | None = None
+        self._end: BaseException | None = None  # what receive() raises from now on
+        self._disconnected = False
+        self._app_done = anyio.Event()
+        self._app_error: Exception | None = None
+
+    # ----------------------------------------------------------------- the app's side
+
+    async def _run_app(self) -> None:
+        async def receive() -> MutableMapping[str, Any]:
+            return await self._app_inbox.receive()
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            await self._on_app_message(dict(message))
+
+        try:
+            await self.app(self.scope, receive, send)
+        except Exception as exc:  # noqa: BLE001 - the app's error: the test gets it from receive() or at exit
+            self._app_error = exc
+            self._app_outbox.send_nowait(exc)
+        finally:
+            self._app_outbox.send_nowait(_Closed(1006, "the app returned"))
+            self._app_done.set()
+
+    async def _on_app_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted = True
+            self.subprotocol = message.get("subprotocol")
+            self.headers = Headers(
+                [
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in message.get("headers", [])
+                ]
+            )
+        elif kind == "websocket.send":
+            if self._disconnected:  # ASGI: sending on a closed connection raises an OSError
+                raise OSError("the test client has disconnected")
+            text = message.get("text")
+            self._app_outbox.send_nowait(text if text is not None else message.get("bytes") or b"")
+        elif kind == "websocket.close":
+            self._app_outbox.send_nowait(_Closed(message.get("code", 1000), message.get("reason") or ""))
+            self._disconnect_app(message.get("code", 1000), message.get("reason") or "")
+        elif kind == "websocket.http.response.start":
+            self.status_code = message["status"]
+            self.headers = Headers(
+                [
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in message.get("headers", [])
+                ]
+            )
+        elif kind == "websocket.http.response.body":
+            self.response_data.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                response = self.app.response_class(status=self.status_code)
+                response.response = DataBody(bytes(self.response_data))
+                response.headers = self.headers if self.headers is not None else Headers()
+                self._app_outbox.send_nowait(WebsocketResponseError(response))
+                self._disconnect_app(1006, "")
+        else:
+            raise RuntimeError(f"the app sent an unexpected ASGI message {kind!r}")
+
+    def _disconnect_app(self, code: int, reason: str) -> None:
+        if not self._disconnected:
+            self._disconnected = True
+            self._to_app.send_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    # ----------------------------------------------------------------- the test's side
+
+    async def __aenter__(self) -> TestWebsocketConnection:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._to_app.send_nowait({"type": "websocket.connect"})
+        self._group.start_soon(self._run_app)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._group is not None
+        self._disconnect_app(1000, "")
+        try:
+            await self._group.__aexit__(None, None, None)  # the handler ends on the disconnect
+            if exc is not None:
+                return  # the test's own error wins
+            ended_before = self._end is not None
+            while self._end is None:  # the app has finished: all it sent is buffered
+                try:
+                    await self.receive()
+                except BaseException:  # noqa: BLE001 - receive() records what it raises in _end
+                    break
+            if (
+                not ended_before
+                and self._end is not None
+                and not isinstance(self._end, WebsocketDisconnected)
+            ):
+                raise self._end  # a refusal, or the app's error, that the test never received
+        finally:
+            for stream in (self._to_app, self._app_inbox, self._app_outbox, self._from_app):
+                stream.close()
+
+    async def send(self, data: str | bytes) -> None:
+        """Send a text (`str`) or binary (`bytes`) message to the handler."""
+        if self._disconnected:
+            raise WebsocketDisconnected(1006, "the websocket is closed")
+        if isinstance(data, str):
+            self._to_app.send_nowait({"type": "websocket.receive", "text": data})
+        else:
+            self._to_app.send_nowait({"type": "websocket.receive", "bytes": bytes(data)})
+
+    async def receive(self) -> str | bytes:
+        """The next message the handler sent; raises as the class docstring says once there is none."""
+        if self._end is not None:
+            raise self._end
+        try:
+            item = await self._from_app.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            item = _Closed(1006, "")
+        if isinstance(item, str | bytes):
+            return item
+        if isinstance(item, _Closed):
+            if item.code == 1011:  # an internal error: the app's exception, if it propagates, says more
+                await self._app_done.wait()
+            self._end = self._app_error or WebsocketDisconnected(item.code, item.reason)
+        else:
+            self._end = item
+        raise self._end
+
+    async def send_json(self, data: Any) -> None:
+        await self.send(self.app.json.dumps(data))
+
+    async def receive_json(self) -> Any:
+        return self.app.json.loads(await self.receive())
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close from the client's side: the handler's `receive()` raises WebsocketDisconnected."""
+        self._disconnect_app(code, reason)
+
+    async def disconnect(self) -> None:
+        """The connection drops without a close frame (code 1006)."""
+        self._disconnect_app(1006, "")
