@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import weakref
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -17,23 +17,22 @@ from flask.sansio.app import App
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
-from werkzeug.routing import BuildError, MapAdapter, RequestRedirect, RoutingException, Rule
-from werkzeug.sansio.response import Response as SansIOResponse
-from werkzeug.wrappers import Response as WSGIResponse
+from werkzeug.routing import BuildError, MapAdapter, RoutingException, Rule
 
 from firkin.cli import AppGroup
 
+from ._responses import json_body, make_general_response
 from ._static import StaticFilesMixin
 from ._sync import is_async_callable, run_in_thread
 from ._websocket import DEFAULT_MAX_QUEUE
 from ._websocket_app import WebsocketAppMixin
-from .asgi import handle_http, handle_lifespan, handle_websocket
+from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
 from .config import Config
 from .ctx import AppContext, RequestContext
 from .debug import DebugMiddleware
 from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
 from .helpers import get_flashed_messages
-from .routing import FirkinMap, FirkinRule
+from .routing import FirkinMap, FirkinRule, subdomain_of
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
     appcontext_tearing_down,
@@ -135,6 +134,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []
+        self._serving_gens: list[Any] = []  # the started while_serving generators
         if self.has_static_folder:  # flask.sansio leaves the app's static route to Flask.__init__
             if bool(static_host) != host_matching:
                 raise ValueError(
@@ -215,7 +215,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
                 if len(self._url_adapters) >= 256:
                     self._url_adapters.clear()
                 if subdomain is None and not self.url_map.host_matching:
-                    subdomain = _subdomain_of(request.host, server_name, request.scheme)
+                    subdomain = subdomain_of(request.host, server_name, request.scheme)
                 adapter = self._url_adapters[key] = self.url_map.bind(
                     server_name or request.host,
                     script_name=request.root_path or None,
@@ -380,25 +380,12 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         return func
 
     async def startup(self) -> None:
-        async with self.app_context():
-            for func in self.before_serving_funcs:
-                await func()
-            self._serving_gens = []
-            for factory in self.while_serving_gens:
-                gen = factory()
-                await gen.__anext__()
-                self._serving_gens.append(gen)
+        """Run before_serving functions and while_serving generators up to their yield."""
+        await serving_started(self)
 
     async def shutdown(self) -> None:
-        async with self.app_context():
-            for func in self.after_serving_funcs:
-                await func()
-            for gen in getattr(self, "_serving_gens", []):
-                try:
-                    await gen.__anext__()
-                except StopAsyncIteration:
-                    continue
-                raise RuntimeError(f"while_serving generator {gen!r} yielded more than once")
+        """Run after_serving functions and the rest of the while_serving generators."""
+        await serving_stopped(self)
 
     # ----------------------------------------------------------------- handling a request
 
@@ -592,70 +579,9 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             return response_class.of_data(rv.encode(), default_content_type(response_class.default_mimetype))
         if isinstance(rv, dict | list) and type(self.json) is DefaultJSONProvider:
             return response_class.of_data(
-                _json_body(self.json, rv, self.debug), default_content_type(self.json.mimetype)
+                json_body(self.json, rv, self.debug), default_content_type(self.json.mimetype)
             )
-        status: int | str | None = None
-        headers: Any = None
-        if isinstance(rv, tuple):
-            length = len(rv)
-            if length == 3:
-                rv, status, headers = rv
-            elif length == 2:
-                if isinstance(rv[1], Headers | dict | tuple | list):
-                    rv, headers = rv
-                else:
-                    rv, status = rv
-            else:
-                raise TypeError(
-                    "The view function did not return a valid response tuple. The tuple must have the form"
-                    " (body, status, headers), (body, status), or (body, headers)."
-                )
-        if rv is None:
-            raise TypeError(
-                "The view function did not return a valid response. The function either returned None"
-                " or ended without a return statement."
-            )
-        given: object = rv
-        if isinstance(rv, HTTPException) and rv.response is not None:
-            given = rv.response  # abort(response): that response is the answer
-        if isinstance(given, SansIOResponse):
-            rv = given if isinstance(given, self.response_class) else self._convert_response(given)
-        response: Response
-        if isinstance(rv, self.response_class):
-            response = rv
-        elif isinstance(rv, str | bytes | bytearray):
-            response = self.response_class(rv, status=status, headers=headers)
-            status = headers = None
-        elif isinstance(rv, dict | list):
-            response = cast("Response", self.json.response(rv))
-        elif isinstance(rv, HTTPException):
-            response = self.response_class(rv.get_body(), status=rv.code, headers=list(rv.get_headers()))
-            if isinstance(rv, RequestRedirect):
-                response.headers["Location"] = rv.new_url
-        elif isinstance(rv, AsyncIterable | Iterable) and not isinstance(rv, dict | list):
-            response = self.response_class(rv, status=status, headers=headers)
-            status = headers = None
-        else:
-            raise TypeError(
-                f"The view function did not return a valid response. The return type must be a string,"
-                f" dict, list, tuple with headers or status, Response instance, or generator, but it was a"
-                f" {type(rv).__name__}."
-            )
-        if status is not None:
-            if isinstance(status, str):
-                response.status = status
-            else:
-                response.status_code = status
-        if headers:
-            response.headers.update(headers)
-        return response
-
-    def _convert_response(self, rv: SansIOResponse) -> Response:
-        """A werkzeug (or Flask) response returned by a view, as this app's response class. A WSGI
-        response's body is read in full (it is an iterable of the WSGI world)."""
-        body = rv.get_data() if isinstance(rv, WSGIResponse) else b""
-        response = self.response_class(body, status=rv.status, headers=Headers(rv.headers))
-        return response
+        return make_general_response(self, rv)
 
     # ----------------------------------------------------------------- background tasks
 
@@ -703,30 +629,3 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         bind = f"{host or '127.0.0.1'}:{port or 5000}"
         config = tapster.Config(binds=(bind,), access_log=True, **options)
         tapster.run(DebugMiddleware(self) if self.debug else self, config)
-
-
-def _json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
-    """The body DefaultJSONProvider.response() sends: compact unless in debug mode (or with
-    compact=False), and a final newline."""
-    if (provider.compact is None and debug) or provider.compact is False:
-        text = provider.dumps(obj, indent=2)
-    else:
-        text = provider.dumps(obj, separators=(",", ":"))
-    return (text + "\n").encode()
-
-
-def _subdomain_of(host: str, server_name: str | None, scheme: str) -> str:
-    """The subdomain part of `host` under SERVER_NAME ("" without one, or for the name itself);
-    "<invalid>" when the host is not under it, so that no subdomain rule matches."""
-    if not server_name:
-        return ""
-    name = server_name.lower()
-    if scheme in ("http", "ws"):
-        name = name.removesuffix(":80")
-    elif scheme in ("https", "wss"):
-        name = name.removesuffix(":443")
-    labels = host.lower().split(".")
-    suffix = name.split(".")
-    if labels[-len(suffix) :] != suffix:
-        return "<invalid>"
-    return ".".join(label for label in labels[: -len(suffix)] if label)

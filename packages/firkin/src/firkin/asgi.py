@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from .typing import ASGIReceive, ASGIScope, ASGISend
     from .wrappers import Response
 
-__all__ = ["background_tasks", "handle_http", "handle_lifespan", "handle_websocket", "request_from_scope"]
+__all__ = [
+    "background_tasks",
+    "handle_http",
+    "handle_lifespan",
+    "handle_websocket",
+    "request_from_scope",
+    "serving_started",
+    "serving_stopped",
+]
 
 
 def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
@@ -148,6 +156,31 @@ async def handle_lifespan(app: Firkin, scope: ASGIScope, receive: ASGIReceive, s
             if phase == "lifespan.shutdown":
                 group.cancel_scope.cancel()
                 return
+
+
+async def serving_started(app: Firkin) -> None:
+    """before_serving functions, then while_serving generators up to their yield."""
+    async with app.app_context():
+        for func in app.before_serving_funcs:
+            await func()
+        app._serving_gens = []
+        for factory in app.while_serving_gens:
+            gen = factory()
+            await gen.__anext__()
+            app._serving_gens.append(gen)
+
+
+async def serving_stopped(app: Firkin) -> None:
+    """after_serving functions, then the while_serving generators to their end."""
+    async with app.app_context():
+        for func in app.after_serving_funcs:
+            await func()
+        for gen in app._serving_gens:
+            try:
+                await gen.__anext__()
+            except StopAsyncIteration:
+                continue
+            raise RuntimeError(f"while_serving generator {gen!r} yielded more than once")
 
 
 class BackgroundTasks:

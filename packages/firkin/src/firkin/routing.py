@@ -22,7 +22,7 @@ from werkzeug.routing import (
 if TYPE_CHECKING:
     from werkzeug.routing.matcher import State
 
-__all__ = ["FirkinMap", "FirkinRule", "MapAdapter"]
+__all__ = ["FirkinMap", "FirkinRule", "MapAdapter", "subdomain_of"]
 
 
 class FirkinRule(Rule):
@@ -308,3 +308,20 @@ class FirkinMap(Map):
         )
         compiled = self._patterns[content] = (pattern, tuple(names))
         return compiled
+
+
+def subdomain_of(host: str, server_name: str | None, scheme: str) -> str:
+    """The subdomain part of `host` under SERVER_NAME ("" without one, or for the name itself);
+    "<invalid>" when the host is not under it, so that no subdomain rule matches."""
+    if not server_name:
+        return ""
+    name = server_name.lower()
+    if scheme in ("http", "ws"):
+        name = name.removesuffix(":80")
+    elif scheme in ("https", "wss"):
+        name = name.removesuffix(":443")
+    labels = host.lower().split(".")
+    suffix = name.split(".")
+    if labels[-len(suffix) :] != suffix:
+        return "<invalid>"
+    return ".".join(label for label in labels[: -len(suffix)] if label)

@@ -1,0 +1,113 @@
+"""What a view returns, made into a response: every Flask form beyond `app.make_response`'s fast path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.sansio.response import Response as SansIOResponse
+from werkzeug.wrappers import Response as WSGIResponse
+
+if TYPE_CHECKING:
+    from .app import Firkin
+    from .typing import ResponseReturnValue
+    from .wrappers import Response
+
+__all__ = ["json_body", "make_general_response"]
+
+
+def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) -> Response:
+    """`app.make_response` for everything but a plain str, dict or list: tuples with a status and/or
+    headers, bytes, Response objects (werkzeug's too), HTTP exceptions, iterables to stream."""
+    status: int | str | None = None
+    headers: Any = None
+    if isinstance(rv, tuple):
+        length = len(rv)
+        if length == 3:
+            rv, status, headers = rv
+        elif length == 2:
+            if isinstance(rv[1], Headers | dict | tuple | list):
+                rv, headers = rv
+            else:
+                rv, status = rv
+        else:
+            raise TypeError(
+                "The view function did not return a valid response tuple. The tuple must have the form"
+                " (body, status, headers), (body, status), or (body, headers)."
+            )
+    if rv is None:
+        raise TypeError(
+            "The view function did not return a valid response. The function either returned None"
+            " or ended without a return statement."
+        )
+    given: object = rv
+    if isinstance(rv, HTTPException) and rv.response is not None:
+        given = rv.response  # abort(response): that response is the answer
+    if isinstance(given, SansIOResponse):
+        rv = given if isinstance(given, app.response_class) else _convert_response(app, given)
+    response: Response
+    if isinstance(rv, app.response_class):
+        response = rv
+    elif isinstance(rv, str | bytes | bytearray):
+        response = app.response_class(rv, status=status, headers=headers)
+        status = headers = None
+    elif isinstance(rv, dict | list):
+        response = cast("Response", app.json.response(rv))
+    elif isinstance(rv, HTTPException):
+        response = app.response_class(rv.get_body(), status=rv.code, headers=list(rv.get_headers()))
+        if isinstance(rv, RequestRedirect):
+            response.headers["Location"] = rv.new_url
+    elif isinstance(rv, AsyncIterable | Iterable) and not isinstance(rv, dict | list):
+        response = app.response_class(rv, status=status, headers=headers)
+        status = headers = None
+    else:
+        raise TypeError(
+            f"The view function did not return a valid response. The return type must be a string,"
+            f" dict, list, tuple with headers or status, Response instance, or generator, but it was a"
+            f" {type(rv).__name__}."
+        )
+    if status is not None:
+        if isinstance(status, str):
+            response.status = status
+        else:
+            response.status_code = status
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _convert_response(app: Firkin, rv: SansIOResponse) -> Response:
+    """A werkzeug (or Flask) response returned by a view, as this app's response class. A WSGI
+    response's body is read in full (it is an iterable of the WSGI world)."""
+    body = rv.get_data() if isinstance(rv, WSGIResponse) else b""
+    response = app.response_class(body, status=rv.status, headers=Headers(rv.headers))
+    return response
+
+
+# Encoders for DefaultJSONProvider's settings: json.dumps() with arguments builds a new JSONEncoder
+# on every call. An encoder keeps no state between encode() calls, so one per settings serves all.
+_encoders: dict[tuple[Any, ...], json.JSONEncoder] = {}
+
+
+def json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
+    """The body DefaultJSONProvider.response() sends (its dumps() settings: default, ensure_ascii,
+    sort_keys), compact unless in debug mode (or with compact=False), and a final newline."""
+    indent = (provider.compact is None and debug) or provider.compact is False
+    key = (provider.default, provider.ensure_ascii, provider.sort_keys, indent)
+    encoder = _encoders.get(key)
+    if encoder is None:
+        if len(_encoders) >= 32:  # bounded: the settings can be changed at run time
+            _encoders.clear()
+        layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+        encoder = _encoders[key] = json.JSONEncoder(
+            default=provider.default,
+            ensure_ascii=provider.ensure_ascii,
+            sort_keys=provider.sort_keys,
+            **layout,
+        )
+    return (encoder.encode(obj) + "\n").encode()

@@ -1,0 +1,69 @@
+"""Dicts and lists returned by views are encoded with the app's JSON provider settings, as Flask does."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from typing import Any
+
+import pytest
+from firkin import Firkin
+
+pytestmark = pytest.mark.anyio
+
+
+def make_app() -> Firkin:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def index() -> dict[str, Any]:
+        return {"b": 1, "a": "é", "when": datetime.date(2026, 11, 25), "price": decimal.Decimal("1.50")}
+
+    @app.get("/list")
+    async def listing() -> list[int]:
+        return [3, 1]
+
+    return app
+
+
+async def test_defaults_sorted_ascii_compact_with_a_newline() -> None:
+    response = await make_app().test_client().get("/")
+    assert response.mimetype == "application/json"
+    assert await response.get_data() == (
+        b'{"a":"\\u00e9","b":1,"price":"1.50","when":"Wed, 25 Nov 2026 00:00:00 GMT"}\n'
+    )
+    assert await (await make_app().test_client().get("/list")).get_data() == b"[3,1]\n"
+
+
+async def test_settings_changed_at_run_time_are_used() -> None:
+    app = make_app()
+    client = app.test_client()
+    await client.get("/")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    data = await (await client.get("/")).get_data(as_text=True)
+    assert data.startswith('{"b":1,"a":"é",')
+
+
+async def test_debug_mode_indents_and_compact_false_too() -> None:
+    app = make_app()
+    app.debug = True
+    assert await (await app.test_client().get("/list")).get_data() == b"[\n  3,\n  1\n]\n"
+    app.debug = False
+    app.json.compact = False  # type: ignore[attr-defined]
+    assert await (await app.test_client().get("/list")).get_data() == b"[\n  3,\n  1\n]\n"
+
+
+async def test_a_custom_default_is_used() -> None:
+    app = make_app()
+
+    class Point:
+        pass
+
+    app.json.default = lambda o: "a point" if isinstance(o, Point) else str(o)  # type: ignore[attr-defined]
+
+    @app.get("/point")
+    async def point() -> dict[str, Any]:
+        return {"p": Point()}
+
+    assert await (await app.test_client().get("/point")).get_data() == b'{"p":"a point"}\n'
