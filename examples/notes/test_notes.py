@@ -474,3 +474,31 @@ def test_streaming_export_over_tapster(serve: ServeFactory) -> None:
         assert lines[2:] == [f"{n + 2},note {n},bob" for n in range(50)]
         mine = http.get("/api/notes/export", params={"mine": "1"}).text.splitlines()
         assert len(mine) == 51
+
+
+def test_live_feed_over_tapster(serve: ServeFactory) -> None:
+    """The websocket feed through tapster with the `websockets` client, while notes are added over HTTP."""
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+
+    running = serve(create_app({"SECRET_KEY": "over tapster", "NOTES_DEMO": True}))
+    address = running.url.split("//", 1)[1]
+
+    async def watch() -> list[dict[str, object]]:
+        async with connect(f"ws://{address}/api/live") as ws:
+            received = [json.loads(await ws.recv())]
+
+            def add_note() -> None:
+                with httpx.Client(base_url=running.url) as http:
+                    http.post("/login", data={"username": "carol"})
+                    assert http.post("/api/notes", json={"title": "live"}).status_code == 201
+
+            await asyncio.to_thread(add_note)
+            received.append(json.loads(await ws.recv()))
+            return received
+
+    first, added = asyncio.run(asyncio.wait_for(watch(), 10))
+    assert first == {"notes": 1}
+    assert added == {"note": {"id": 2, "title": "live", "body": "", "author": "carol", "url": "/api/notes/2"}}
