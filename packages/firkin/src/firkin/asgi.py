@@ -94,7 +94,9 @@ _NAMES: dict[str, bytes] = {}
 def _asgi_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     names = _NAMES
     result = []
-    for name, value in headers.items():
+    # The pairs as werkzeug's Headers holds them (items() is two generators deep).
+    pairs = headers._list if type(headers) is Headers else headers.items()
+    for name, value in pairs:
         raw = names.get(name)
         if raw is None:
             raw = name.lower().encode("latin-1")

@@ -523,3 +523,18 @@ def test_no_error_response_after_a_body_error() -> None:
         conn.response_body(b"toolong", True)
     with pytest.raises(LocalProtocolError):
         conn.error_response(500, "the head already left")
+
+
+def test_checked_header_names_are_remembered_within_a_bound() -> None:
+    from tapster.protocol import http11
+
+    for number in range(400):  # more distinct names than the cache keeps
+        conn = get()
+        conn.response_head(200, [(b"x-made-up-%d" % number, b"v"), (b"Content-Length", b"0")], body=b"")
+    assert len(http11._CHECKED_NAMES) <= 256
+    # A remembered name keeps its special meaning; a bad name is refused every time.
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError, match="content-length"):
+            get().response_head(200, [(b"Content-Length", b"5")], body=b"")
+        with pytest.raises(LocalProtocolError, match="invalid response header name"):
+            get().response_head(200, [(b"bad name", b"v")], body=b"")

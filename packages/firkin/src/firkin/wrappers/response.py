@@ -289,7 +289,7 @@ class Response(SansIOResponse):
         ):
             return cls(data, content_type=content_type)
         response = cls.__new__(cls)
-        headers = response.headers = Headers()
+        headers = response.headers = Headers.__new__(Headers)  # what Headers() does, without the call
         headers._list = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
         response._status = "200 OK"
         response._status_code = 200

@@ -75,6 +75,9 @@ def _status_line(code: int) -> bytes:
 # RFC 9110 §2.5: a server sends its own highest version (HTTP/1.1) even to HTTP/1.0 clients.
 _STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(100, 600)}
 
+# Response header names already checked (a token), with their lowercase form: apps send the same few.
+_CHECKED_NAMES: dict[bytes, bytes] = {}
+
 
 def status_line(code: int) -> bytes:
     """The precomputed status line for `code` (100..599)."""
@@ -511,16 +514,21 @@ class H11Connection:
         # A response that leaves while the request body is still arriving ends the connection:
         # say so (RFC 9112 §9.6) rather than close without warning.
         keep_alive = self.response_keep_alive and self.client_state is not State.BODY
+        names = _CHECKED_NAMES
         try:
             for name, value in headers:
-                if R.TOKEN_RE.fullmatch(name) is None:
-                    raise LocalProtocolError(f"invalid response header name {name!r}")
+                lname = names.get(name)
+                if lname is None:
+                    if R.TOKEN_RE.fullmatch(name) is None:
+                        raise LocalProtocolError(f"invalid response header name {name!r}")
+                    lname = name.lower()
+                    if len(names) < 256:  # bounded: apps may make up names per response
+                        names[name] = lname
                 if R.BAD_VALUE_RE.search(value) is not None:
                     raise LocalProtocolError(
                         f"invalid value for response header {name!r}: CR, LF, NUL and control characters "
                         "are not allowed (response splitting)"
                     )
-                lname = name.lower()
                 if lname == b"content-length":
                     if length is not None or R.CONTENT_LENGTH_RE.fullmatch(value) is None:
                         raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
