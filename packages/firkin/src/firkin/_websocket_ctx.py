@@ -4,16 +4,14 @@ context under it; `async with` and plain `with` like the request context. Re-exp
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Coroutine
 from contextvars import Token
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from werkzeug.exceptions import HTTPException
 
-from ._sync import run_sync
-from .globals import _cv_app, _cv_websocket
+from ._ctx_base import ConnectionContext
+from .globals import _cv_websocket
 from .signals import websocket_tearing_down
 
 if TYPE_CHECKING:
@@ -36,8 +34,11 @@ P = ParamSpec("P")
 _sentinel: Any = object()
 
 
-class WebsocketContext:
+class WebsocketContext(ConnectionContext):
     """Binds one websocket (`websocket`, `session`) to the current task, with an app context under it."""
+
+    _var = _cv_websocket
+    _kind = "websocket"
 
     def __init__(self, app: Firkin, websocket: Websocket, session: SessionMixin | None = None) -> None:
         self.app = app
@@ -79,54 +80,18 @@ class WebsocketContext:
         """A new context for the same websocket and session (for work in another task)."""
         return self.__class__(self.app, self.websocket, self.session)
 
-    async def push(self, *, sync: bool = False) -> None:
-        app_ctx = _cv_app.get(None)
-        pushed: AppContext | None = None
-        if app_ctx is None or app_ctx.app is not self.app:
-            pushed = self.app.app_context()
-            pushed.push()
-        self._tokens.append((_cv_websocket.set(self), pushed))
+    async def open_session(self) -> None:
         if self.session is None:
             interface = self.app.session_interface
             self.session = await interface.open_session(self.app, cast("Request", self.websocket))
             if self.session is None:
                 self.session = await interface.make_null_session(self.app)
 
-    async def pop(
-        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
-    ) -> None:
-        clear = len(self._tokens) == 1 and teardown
-        try:
-            if clear and (self.app.teardown_websocket_funcs or websocket_tearing_down.receivers):
-                if exc is _sentinel:
-                    exc = sys.exc_info()[1]
-                await self.app.do_teardown_websocket(exc, sync=sync)
-        finally:
-            ctx = _cv_websocket.get()
-            token, app_ctx = self._tokens.pop()
-            _cv_websocket.reset(token)
-            if app_ctx is not None:
-                await app_ctx.pop(exc, sync=sync, teardown=teardown)
-        if ctx is not self:
-            raise AssertionError(f"Popped wrong websocket context ({ctx!r} instead of {self!r})")
+    def needs_teardown(self) -> bool:
+        return bool(self.app.teardown_websocket_funcs) or bool(websocket_tearing_down.receivers)
 
-    async def __aenter__(self) -> WebsocketContext:
-        await self.push()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.pop(exc)
-
-    def __enter__(self) -> WebsocketContext:
-        run_sync(self.push(sync=True), "entering the websocket context")
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        run_sync(self.pop(exc, sync=True), "leaving the websocket context")
+    async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
+        await self.app.do_teardown_websocket(exc, sync=sync)
 
 
 def has_websocket_context() -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from werkzeug.exceptions import HTTPException
 
+from ._ctx_base import ConnectionContext
 from ._sync import iterate_in_thread, run_sync
 from ._websocket_ctx import (
     WebsocketContext,
@@ -116,8 +117,11 @@ class AppContext:
         run_sync(self.pop(exc, sync=True), "leaving the app context")
 
 
-class RequestContext:
+class RequestContext(ConnectionContext):
     """Binds one request (`request`, `session`) to the current task, with an app context under it."""
+
+    _var = _cv_request
+    _kind = "request"
 
     def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
         self.app = app
@@ -177,13 +181,7 @@ class RequestContext:
         """A new context for the same request and session (for work that outlives the request)."""
         return self.__class__(self.app, self.request, self.session)
 
-    async def push(self, *, sync: bool = False) -> None:
-        app_ctx = _cv_app.get(None)
-        pushed: AppContext | None = None
-        if app_ctx is None or app_ctx.app is not self.app:
-            pushed = self.app.app_context()
-            pushed.push()
-        self._tokens.append((_cv_request.set(self), pushed))
+    async def open_session(self) -> None:
         if self._session is None:
             interface = self.app.session_interface
             if type(interface) is SecureCookieSessionInterface:
@@ -218,43 +216,14 @@ class RequestContext:
             return None
         return session
 
-    async def pop(
-        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
-    ) -> None:
-        clear = len(self._tokens) == 1 and teardown
-        try:
-            if clear and (self.app.teardown_request_funcs or request_tearing_down.receivers):
-                if exc is _sentinel:
-                    exc = sys.exc_info()[1]
-                await self.app.do_teardown_request(exc, sync=sync)
-        finally:
-            if clear:
-                self.request.close()
-            ctx = _cv_request.get()
-            token, app_ctx = self._tokens.pop()
-            _cv_request.reset(token)
-            if app_ctx is not None:
-                await app_ctx.pop(exc, sync=sync, teardown=teardown)
-        if ctx is not self:
-            raise AssertionError(f"Popped wrong request context ({ctx!r} instead of {self!r})")
+    def needs_teardown(self) -> bool:
+        return bool(self.app.teardown_request_funcs) or bool(request_tearing_down.receivers)
 
-    async def __aenter__(self) -> RequestContext:
-        await self.push()
-        return self
+    async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
+        await self.app.do_teardown_request(exc, sync=sync)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.pop(exc)
-
-    def __enter__(self) -> RequestContext:
-        run_sync(self.push(sync=True), "entering the request context")
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        run_sync(self.pop(exc, sync=True), "leaving the request context")
+    def closed(self) -> None:
+        self.request.close()  # the uploaded files' streams
 
 
 def has_request_context() -> bool:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from firkin.typing import ASGIReceive, ASGISend
 
-__all__ = ["Body", "Request"]
+__all__ = ["Body", "Request", "Routed"]
 
 
 class Body:
@@ -87,14 +87,38 @@ _PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control"
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
 
 
-class Request(SansIORequest):
-    """The incoming request. Data that needs the body is awaited: `await request.get_json()`,
-    `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
+class Routed:
+    """What matching the URL map sets on a request or a websocket handshake, and what follows from it."""
 
-    #: Set from the URL map when the request is matched.
     url_rule: Rule | None = None
     view_args: dict[str, Any] | None = None
     routing_exception: Exception | None = None
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.url_rule.endpoint if self.url_rule is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        endpoint = self.endpoint
+        if endpoint is not None and "." in endpoint:
+            return endpoint.rpartition(".")[0]
+        return None
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The registered names of the current blueprint and its parents, innermost first."""
+        name = self.blueprint
+        if name is None:
+            return []
+        parts = name.split(".")
+        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+class Request(Routed, SansIORequest):
+    """The incoming request. Data that needs the body is awaited: `await request.get_json()`,
+    `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
+
     #: The connection's ASGI `send`, set by the ASGI layer when the server offers HTTP/2 server push
     #: (the `http.response.push` extension); None: `send_push_promise` does nothing.
     push_send: ASGISend | None = None
@@ -220,28 +244,6 @@ class Request(SansIORequest):
     @max_form_parts.setter
     def max_form_parts(self, value: int | None) -> None:
         self._max_form_parts = value
-
-    # ----------------------------------------------------------------- routing
-
-    @property
-    def endpoint(self) -> str | None:
-        return self.url_rule.endpoint if self.url_rule is not None else None
-
-    @property
-    def blueprint(self) -> str | None:
-        endpoint = self.endpoint
-        if endpoint is not None and "." in endpoint:
-            return endpoint.rpartition(".")[0]
-        return None
-
-    @property
-    def blueprints(self) -> list[str]:
-        """The registered names of the current blueprint and its parents, innermost first."""
-        name = self.blueprint
-        if name is None:
-            return []
-        parts = name.split(".")
-        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
     # ----------------------------------------------------------------- the body
 

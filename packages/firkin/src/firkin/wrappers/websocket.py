@@ -13,11 +13,12 @@ from werkzeug.sansio.request import Request as SansIORequest
 
 from firkin.globals import _cv_app
 
+from .request import Routed
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import anyio
-    from werkzeug.routing import Rule
 
 __all__ = ["Websocket", "WebsocketDisconnected", "WebsocketIO"]
 
@@ -64,18 +65,13 @@ class WebsocketIO(Protocol):
     def cancel_on_disconnect(self) -> anyio.CancelScope: ...
 
 
-class Websocket(SansIORequest):
+class Websocket(Routed, SansIORequest):
     """The websocket being handled (`firkin.websocket` in a handler): the handshake's path, args,
     headers and cookies as on a request, and the connection as awaitables.
 
     `receive()` and `send()` accept the connection first when the handler has not (as in Quart); call
     `await websocket.accept(headers=..., subprotocol=...)` first to choose what the handshake answers.
     """
-
-    #: Set from the URL map when the websocket is matched.
-    url_rule: Rule | None = None
-    view_args: dict[str, Any] | None = None
-    routing_exception: Exception | None = None
 
     def __init__(
         self,
@@ -112,28 +108,6 @@ class Websocket(SansIORequest):
     def accepted(self) -> bool:
         """Whether the handshake was accepted (by `accept()`, or the first `receive()`/`send()`)."""
         return self._io.accepted
-
-    # ----------------------------------------------------------------- routing (as on Request)
-
-    @property
-    def endpoint(self) -> str | None:
-        return self.url_rule.endpoint if self.url_rule is not None else None
-
-    @property
-    def blueprint(self) -> str | None:
-        endpoint = self.endpoint
-        if endpoint is not None and "." in endpoint:
-            return endpoint.rpartition(".")[0]
-        return None
-
-    @property
-    def blueprints(self) -> list[str]:
-        """The registered names of the current blueprint and its parents, innermost first."""
-        name = self.blueprint
-        if name is None:
-            return []
-        parts = name.split(".")
-        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
     # ----------------------------------------------------------------- the connection
 

@@ -1,0 +1,89 @@
+"""What the request and the websocket contexts share: an app context pushed under them when needed,
+push/pop with teardown, and `async with` / plain `with`."""
+
+from __future__ import annotations
+
+import sys
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from ._sync import run_sync
+from .globals import _cv_app
+
+if TYPE_CHECKING:
+    from .app import Firkin
+    from .ctx import AppContext
+
+__all__ = ["ConnectionContext"]
+
+_sentinel: Any = object()
+
+
+class ConnectionContext:
+    """Base of RequestContext and WebsocketContext. Subclasses name their ContextVar and kind, and
+    say how the session opens and which teardown runs."""
+
+    _var: ClassVar[ContextVar[Any]]
+    _kind: ClassVar[str]  # "request" or "websocket": for messages
+    app: Firkin
+    _tokens: list[tuple[Token[Any], AppContext | None]]
+
+    async def open_session(self) -> None:
+        """Open the session when the context is pushed (or arrange to open it when first used)."""
+
+    def needs_teardown(self) -> bool:
+        raise NotImplementedError
+
+    async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
+        raise NotImplementedError
+
+    def closed(self) -> None:
+        """Called once the outermost push of this context is popped."""
+
+    async def push(self, *, sync: bool = False) -> None:
+        app_ctx = _cv_app.get(None)
+        pushed: AppContext | None = None
+        if app_ctx is None or app_ctx.app is not self.app:
+            pushed = self.app.app_context()
+            pushed.push()
+        self._tokens.append((self._var.set(self), pushed))
+        await self.open_session()
+
+    async def pop(
+        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
+    ) -> None:
+        clear = len(self._tokens) == 1 and teardown
+        try:
+            if clear and self.needs_teardown():
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.teardown(exc, sync=sync)
+        finally:
+            if clear:
+                self.closed()
+            ctx = self._var.get()
+            token, app_ctx = self._tokens.pop()
+            self._var.reset(token)
+            if app_ctx is not None:
+                await app_ctx.pop(exc, sync=sync, teardown=teardown)
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")
+
+    async def __aenter__(self) -> Self:
+        await self.push()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.pop(exc)
+
+    def __enter__(self) -> Self:
+        run_sync(self.push(sync=True), f"entering the {self._kind} context")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        run_sync(self.pop(exc, sync=True), f"leaving the {self._kind} context")
