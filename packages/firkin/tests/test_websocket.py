@@ -957,3 +957,21 @@ async def call_raw(app: Firkin, *, extensions: dict[str, Any]) -> list[dict[str,
     with anyio.fail_after(5):
         await app(scope, receive, send)
     return sent
+
+
+async def test_a_handler_that_only_sends_does_not_starve_the_test() -> None:
+    """A feed sending in a loop, never receiving: the test still receives and closes (a Quart test)."""
+    app = Firkin(__name__)
+    sent = 0
+
+    @app.websocket("/feed")
+    async def feed() -> None:
+        nonlocal sent
+        while True:
+            await websocket.send(b"tick")
+            sent += 1
+
+    with anyio.fail_after(5):
+        async with app.test_client().websocket("/feed") as connection:
+            assert await connection.receive() == b"tick"
+    assert sent >= 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from werkzeug.datastructures import Headers
 
 from firkin.wrappers import DataBody
@@ -166,6 +167,9 @@ class TestWebsocketConnection:
             return await self._app_inbox.receive()
 
         async def send(message: MutableMapping[str, Any]) -> None:
+            # Yield, as a server's send does: a handler that only sends (a feed in a loop) must not
+            # starve the test, which could then never receive, nor close the connection.
+            await anyio.lowlevel.checkpoint()
             await self._on_app_message(dict(message))
 
         try:
