@@ -16,6 +16,7 @@ import anyio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 
+from ._scope import scope_location
 from .wrappers.websocket import Websocket, WebsocketDisconnected
 
 if TYPE_CHECKING:
@@ -246,20 +247,15 @@ class WebsocketConnection:
 
 def websocket_from_scope(app: Firkin, scope: ASGIScope, io: Any) -> Websocket:
     headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]])
-    root_path = scope.get("root_path", "")
-    path = scope["path"]
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :]  # ASGI: path includes root_path; werkzeug wants them apart
-    server = scope.get("server")
-    client = scope.get("client")
+    server, root_path, path, remote_addr = scope_location(scope)
     return app.websocket_class(
         scope.get("scheme", "ws"),
-        (server[0], server[1]) if server else None,
+        server,
         root_path,
         path,
         scope.get("query_string", b""),
         headers,
-        client[0] if client else None,
+        remote_addr,
         io,
         subprotocols=list(scope.get("subprotocols") or ()),
         http_version=scope.get("http_version", "1.1"),

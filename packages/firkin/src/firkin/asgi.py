@@ -13,6 +13,7 @@ import anyio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 
+from ._scope import scope_location
 from ._websocket import handle_websocket
 from .wrappers import Body, Request
 from .wrappers.response import DataBody
@@ -34,21 +35,16 @@ __all__ = [
 
 
 def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
-    root_path = scope.get("root_path", "")
-    path = scope["path"]
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :]  # ASGI: path includes root_path; werkzeug wants them apart
-    server = scope.get("server")
-    client = scope.get("client")
+    server, root_path, path, remote_addr = scope_location(scope)
     return app.request_class(
         scope["method"],
         scope.get("scheme", "http"),
-        (server[0], server[1]) if server else None,
+        server,
         root_path,
         path,
         scope.get("query_string", b""),
         None,  # the headers: built from raw_headers when the app first reads them
-        client[0] if client else None,
+        remote_addr,
         body,
         http_version=scope.get("http_version", "1.1"),
         scope=scope if type(scope) is dict else dict(scope),

@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from firkin.wrappers import DataBody
 from firkin.wrappers.websocket import WebsocketDisconnected
 
-from .utils import make_scope_and_body
+from .utils import make_test_scope, query_bytes, with_host
 
 if TYPE_CHECKING:
     from firkin.app import Firkin
@@ -62,22 +62,12 @@ def make_websocket_scope(
     header_map.setdefault("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode("ascii"))
     if subprotocols:
         header_map.setdefault("Sec-WebSocket-Protocol", ", ".join(subprotocols))
-    scope, _ = make_scope_and_body(
-        app,
-        path,
-        headers=header_map,
-        query_string=query_string,
-        scheme="https" if scheme == "wss" else "http",
-        root_path=root_path,
-        http_version=http_version,
+    path_only, query = query_bytes(path, query_string)
+    with_host(app, header_map)
+    scope = make_test_scope(
+        "websocket", path_only, "GET", header_map, query, scheme, root_path, http_version, None
     )
-    del scope["method"]
-    scope.update(
-        type="websocket",
-        scheme=scheme,
-        subprotocols=list(subprotocols or ()),
-        extensions={"websocket.http.response": {}},
-    )
+    scope["subprotocols"] = list(subprotocols or ())
     return scope
 
 

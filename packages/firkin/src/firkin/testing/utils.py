@@ -26,9 +26,10 @@ __all__ = [
 ]
 
 
-def _query_bytes(
+def query_bytes(
     path: str, query_string: dict[str, Any] | MultiDict[str, Any] | str | bytes | None
 ) -> tuple[str, bytes]:
+    """The path without its query, and the query bytes: the path's own query, then `query_string`."""
     split = urlsplit(path)
     query = split.query.encode("latin-1")
     if query_string is not None:
@@ -62,6 +63,14 @@ def _with_auth(headers: Headers, auth: Authorization | tuple[str, str] | None) -
         headers.setdefault("Authorization", auth.to_header())
 
 
+def with_host(app: Firkin, headers: Headers, subdomain: str | None = None) -> None:
+    """Give a test request a Host header unless it has one: SERVER_NAME, else `localhost`, with
+    the subdomain in front."""
+    if "Host" not in headers:
+        host = app.config["SERVER_NAME"] or "localhost"
+        headers["Host"] = f"{subdomain}.{host}" if subdomain is not None else host
+
+
 def make_test_headers_path_and_query_string(
     app: Firkin,
     path: str,
@@ -75,10 +84,8 @@ def make_test_headers_path_and_query_string(
     header_map = Headers(headers) if headers is not None else Headers()
     _with_auth(header_map, auth)
     header_map.setdefault("User-Agent", "Firkin")
-    if "Host" not in header_map:
-        host = app.config["SERVER_NAME"] or "localhost"
-        header_map["Host"] = f"{subdomain}.{host}" if subdomain is not None else host
-    path_only, query = _query_bytes(path, query_string)
+    with_host(app, header_map, subdomain)
+    path_only, query = query_bytes(path, query_string)
     return header_map, unquote(path_only), query
 
 
@@ -219,10 +226,8 @@ def make_scope_and_body(
             header_map["Content-Type"] = content_type  # the form encoding werkzeug chose
     if body or method in ("POST", "PUT", "PATCH"):
         header_map.setdefault("Content-Length", str(len(body)))
-    path_only, query = _query_bytes(path, query_string)
-    if "Host" not in header_map:
-        host = app.config["SERVER_NAME"] or "localhost"
-        header_map["Host"] = f"{subdomain}.{host}" if subdomain is not None else host
+    path_only, query = query_bytes(path, query_string)
+    with_host(app, header_map, subdomain)
     scope = make_test_scope(
         "http",
         path_only,
