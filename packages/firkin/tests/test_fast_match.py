@@ -22,8 +22,29 @@ SEGMENTS = [
     "<float:x>",
     "<any(a, b):which>",
     "<uuid:u>",
+    # converters with arguments: their to_python runs; the plain int and string ones are shortcut
+    "<int(signed=True):signed>",
+    "<int(min=10, max=99):ranged>",
+    "<int(fixed_digits=2):fixed>",
+    "<string(length=2):two>",
 ]
-PATH_PARTS = ["a", "b", "user", "1", "42", "x", "1.5", "", "0f3c2d9e-4c1b-4e5f-9a7b-1c2d3e4f5a6b", "a.b"]
+# "٤٢": Arabic-Indic digits, which \d admits and int() reads; 5000 digits: over int()'s limit.
+PATH_PARTS = [
+    "a",
+    "b",
+    "user",
+    "1",
+    "42",
+    "-3",
+    "007",
+    "\u0664\u0662",
+    "9" * 5000,
+    "x",
+    "1.5",
+    "",
+    "0f3c2d9e-4c1b-4e5f-9a7b-1c2d3e4f5a6b",
+    "a.b",
+]
 
 
 def build_rules(draw: Any) -> list[Rule]:
@@ -207,3 +228,31 @@ def test_fast_match_agrees_on_every_small_map(size: int) -> None:
                     answered += 1
                     assert (fast[0], fast[1]) == (expected[0], expected[1]), (chosen, method, path)
     assert answered > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/n/42", {"x": 42}),
+        ("/n/007", {"x": 7}),
+        ("/n/\u0664\u0662", {"x": 42}),  # \d admits other scripts' digits, and int() reads them
+        ("/n/" + "9" * 5000, None),  # over int()'s digit limit: werkzeug's ValidationError, a 404
+        ("/n/-1", None),
+        ("/s/héllo", {"word": "héllo"}),
+    ],
+)
+def test_default_int_and_string_arguments_convert_as_werkzeug_does(
+    path: str, expected: dict[str, Any] | None
+) -> None:
+    url_map = FirkinMap([FirkinRule("/n/<int:x>", endpoint="n"), FirkinRule("/s/<word>", endpoint="s")])
+    adapter = url_map.bind("example.com")
+    found = url_map.fast_match(adapter, path, "GET")
+    if expected is None:
+        assert found is None
+        with pytest.raises(HTTPException) as info:
+            adapter.match(path, "GET")
+        assert info.value.code == 404
+    else:
+        assert found is not None
+        assert found[1] == expected == adapter.match(path, "GET")[1]
+        assert type(found[1].get("x", 0)) is int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +27,7 @@ from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_do
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
-    from werkzeug.routing import MapAdapter, Rule
+    from werkzeug.routing import MapAdapter
 
     from .app import Firkin
     from .sessions import SessionMixin
@@ -155,19 +155,19 @@ class RequestContext(ConnectionContext):
                 request.view_args = {}
                 return
             url_map = self.app.url_map
-            found: tuple[Rule, Mapping[str, Any]] | None = None
-            if isinstance(url_map, FirkinMap):
-                found = url_map.fast_match(adapter, request.path, request.method)
+            found = url_map.fast_match(adapter, key[1], key[2]) if isinstance(url_map, FirkinMap) else None
             if found is None:  # not a plain match: werkzeug decides (redirects, 404, 405, ...)
-                found = adapter.match(
+                rule, view_args = adapter.match(
                     request.path,
                     request.method,
                     return_rule=True,
                     query_args=request.query_string.decode("latin-1"),
                 )
-            rule, view_args = found
+                view_args = dict(view_args)
+            else:
+                rule, view_args = found  # a dict of its own
             request.url_rule = rule
-            request.view_args = dict(view_args)
+            request.view_args = view_args
             if not view_args:
                 # A rule without variables or defaults matches this path the same way every time
                 # (converters, which may have side effects, are not involved): remember it. Bounded.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.routing import (
     AnyConverter,
@@ -38,6 +39,13 @@ class _Unsure(Exception):
     """The fast match cannot tell: werkzeug's own match decides (and raises what it raises)."""
 
 
+#: What an alternative's group holds: its rule (None when werkzeug must decide) and, per argument,
+#: the name, the number of the group holding its text, and the conversion.
+_Entry = tuple["Rule | None", tuple[tuple[str, int, "Callable[[str], Any]"], ...]]
+#: One regular expression of alternatives, and the entry for the number of each alternative's group.
+_Alternatives = tuple[re.Pattern[str], dict[int, _Entry]]
+
+
 class _Table:
     """All rules a method can reach, as regular expressions in werkzeug's order of precedence: one
     per first path segment that is static text, and one for rules whose first segment is variable.
@@ -51,37 +59,51 @@ class _Table:
     its segment); others use the tree walk.
     """
 
-    __slots__ = ("by_first", "dynamic", "entries")
+    __slots__ = ("by_first", "dynamic")
 
     def __init__(self) -> None:
-        self.by_first: dict[str, re.Pattern[str]] = {}
-        self.dynamic: re.Pattern[str] | None = None
-        #: group name of an alternative -> its rule (None when werkzeug must decide) and, per
-        #: argument: the name, the group holding its text, the converter.
-        self.entries: dict[str, tuple[Rule | None, tuple[tuple[str, str, Any], ...]]] = {}
+        self.by_first: dict[str, _Alternatives] = {}
+        self.dynamic: _Alternatives | None = None
 
     def lookup(self, path: str) -> tuple[Rule, dict[str, Any]] | None:
         end = path.find("/", 1)
-        first = path[1:] if end < 0 else path[1:end]
-        for pattern in (self.by_first.get(first), self.dynamic):
-            if pattern is None:
-                continue
+        alternatives = self.by_first.get(path[1:] if end < 0 else path[1:end])
+        found = None
+        if alternatives is not None:
+            pattern, entries = alternatives
+            found = pattern.match(path)
+        if found is None:
+            if self.dynamic is None:
+                return None
+            pattern, entries = self.dynamic
             found = pattern.match(path)
             if found is None:
-                continue
-            rule, fields = self.entries[found.lastgroup]  # type: ignore[index]
-            if rule is None:
                 return None
-            values: dict[str, Any] = {}
-            try:
-                for name, group, converter in fields:
-                    values[name] = converter.to_python(found[group])
-            except ValidationError:
-                return None  # werkzeug answers 404 (it does not look further either)
-            if rule.defaults:
-                values.update(rule.defaults)
-            return rule, values
-        return None
+        rule, fields = entries[found.lastindex]  # type: ignore[index]
+        if rule is None:
+            return None
+        values: dict[str, Any] = {}
+        try:
+            for name, group, convert in fields:
+                values[name] = convert(found[group])
+        except (ValidationError, ValueError):
+            return None  # werkzeug answers 404 (it does not look further either)
+        if rule.defaults:
+            values.update(rule.defaults)
+        return rule, values
+
+
+def _conversion(converter: Any) -> Callable[[str], Any]:
+    """What turns a matched argument into the view's value: `converter.to_python`, or the same
+    thing without a method call for werkzeug's default int and string converters. (Their regex
+    already admitted the text; `int` can still refuse a number over Python's digit limit, which
+    `to_python` reports as ValidationError and `lookup` as ValueError: a 404 either way.)"""
+    kind = type(converter)
+    if kind is UnicodeConverter:
+        return str
+    if kind is IntegerConverter and not converter.fixed_digits and converter.min is converter.max is None:
+        return int
+    return cast("Callable[[str], Any]", converter.to_python)
 
 
 _SEGMENT_SAFE = (
@@ -121,11 +143,15 @@ def _build_table(url_map: Map, method: str, websocket: bool) -> _Table:
     table = _Table()
     counter = itertools.count()
 
+    #: group name of an alternative -> its rule and, per argument, the name, the group name
+    #: holding its text and the conversion (group numbers are known once a pattern is compiled).
+    named: dict[str, tuple[Rule | None, tuple[tuple[str, str, Callable[[str], Any]], ...]]] = {}
+
     def emit(bucket: str | None, pieces: list[str], rule: Rule | None, names: list[str]) -> None:
-        group = f"r{len(table.entries)}"
+        group = f"r{len(named)}"
         # Group names must be unique in the whole pattern: the same part appears in several rules.
         source = _OUR_GROUP.sub(lambda found: f"(?P<{found[1]}_{group}>", "/".join(pieces))
-        fields: tuple[tuple[str, str, Any], ...] = ()
+        fields: tuple[tuple[str, str, Callable[[str], Any]], ...] = ()
         if rule is not None:
             if rule.redirect_to is not None or rule.alias:
                 rule = None  # werkzeug redirects
@@ -134,10 +160,10 @@ def _build_table(url_map: Map, method: str, websocket: bool) -> _Table:
             else:
                 converters = rule._converters
                 fields = tuple(
-                    (str(name), f"{text}_{group}", converters[name])
+                    (str(name), f"{text}_{group}", _conversion(converters[name]))
                     for name, text in zip(converters, names, strict=True)
                 )
-        table.entries[group] = (rule, fields)
+        named[group] = (rule, fields)
         buckets.setdefault(bucket, []).append(f"(?:(?P<{group}>/{source})\\Z)")
 
     def visit(state: State, bucket: str | None, pieces: list[str], names: list[str]) -> None:
@@ -172,11 +198,20 @@ def _build_table(url_map: Map, method: str, websocket: bool) -> _Table:
         if bucket is None:
             raise _NotPlain()
         pattern = re.compile("|".join(alternatives))
+        index = pattern.groupindex
+        entries: dict[int, _Entry] = {}
+        for name, number in index.items():
+            if name in named:
+                rule, fields = named[name]
+                entries[number] = (rule, tuple((arg, index[text], convert) for arg, text, convert in fields))
         if bucket == "\0dynamic":
-            table.dynamic = pattern
+            table.dynamic = (pattern, entries)
         else:
-            table.by_first[bucket] = pattern
+            table.by_first[bucket] = (pattern, entries)
     return table
+
+
+_UNBUILT = _Table()  # a method whose table is not built yet
 
 
 class FirkinMap(Map):
@@ -193,18 +228,24 @@ class FirkinMap(Map):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._patterns: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {}
-        self._tables: dict[tuple[str, bool], _Table | None] = {}
+        #: per method: the table for HTTP requests and for websockets (None: use the tree walk)
+        self._tables: dict[str, _Table | None] = {}
+        self._ws_tables: dict[str, _Table | None] = {}
 
     def add(self, rulefactory: Any) -> None:
         super().add(rulefactory)
         self._tables = {}  # rebuilt from the new tree when next needed
+        self._ws_tables = {}
 
     def fast_match(
         self, adapter: MapAdapter, path: str, method: str, websocket: bool = False
     ) -> tuple[Rule, dict[str, Any]] | None:
-        self.update()
-        if not self.host_matching and adapter.subdomain == "" and path[:1] == "/" and path[1:2] != "/":
-            table = self._table(method, websocket)
+        if self._remap:
+            self.update()
+        if adapter.subdomain == "" and not self.host_matching and path[:1] == "/" and path[1:2] != "/":
+            table = (self._ws_tables if websocket else self._tables).get(method, _UNBUILT)
+            if table is _UNBUILT:
+                table = self._table(method, websocket)
             if table is not None:
                 return table.lookup(path)
         domain = adapter.server_name
@@ -235,18 +276,14 @@ class FirkinMap(Map):
         return rule, values
 
     def _table(self, method: str, websocket: bool) -> _Table | None:
-        key = (method, websocket)
-        try:
-            return self._tables[key]
-        except KeyError:
-            pass
-        if len(self._tables) >= 64:  # bounded: methods are client input
-            self._tables = {}
+        tables = self._ws_tables if websocket else self._tables
+        if len(tables) >= 64:  # bounded: methods are client input
+            tables.clear()
         try:
             table: _Table | None = _build_table(self, method, websocket)
         except _NotPlain:
             table = None
-        self._tables[key] = table
+        tables[method] = table
         return table
 
     def _walk(
