@@ -67,3 +67,39 @@ async def test_a_custom_default_is_used() -> None:
         return {"p": Point()}
 
     assert await (await app.test_client().get("/point")).get_data() == b'{"p":"a point"}\n'
+
+
+async def test_same_text_as_json_dumps_and_errors_leave_no_trace() -> None:
+    """The compact body is what json.dumps(sort_keys=True, separators=(",", ":")) writes, and a
+    failed encoding (a circular structure, an unknown type) is a 500 that the next response does
+    not inherit (the circular-reference check starts empty every time)."""
+    import json
+
+    app = Firkin(__name__)
+    shared = [1.5, float("inf"), float("nan"), None, True, "\u2603", {"z": {"y": [-0.0, 10**30]}}]
+    loop: list[Any] = []
+    loop.append(loop)
+
+    @app.get("/value")
+    async def value() -> dict[str, Any]:
+        return {"b": shared, "a": shared}
+
+    @app.get("/loop")
+    async def circular() -> list[Any]:
+        return loop
+
+    items: list[Any] = [object()]
+
+    @app.get("/items")
+    async def listing() -> dict[str, Any]:
+        return {"items": items}
+
+    client = app.test_client()
+    expected = json.dumps({"b": shared, "a": shared}, sort_keys=True, separators=(",", ":")) + "\n"
+    for _ in range(2):
+        assert (await client.get("/loop")).status_code == 500
+        response = await client.get("/value")
+        assert await response.get_data(as_text=True) == expected
+    assert (await client.get("/items")).status_code == 500  # an object() in the list
+    items[0] = 1  # the same list, now encodable: no stale "circular reference" from the failure
+    assert await (await client.get("/items")).get_data() == b'{"items":[1]}\n'

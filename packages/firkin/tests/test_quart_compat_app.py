@@ -72,6 +72,25 @@ async def test_asgi_app_can_be_wrapped_by_middleware() -> None:
     assert seen == ["http"]
 
 
+async def test_a_subclass_may_override_asgi_app() -> None:
+    seen: list[str] = []
+
+    class Wrapped(Firkin):
+        async def asgi_app(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["path"])
+            await super().asgi_app(scope, receive, send)
+
+    app = Wrapped(__name__)
+
+    @app.get("/")
+    async def index() -> str:
+        return "ok"
+
+    response = await app.test_client().get("/")
+    assert await response.get_data() == b"ok"
+    assert seen == ["/"]
+
+
 async def test_subdomain_routing() -> None:
     app = Firkin(__name__, subdomain_matching=True)
     app.config["SERVER_NAME"] = "example.com"

@@ -29,8 +29,13 @@ class ConnectionContext:
     app: Firkin
     _tokens: list[tuple[Token[Any], AppContext | None]]
 
+    def open_session_now(self) -> bool:
+        """Open the session without I/O if that is how it opens (or arrange to open it when first
+        used); False when `open_session` must be awaited."""
+        return False
+
     async def open_session(self) -> None:
-        """Open the session when the context is pushed (or arrange to open it when first used)."""
+        """Open the session when the context is pushed."""
 
     def needs_teardown(self) -> bool:
         raise NotImplementedError
@@ -48,7 +53,8 @@ class ConnectionContext:
             pushed = self.app.app_context()
             pushed.push()
         self._tokens.append((self._var.set(self), pushed))
-        await self.open_session()
+        if not self.open_session_now():
+            await self.open_session()
 
     async def pop(
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
@@ -65,7 +71,7 @@ class ConnectionContext:
             ctx = self._var.get()
             token, app_ctx = self._tokens.pop()
             self._var.reset(token)
-            if app_ctx is not None:
+            if app_ctx is not None and not app_ctx.pop_now(teardown):
                 await app_ctx.pop(exc, sync=sync, teardown=teardown)
         if ctx is not self:
             raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")

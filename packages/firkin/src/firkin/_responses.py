@@ -92,12 +92,30 @@ def _convert_response(app: Firkin, rv: SansIOResponse) -> Response:
 # Encoders for DefaultJSONProvider's settings: json.dumps() with arguments builds a new JSONEncoder
 # on every call. An encoder keeps no state between encode() calls, so one per settings serves all.
 _encoders: dict[tuple[Any, ...], json.JSONEncoder] = {}
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_escape_ascii = json.encoder.encode_basestring_ascii
+_escape = json.encoder.encode_basestring
 
 
 def json_body(provider: DefaultJSONProvider, obj: Any, debug: bool) -> bytes:
     """The body DefaultJSONProvider.response() sends (its dumps() settings: default, ensure_ascii,
     sort_keys), compact unless in debug mode (or with compact=False), and a final newline."""
     indent = (provider.compact is None and debug) or provider.compact is False
+    if not indent and _c_make_encoder is not None and not isinstance(obj, str):
+        # What JSONEncoder.encode() does for a compact one-shot encoding, without its two Python
+        # frames: the C encoder, with a fresh dict for detecting circular references.
+        chunks = _c_make_encoder(
+            {},
+            provider.default,
+            _escape_ascii if provider.ensure_ascii else _escape,
+            None,
+            ":",
+            ",",
+            provider.sort_keys,
+            False,
+            True,
+        )(obj, 0)
+        return ("".join(chunks) + "\n").encode()
     key = (provider.default, provider.ensure_ascii, provider.sort_keys, indent)
     encoder = _encoders.get(key)
     if encoder is None:

@@ -346,7 +346,10 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         """The ASGI application: calls `self.asgi_app`, so middleware wraps it as in Quart and
         Flask (`app.asgi_app = Middleware(app.asgi_app)`) and the app object stays the app."""
-        await self.asgi_app(scope, receive, send)
+        if scope["type"] == "http" and "asgi_app" not in self.__dict__ and type(self).asgi_app is _asgi_app:
+            await handle_http(self, scope, receive, send)  # what asgi_app does, one frame less
+        else:
+            await self.asgi_app(scope, receive, send)
 
     async def asgi_app(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         kind = scope["type"]
@@ -629,3 +632,6 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         bind = f"{host or '127.0.0.1'}:{port or 5000}"
         config = tapster.Config(binds=(bind,), access_log=True, **options)
         tapster.run(DebugMiddleware(self) if self.debug else self, config)
+
+
+_asgi_app = Firkin.asgi_app  # __call__ skips it when it is not replaced

@@ -16,12 +16,11 @@ from werkzeug.exceptions import ClientDisconnected
 from ._scope import scope_location
 from ._websocket import handle_websocket
 from .wrappers import Body, Request
-from .wrappers.response import DataBody
+from .wrappers.response import DataBody, ResponseBody
 
 if TYPE_CHECKING:
     from .app import Firkin
     from .typing import ASGIReceive, ASGIScope, ASGISend
-    from .wrappers import Response
 
 __all__ = [
     "background_tasks",
@@ -62,10 +61,25 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
     if extensions and "http.response.push" in extensions:
         request.push_send = send  # HTTP/2 server push (request.send_push_promise)
     response = await app.handle_request(request)
+    # One message for a known body, one per chunk for a streamed one.
+    start = {
+        "type": "http.response.start",
+        "status": response.status_code,
+        "headers": _asgi_headers(response.headers),
+    }
+    head = request.method == "HEAD"
+    body = response.response
     try:
-        await send_response(send, response, head=request.method == "HEAD")
+        if isinstance(body, DataBody):  # nothing to release
+            try:
+                await send(start)
+                await send({"type": "http.response.body", "body": b"" if head else body.data})
+            except (OSError, ClientDisconnected):
+                pass  # the client left
+        else:
+            await _send_streamed(send, start, body, head)
     except _ClientGone:
-        pass  # the client left mid-response; the body was released by send_response
+        pass  # the client left mid-response; the body was released by _send_streamed
     except Exception:
         # Producing the body failed after the head was sent (a generator raised, a file vanished):
         # say so, and let the server end the connection so the client sees the response is cut.
@@ -102,22 +116,9 @@ def _asgi_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     return result
 
 
-async def send_response(send: ASGISend, response: Response, *, head: bool = False) -> None:
-    """Send a response: one message for a known body, one per chunk for a streamed one. Errors of
-    `send` (the client left) become `_ClientGone`; errors of the body propagate as they are."""
-    start = {
-        "type": "http.response.start",
-        "status": response.status_code,
-        "headers": _asgi_headers(response.headers),
-    }
-    body = response.response
-    if isinstance(body, DataBody):  # nothing to release
-        try:
-            await send(start)
-            await send({"type": "http.response.body", "body": b"" if head else body.data})
-        except (OSError, ClientDisconnected) as exc:
-            raise _ClientGone() from exc
-        return
+async def _send_streamed(send: ASGISend, start: dict[str, Any], body: ResponseBody, head: bool) -> None:
+    """Send a streamed body, a message per chunk. Errors of `send` (the client left) become
+    `_ClientGone`; errors of the body propagate as they are."""
     try:
         await _send_or_gone(send, start)
         if not head:

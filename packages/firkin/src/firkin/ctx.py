@@ -81,18 +81,33 @@ class AppContext:
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
     ) -> None:
         try:
-            app = self.app
-            if (
-                len(self._tokens) == 1
-                and teardown
-                and (app.teardown_appcontext_funcs or appcontext_tearing_down.receivers)
-            ):
+            if self._tears_down(teardown):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await app.do_teardown_appcontext(exc, sync=sync)
+                await self.app.do_teardown_appcontext(exc, sync=sync)
         finally:
             ctx = _cv_app.get()
             _cv_app.reset(self._tokens.pop())
+        self._popped(ctx)
+
+    def pop_now(self, teardown: bool = True) -> bool:
+        """Pop without awaiting when there is no teardown to run; False when `pop` must be awaited."""
+        if self._tears_down(teardown):
+            return False
+        ctx = _cv_app.get()
+        _cv_app.reset(self._tokens.pop())
+        self._popped(ctx)
+        return True
+
+    def _tears_down(self, teardown: bool) -> bool:
+        app = self.app
+        return (
+            teardown
+            and len(self._tokens) == 1
+            and bool(app.teardown_appcontext_funcs or appcontext_tearing_down.receivers)
+        )
+
+    def _popped(self, ctx: AppContext) -> None:
         if ctx is not self:
             raise AssertionError(f"Popped wrong app context ({ctx!r} instead of {self!r})")
         if appcontext_popped.receivers:
@@ -181,16 +196,21 @@ class RequestContext(ConnectionContext):
         """A new context for the same request and session (for work that outlives the request)."""
         return self.__class__(self.app, self.request, self.session)
 
+    def open_session_now(self) -> bool:
+        if self._session is not None:
+            return True
+        if type(self.app.session_interface) is SecureCookieSessionInterface:
+            # Only reads a cookie, without I/O: opened when the request first uses it.
+            self._lazy_session = True
+            return True
+        return False
+
     async def open_session(self) -> None:
-        if self._session is None:
+        if not self.open_session_now():
             interface = self.app.session_interface
-            if type(interface) is SecureCookieSessionInterface:
-                # Only reads a cookie, without I/O: opened when the request first uses it.
-                self._lazy_session = True
-            else:
-                self._session = await interface.open_session(self.app, self.request)
-                if self._session is None:
-                    self._session = await interface.make_null_session(self.app)
+            self._session = await interface.open_session(self.app, self.request)
+            if self._session is None:
+                self._session = await interface.make_null_session(self.app)
 
     @property
     def session(self) -> SessionMixin | None:
