@@ -492,108 +492,102 @@ class H11Connection:
         framing is chunked (or close-delimited for HTTP/1.0) unless the app set Content-Length.
         """
         try:
-            return self._response_head(status, headers, extra, body)
+            if self.server_state is not State.IDLE:
+                raise LocalProtocolError("a response was already started on this request")
+            if type(status) is not int or not 200 <= status <= 599:
+                raise LocalProtocolError(f"invalid response status {status!r}: must be an int in 200..599")
+            parts = [_STATUS_LINES[status], extra]
+            length: int | None = None
+            chunked = False
+            # A response that leaves while the request body is still arriving ends the connection:
+            # say so (RFC 9112 §9.6) rather than close without warning.
+            keep_alive = self.response_keep_alive and self.client_state is not State.BODY
+            names = _CHECKED_NAMES
+            try:
+                for name, value in headers:
+                    lname = names.get(name)
+                    if lname is None:
+                        if R.TOKEN_RE.fullmatch(name) is None:
+                            raise LocalProtocolError(f"invalid response header name {name!r}")
+                        lname = name.lower()
+                        if len(names) < 256:  # bounded: apps may make up names per response
+                            names[name] = lname
+                    if R.BAD_VALUE_RE.search(value) is not None:
+                        raise LocalProtocolError(
+                            f"invalid value for response header {name!r}: CR, LF, NUL and control characters "
+                            "are not allowed (response splitting)"
+                        )
+                    if lname == b"content-length":
+                        if length is not None or R.CONTENT_LENGTH_RE.fullmatch(value) is None:
+                            raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
+                        length = int(value)
+                        if status == 204:
+                            continue  # RFC 9110 §8.6: never in a 204
+                    elif lname == b"transfer-encoding":
+                        if value.strip(b" \t").lower() != b"chunked" or chunked:
+                            raise LocalProtocolError(
+                                f"unsupported transfer-encoding {value!r} (only chunked)"
+                            )
+                        chunked = True
+                        continue  # added below, once, if the framing really is chunked
+                    elif lname == b"connection":
+                        # Hop-by-hop: connection management is ours; honour the app's "close" only.
+                        if b"close" in value.lower():
+                            keep_alive = False
+                        continue
+                    parts += (name, b": ", value, b"\r\n")
+            except (TypeError, ValueError):  # not bytes, or not pairs: (b"a", b"b", b"c") unpacks badly
+                raise LocalProtocolError(
+                    f"response headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
+                ) from None
+            if chunked and length is not None:
+                raise LocalProtocolError("response has both content-length and transfer-encoding")
+
+            no_body = self._head_request or status == 204 or status == 304
+            self._discard_body = no_body
+            self._response_chunked = False
+            self._response_remaining = None
+            if no_body:
+                if length is None and body and self._head_request:
+                    # The app sent the GET body to a HEAD: its length is the GET's (RFC 9110 §9.3.2).
+                    # An empty body says nothing about it, so no Content-Length then (not a false 0).
+                    parts.append(b"content-length: %d\r\n" % len(body))
+                body = b"" if body is not None else None
+            elif length is not None:
+                self._response_remaining = length
+                if body is not None and len(body) != length:
+                    raise LocalProtocolError(
+                        f"response body is {len(body)} bytes but content-length says {length}"
+                    )
+            elif body is not None and not chunked:
+                parts.append(b"content-length: %d\r\n" % len(body))
+            elif self._http10:
+                keep_alive = False  # RFC 9112 §6.3: the body ends when the connection closes
+            else:
+                self._response_chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+
+            if not keep_alive:
+                parts.append(b"connection: close\r\n")
+            elif self._http10:
+                parts.append(b"connection: keep-alive\r\n")
+            self.response_keep_alive = keep_alive
+            parts.append(b"\r\n")
+            self._head_written = True
+
+            # From IDLE (checked above), as _SERVER says: "head" to BODY, "head_final" to DONE.
+            if body is None:
+                self.server_state = State.BODY
+                return b"".join(parts)
+            self.server_state = State.DONE
+            if self._response_chunked:
+                parts.append(b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
+            elif body:
+                parts.append(body)
+            return b"".join(parts)
         except LocalProtocolError:
             self.server_state = State.ERROR
             raise
-
-    def _response_head(
-        self,
-        status: int,
-        headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
-        extra: bytes,
-        body: bytes | None,
-    ) -> bytes:
-        if self.server_state is not State.IDLE:
-            raise LocalProtocolError("a response was already started on this request")
-        if type(status) is not int or not 200 <= status <= 599:
-            raise LocalProtocolError(f"invalid response status {status!r}: must be an int in 200..599")
-        parts = [_STATUS_LINES[status], extra]
-        length: int | None = None
-        chunked = False
-        # A response that leaves while the request body is still arriving ends the connection:
-        # say so (RFC 9112 §9.6) rather than close without warning.
-        keep_alive = self.response_keep_alive and self.client_state is not State.BODY
-        names = _CHECKED_NAMES
-        try:
-            for name, value in headers:
-                lname = names.get(name)
-                if lname is None:
-                    if R.TOKEN_RE.fullmatch(name) is None:
-                        raise LocalProtocolError(f"invalid response header name {name!r}")
-                    lname = name.lower()
-                    if len(names) < 256:  # bounded: apps may make up names per response
-                        names[name] = lname
-                if R.BAD_VALUE_RE.search(value) is not None:
-                    raise LocalProtocolError(
-                        f"invalid value for response header {name!r}: CR, LF, NUL and control characters "
-                        "are not allowed (response splitting)"
-                    )
-                if lname == b"content-length":
-                    if length is not None or R.CONTENT_LENGTH_RE.fullmatch(value) is None:
-                        raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
-                    length = int(value)
-                    if status == 204:
-                        continue  # RFC 9110 §8.6: never in a 204
-                elif lname == b"transfer-encoding":
-                    if value.strip(b" \t").lower() != b"chunked" or chunked:
-                        raise LocalProtocolError(f"unsupported transfer-encoding {value!r} (only chunked)")
-                    chunked = True
-                    continue  # added below, once, if the framing really is chunked
-                elif lname == b"connection":
-                    # Hop-by-hop: connection management is ours; honour the app's "close" only.
-                    if b"close" in value.lower():
-                        keep_alive = False
-                    continue
-                parts += (name, b": ", value, b"\r\n")
-        except (TypeError, ValueError):  # not bytes, or not pairs: (b"a", b"b", b"c") unpacks badly
-            raise LocalProtocolError(
-                f"response headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
-            ) from None
-        if chunked and length is not None:
-            raise LocalProtocolError("response has both content-length and transfer-encoding")
-
-        no_body = self._head_request or status == 204 or status == 304
-        self._discard_body = no_body
-        self._response_chunked = False
-        self._response_remaining = None
-        if no_body:
-            if length is None and body and self._head_request:
-                # The app sent the GET body to a HEAD: its length is the GET's (RFC 9110 §9.3.2).
-                # An empty body says nothing about it, so no Content-Length then (not a false 0).
-                parts.append(b"content-length: %d\r\n" % len(body))
-            body = b"" if body is not None else None
-        elif length is not None:
-            self._response_remaining = length
-            if body is not None and len(body) != length:
-                raise LocalProtocolError(
-                    f"response body is {len(body)} bytes but content-length says {length}"
-                )
-        elif body is not None and not chunked:
-            parts.append(b"content-length: %d\r\n" % len(body))
-        elif self._http10:
-            keep_alive = False  # RFC 9112 §6.3: the body ends when the connection closes
-        else:
-            self._response_chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
-
-        if not keep_alive:
-            parts.append(b"connection: close\r\n")
-        elif self._http10:
-            parts.append(b"connection: keep-alive\r\n")
-        self.response_keep_alive = keep_alive
-        parts.append(b"\r\n")
-        self._head_written = True
-
-        if body is None:
-            self.server_state = _move(_SERVER, self.server_state, "head")
-            return b"".join(parts)
-        self.server_state = _move(_SERVER, self.server_state, "head_final")
-        if self._response_chunked:
-            parts.append(b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
-        elif body:
-            parts.append(body)
-        return b"".join(parts)
 
     def response_body(self, data: bytes, more: bool) -> bytes:
         """Bytes for a piece of the response body; ``more=False`` ends the response."""
@@ -654,7 +648,9 @@ class H11Connection:
 
     def reuse(self) -> bool:
         """Start the next cycle if the exchange just completed allows it; say whether it did."""
-        if not self.keep_alive:
+        if not (
+            self.response_keep_alive and self.client_state is State.DONE and self.server_state is State.DONE
+        ):  # not keep_alive (a property: a call more on every request)
             return False
         self._next_cycle()
         return True
@@ -670,7 +666,7 @@ class H11Connection:
         return data
 
     def _next_cycle(self) -> None:
-        self.client_state = _move(_CLIENT, self.client_state, "next_cycle")
-        self.server_state = _move(_SERVER, self.server_state, "next_cycle")
+        # Both sides are DONE (keep_alive), and "next_cycle" takes DONE to IDLE in both tables.
+        self.client_state = self.server_state = State.IDLE
         self._head_request = False
         self._head_written = False
