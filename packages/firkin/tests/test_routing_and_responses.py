@@ -273,3 +273,32 @@ async def test_remembered_static_matches_stay_correct() -> None:
     assert calls == ["a", "a", "a"]
     other_host = await client.get("/fixed", headers={"Host": "other.example"})
     assert await other_host.get_data() == b"fixed GET"
+
+
+async def test_a_built_response_reads_like_one_made_by_hand() -> None:
+    """Response.of_data keeps its headers as ASGI pairs until they are read; read, they are what
+    Response(data, content_type=...) has, and a change made in an after_request hook is sent."""
+    built = Response.of_data(b"{}\n", "application/json")
+    assert built.asgi_headers() == [(b"content-type", b"application/json"), (b"content-length", b"3")]
+    by_hand = Response(b"{}\n", content_type="application/json")
+    assert built.asgi_headers() is not None  # status and body do not need the headers
+    assert (built.status_code, await built.get_data()) == (by_hand.status_code, await by_hand.get_data())
+    assert list(built.headers.items()) == list(by_hand.headers.items())
+    assert built.asgi_headers() is None  # read once: the Headers are what is sent from now on
+    built.headers["X-Late"] = "yes"
+    assert built.headers["X-Late"] == "yes"
+
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def index() -> dict[str, int]:
+        return {"a": 1}
+
+    @app.after_request
+    async def stamp(response: Response) -> Response:
+        response.headers["X-Stamp"] = "1"
+        return response
+
+    response = await app.test_client().get("/")
+    assert response.headers["X-Stamp"] == "1"
+    assert response.headers["Content-Length"] == str(len(b'{"a":1}\n'))

@@ -65,7 +65,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
     start = {
         "type": "http.response.start",
         "status": response.status_code,
-        "headers": _asgi_headers(response.headers),
+        "headers": response.asgi_headers() or _asgi_headers(response.headers),
     }
     head = request.method == "HEAD"
     body = response.response

@@ -58,8 +58,20 @@ class AppContext:
     def __init__(self, app: Firkin) -> None:
         self.app = app
         self._url_adapter: MapAdapter | None = _sentinel  # bound when first asked for
-        self.g: _AppCtxGlobals = app.app_ctx_globals_class()
+        self._g: _AppCtxGlobals | None = None  # made when first used: most requests never touch `g`
         self._tokens: list[Token[AppContext]] = []
+
+    @property
+    def g(self) -> _AppCtxGlobals:
+        """The app context's `g` namespace."""
+        g = self._g
+        if g is None:
+            g = self._g = self.app.app_ctx_globals_class()
+        return g
+
+    @g.setter
+    def g(self, value: _AppCtxGlobals) -> None:
+        self._g = value
 
     @property
     def url_adapter(self) -> MapAdapter | None:

@@ -538,3 +538,18 @@ def test_checked_header_names_are_remembered_within_a_bound() -> None:
             get().response_head(200, [(b"Content-Length", b"5")], body=b"")
         with pytest.raises(LocalProtocolError, match="invalid response header name"):
             get().response_head(200, [(b"bad name", b"v")], body=b"")
+
+
+def test_checked_header_values_are_remembered_within_bounds() -> None:
+    from tapster.protocol import http11
+
+    long_value = b"v" * 65
+    for number in range(400):  # more distinct values than the cache keeps
+        get().response_head(200, [(b"x-n", b"%d" % number), (b"x-long", long_value)], body=b"")
+    assert len(http11._CHECKED_VALUES) <= 256
+    assert long_value not in http11._CHECKED_VALUES  # only short values are kept
+    # A bad value is refused every time, also after good ones were remembered.
+    for _ in range(2):
+        get().response_head(200, [(b"x-ok", b"text/plain")], body=b"")
+        with pytest.raises(LocalProtocolError, match="response splitting"):
+            get().response_head(200, [(b"x-ok", b"text/plain\r\nx-evil: 1")], body=b"")

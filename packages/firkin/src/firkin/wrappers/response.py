@@ -247,6 +247,11 @@ def default_content_type(mimetype: str) -> str:
     return get_content_type(mimetype, "utf-8")
 
 
+@functools.lru_cache(maxsize=32)
+def _latin1(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
 class Response(SansIOResponse):
     """The response a view returns (or that `make_response` builds). Its body is sent by the ASGI
     layer; in tests read it with `await response.get_data()` / `await response.get_json()`."""
@@ -289,12 +294,44 @@ class Response(SansIOResponse):
         ):
             return cls(data, content_type=content_type)
         response = cls.__new__(cls)
-        headers = response.headers = Headers.__new__(Headers)  # what Headers() does, without the call
-        headers._list = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+        # The headers as the server wants them; werkzeug's Headers only if someone reads them.
+        response._headers = None
+        response._asgi_headers = [
+            (b"content-type", _latin1(content_type)),
+            (b"content-length", b"%d" % len(data)),
+        ]
         response._status = "200 OK"
         response._status_code = 200
         response.response = DataBody(data)
         return response
+
+    # Built lazily by of_data: the ASGI header pairs until `headers` is first read (then None).
+    _headers: Headers | None
+    _asgi_headers: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers (werkzeug's Headers)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers.__new__(Headers)  # what Headers() does, without the call
+            pairs = self._asgi_headers
+            assert pairs is not None
+            headers._list = [
+                ("Content-Type", pairs[0][1].decode("latin-1")),
+                ("Content-Length", pairs[1][1].decode("latin-1")),
+            ]
+            self._asgi_headers = None
+        return headers
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
+        self._asgi_headers = None
+
+    def asgi_headers(self) -> list[tuple[bytes, bytes]] | None:
+        """The headers as ASGI pairs when they were never read as Headers (of_data), else None."""
+        return self._asgi_headers if self._headers is None else None
 
     @property
     def max_cookie_size(self) -> int:  # type: ignore[override]

@@ -77,6 +77,9 @@ _STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(10
 
 # Response header names already checked (a token), with their lowercase form: apps send the same few.
 _CHECKED_NAMES: dict[bytes, bytes] = {}
+# Short response header values already checked (no control characters): content types and the
+# like repeat on every response. Bounded in count and in the length of a value kept.
+_CHECKED_VALUES: set[bytes] = set()
 
 
 def status_line(code: int) -> bytes:
@@ -503,6 +506,7 @@ class H11Connection:
             # say so (RFC 9112 §9.6) rather than close without warning.
             keep_alive = self.response_keep_alive and self.client_state is not State.BODY
             names = _CHECKED_NAMES
+            checked = _CHECKED_VALUES
             try:
                 for name, value in headers:
                     lname = names.get(name)
@@ -512,11 +516,14 @@ class H11Connection:
                         lname = name.lower()
                         if len(names) < 256:  # bounded: apps may make up names per response
                             names[name] = lname
-                    if R.BAD_VALUE_RE.search(value) is not None:
-                        raise LocalProtocolError(
-                            f"invalid value for response header {name!r}: CR, LF, NUL and control characters "
-                            "are not allowed (response splitting)"
-                        )
+                    if value not in checked:
+                        if R.BAD_VALUE_RE.search(value) is not None:
+                            raise LocalProtocolError(
+                                f"invalid value for response header {name!r}: CR, LF, NUL and control "
+                                "characters are not allowed (response splitting)"
+                            )
+                        if len(value) <= 64 and len(checked) < 256:
+                            checked.add(value)
                     if lname == b"content-length":
                         if length is not None or R.CONTENT_LENGTH_RE.fullmatch(value) is None:
                             raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
