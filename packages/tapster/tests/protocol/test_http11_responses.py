@@ -435,6 +435,12 @@ def test_tab_and_obs_text_in_values_are_allowed() -> None:
         [(b"content-length", b"5"), (b"content-length", b"5")],
         [(b"content-length", b"-1")],
         [(b"content-length", b"five")],
+        [(b"content-length", b"")],
+        [(b"content-length", b"+5")],
+        [(b"content-length", b" 5")],
+        [(b"content-length", b"5 ")],
+        [(b"content-length", b"1" * 19)],  # over 18 digits
+        [(b"content-length", "5".encode() + "\u0665".encode())],  # a digit of another script
         [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
         [(b"transfer-encoding", b"gzip")],
         [(b"transfer-encoding", b"gzip, chunked")],

@@ -77,6 +77,8 @@ _STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(10
 
 # Response header names already checked (a token), with their lowercase form: apps send the same few.
 _CHECKED_NAMES: dict[bytes, bytes] = {}
+# Response headers whose lowercase names mean something to the framing or the connection.
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Short response header values already checked (no control characters): content types and the
 # like repeat on every response. Bounded in count and in the length of a value kept.
 _CHECKED_VALUES: set[bytes] = set()
@@ -524,8 +526,11 @@ class H11Connection:
                             )
                         if len(value) <= 64 and len(checked) < 256:
                             checked.add(value)
-                    if lname == b"content-length":
-                        if length is not None or R.CONTENT_LENGTH_RE.fullmatch(value) is None:
+                    if lname not in _FRAMING:
+                        pass  # most headers: copied as they are
+                    elif lname == b"content-length":
+                        # CONTENT_LENGTH_RE's rule (1 to 18 ASCII digits) without a regex call.
+                        if length is not None or not (value.isdigit() and len(value) <= 18):
                             raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
                         length = int(value)
                         if status == 204:
