@@ -582,7 +582,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             return response_class.of_data(rv.encode(), default_content_type(response_class.default_mimetype))
         if isinstance(rv, dict | list) and type(self.json) is DefaultJSONProvider:
             return response_class.of_data(
-                json_body(self.json, rv, self.debug), default_content_type(self.json.mimetype)
+                json_body(self.json, rv, self.config["DEBUG"]), default_content_type(self.json.mimetype)
             )
         return make_general_response(self, rv)
 

@@ -125,6 +125,15 @@ class Request(Routed, SansIORequest):
 
     form_data_parser_class = FormDataParser
 
+    # Defaults, replaced per instance when set: no work for a request that never uses them.
+    _max_content_length: int | None = None
+    _max_form_memory_size: int | None = None
+    _max_form_parts: int | None = None
+    _cached_data: bytes | None = None
+    _cached_json: tuple[Any, Any] = (Ellipsis, Ellipsis)
+    _form: MultiDict[str, str] | None = None
+    _files: MultiDict[str, FileStorage] | None = None
+
     def __init__(
         self,
         method: str,
@@ -156,13 +165,7 @@ class Request(Routed, SansIORequest):
         self.body = body
         self.http_version = http_version
         self.scope = scope if scope is not None else {}
-        self._max_content_length: int | None = None
-        self._max_form_memory_size: int | None = None
-        self._max_form_parts: int | None = None
-        self._cached_data: bytes | None = None
-        self._cached_json: tuple[Any, Any] = (Ellipsis, Ellipsis)
-        self._form: MultiDict[str, str] | None = None
-        self._files: MultiDict[str, FileStorage] | None = None
+        # (The per-request limits and caches start as the class attributes below.)
         # Through a weak reference: a reference back to the request would make Request and Body a
         # cycle, which only the cycle collector frees (measured: it was most of the garbage of a
         # request, and the collector's pauses show under load).
