@@ -440,7 +440,7 @@ def test_tab_and_obs_text_in_values_are_allowed() -> None:
         [(b"content-length", b" 5")],
         [(b"content-length", b"5 ")],
         [(b"content-length", b"1" * 19)],  # over 18 digits
-        [(b"content-length", "5".encode() + "\u0665".encode())],  # a digit of another script
+        [(b"content-length", b"5" + "\u0665".encode())],  # a digit of another script
         [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
         [(b"transfer-encoding", b"gzip")],
         [(b"transfer-encoding", b"gzip, chunked")],
