@@ -648,3 +648,18 @@ def test_errors_are_final() -> None:
         with pytest.raises(RemoteProtocolError):
             conn.next_event()
     assert conn.client_state is State.ERROR
+
+
+def test_valid_hosts_are_remembered_within_bounds(mode: str) -> None:
+    from tapster.protocol import http11
+
+    long_host = b"h" * 65 + b".example"
+    for number in range(300):  # more distinct hosts than are kept
+        parse(get(b"/", b"Host: host%d.example" % number), mode)
+    parse(get(b"/", b"Host: " + long_host), mode)
+    assert len(http11._VALID_HOSTS) <= 256
+    assert long_host not in http11._VALID_HOSTS  # only short values are kept
+    # Remembered or not, a bad Host is refused every time.
+    for _ in range(2):
+        parse(get(b"/", b"Host: host1.example"), mode)
+        assert reject(get(b"/", b"Host: host1.example/evil"), mode).status_hint == 400

@@ -82,6 +82,9 @@ _STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(10
 
 # Response header names already checked (a token), with their lowercase form: apps send the same few.
 _CHECKED_NAMES: dict[bytes, bytes] = {}
+# Host header values found valid: clients send the same few. Bounded in count and length (the
+# values are client input; once full, new ones are checked every time and not kept).
+_VALID_HOSTS: set[bytes] = set()
 # Response headers whose lowercase names mean something to the framing or the connection.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Short response header values already checked (no control characters): content types and the
@@ -294,8 +297,11 @@ class H11Connection:
                 continue
             if name == b"host":
                 hosts += 1
-                if R.HOST_RE.fullmatch(value) is None:
-                    raise RemoteProtocolError("invalid Host header")
+                if value not in _VALID_HOSTS:
+                    if R.HOST_RE.fullmatch(value) is None:
+                        raise RemoteProtocolError("invalid Host header")
+                    if len(value) <= 64 and len(_VALID_HOSTS) < 256:
+                        _VALID_HOSTS.add(value)
             elif name == b"content-length":
                 if length is not None:
                     raise RemoteProtocolError("more than one Content-Length header")
