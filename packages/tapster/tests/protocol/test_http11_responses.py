@@ -406,6 +406,7 @@ def test_invalid_names_are_refused(name: bytes) -> None:
         [("x-str", b"v")],
         [(b"x-str-value", "v")],
         [(b"x-int", 5)],
+        [(b"x-bytearray", bytearray(b"v"))],  # ASGI says byte strings, as for names
         [(b"x-none", None)],
         [(b"x-three", b"v", b"w")],
         [(b"x-one",)],
