@@ -533,12 +533,12 @@ def test_no_error_response_after_a_body_error() -> None:
 
 
 def test_checked_header_names_are_remembered_within_a_bound() -> None:
-    from tapster.protocol import http11
+    from tapster.protocol import _responding
 
     for number in range(400):  # more distinct names than the cache keeps
         conn = get()
         conn.response_head(200, [(b"x-made-up-%d" % number, b"v"), (b"Content-Length", b"0")], body=b"")
-    assert len(http11._CHECKED_NAMES) <= 256
+    assert len(_responding._CHECKED_NAMES) <= 256
     # A remembered name keeps its special meaning; a bad name is refused every time.
     for _ in range(2):
         with pytest.raises(LocalProtocolError, match="content-length"):
@@ -548,13 +548,13 @@ def test_checked_header_names_are_remembered_within_a_bound() -> None:
 
 
 def test_checked_header_values_are_remembered_within_bounds() -> None:
-    from tapster.protocol import http11
+    from tapster.protocol import _responding
 
     long_value = b"v" * 65
     for number in range(400):  # more distinct values than the cache keeps
         get().response_head(200, [(b"x-n", b"%d" % number), (b"x-long", long_value)], body=b"")
-    assert len(http11._CHECKED_VALUES) <= 256
-    assert long_value not in http11._CHECKED_VALUES  # only short values are kept
+    assert len(_responding._CHECKED_VALUES) <= 256
+    assert long_value not in _responding._CHECKED_VALUES  # only short values are kept
     # A bad value is refused every time, also after good ones were remembered.
     for _ in range(2):
         get().response_head(200, [(b"x-ok", b"text/plain")], body=b"")
