@@ -281,8 +281,8 @@ async def test_a_built_response_reads_like_one_made_by_hand() -> None:
     built = Response.of_data(b"{}\n", "application/json")
     assert built.asgi_headers() == [(b"content-type", b"application/json"), (b"content-length", b"3")]
     by_hand = Response(b"{}\n", content_type="application/json")
-    assert built.asgi_headers() is not None  # status and body do not need the headers
     assert (built.status_code, await built.get_data()) == (by_hand.status_code, await by_hand.get_data())
+    assert built.asgi_headers() is not None  # status and body did not need the headers
     assert list(built.headers.items()) == list(by_hand.headers.items())
     assert built.asgi_headers() is None  # read once: the Headers are what is sent from now on
     built.headers["X-Late"] = "yes"
