@@ -98,18 +98,21 @@ class AppContext:
                     exc = sys.exc_info()[1]
                 await self.app.do_teardown_appcontext(exc, sync=sync)
         finally:
-            ctx = _cv_app.get()
-            _cv_app.reset(self._tokens.pop())
+            ctx = self._reset()
         self._popped(ctx)
 
     def pop_now(self, teardown: bool = True) -> bool:
         """Pop without awaiting when there is no teardown to run; False when `pop` must be awaited."""
         if self._tears_down(teardown):
             return False
+        self._popped(self._reset())
+        return True
+
+    def _reset(self) -> AppContext:
+        """Undo this context's last push; the context that was current."""
         ctx = _cv_app.get()
         _cv_app.reset(self._tokens.pop())
-        self._popped(ctx)
-        return True
+        return ctx
 
     def _tears_down(self, teardown: bool) -> bool:
         app = self.app

@@ -247,6 +247,10 @@ def default_content_type(mimetype: str) -> str:
     return get_content_type(mimetype, "utf-8")
 
 
+# The names of_data's ASGI pairs carry, as werkzeug's Headers spell them.
+_NAMES = {b"content-type": "Content-Type", b"content-length": "Content-Length"}
+
+
 @functools.lru_cache(maxsize=32)
 def _latin1(text: str) -> bytes:
     return text.encode("latin-1")
@@ -317,10 +321,7 @@ class Response(SansIOResponse):
             headers = self._headers = Headers.__new__(Headers)  # what Headers() does, without the call
             pairs = self._asgi_headers
             assert pairs is not None
-            headers._list = [
-                ("Content-Type", pairs[0][1].decode("latin-1")),
-                ("Content-Length", pairs[1][1].decode("latin-1")),
-            ]
+            headers._list = [(_NAMES[name], value.decode("latin-1")) for name, value in pairs]
             self._asgi_headers = None
         return headers
 

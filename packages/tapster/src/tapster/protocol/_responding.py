@@ -110,7 +110,7 @@ class Responding:
                         if R.TOKEN_RE.fullmatch(name) is None:
                             raise LocalProtocolError(f"invalid response header name {name!r}")
                         lname = name.lower()
-                        if len(names) < 256:  # bounded: apps may make up names per response
+                        if len(names) < R.MEMO_ENTRIES:  # bounded: apps may make up names per response
                             names[name] = lname
                     if value not in checked:
                         if R.BAD_VALUE_RE.search(value) is not None:
@@ -118,7 +118,7 @@ class Responding:
                                 f"invalid value for response header {name!r}: CR, LF, NUL and control "
                                 "characters are not allowed (response splitting)"
                             )
-                        if len(value) <= 64 and len(checked) < 256:
+                        if len(value) <= R.MEMO_VALUE_LENGTH and len(checked) < R.MEMO_ENTRIES:
                             checked.add(value)
                     if lname not in _FRAMING:
                         pass  # most headers: copied as they are

@@ -66,6 +66,12 @@ ABSOLUTE_FORM_RE = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?]+)([^?]*)(?:
 # What an application may put in a response header (response splitting: no CR, LF, NUL or other CTL).
 BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
+# The memories of values already checked (response header names and values, Host values): at most
+# MEMO_ENTRIES each, and a value is kept only if it is at most MEMO_VALUE_LENGTH bytes. They only
+# save work, so the bounds are fixed rather than configured.
+MEMO_ENTRIES = 256
+MEMO_VALUE_LENGTH = 64
+
 
 def diagnose_request_line(line: bytes) -> str:
     """Say what is wrong with a request line REQUEST_LINE_RE rejected (slow path, errors only)."""

@@ -226,7 +226,7 @@ class H11Connection(Responding):
                 if value not in _VALID_HOSTS:
                     if R.HOST_RE.fullmatch(value) is None:
                         raise RemoteProtocolError("invalid Host header")
-                    if len(value) <= 64 and len(_VALID_HOSTS) < 256:
+                    if len(value) <= R.MEMO_VALUE_LENGTH and len(_VALID_HOSTS) < R.MEMO_ENTRIES:
                         _VALID_HOSTS.add(value)
             elif name == b"content-length":
                 if length is not None:
