@@ -71,7 +71,9 @@ def test_websocket_protocol_exports() -> None:
             "WSState",
             "WebSocketConnection",
             "accept",
+            "negotiate",
             "parse_upgrade",
+            "switching_protocols",
         ]
     )
     assert issubclass(ws.HandshakeError, tapster.RemoteProtocolError)

@@ -897,7 +897,7 @@ def test_abort_cancels_the_app_task() -> None:
     c = Conn(app, backend)
     c.feed(get())
     [task] = [t for t in backend.tasks if not t.done]
-    c.proto.abort()
+    c.proto.terminate()
     c.run()
     assert log == ["cancelled"]
     assert task.cancelled

@@ -1,7 +1,8 @@
-"""One HTTP/1.1 request seen from the app: the ASGI `receive` and `send`, and the task that runs it.
+"""One request seen from the app: the ASGI `receive` and `send`, and the task that runs it.
 
-The connection (`H11Protocol` in _http11.py) feeds a `RequestCycle` with the request body and the
-disconnect; the cycle turns the app's messages into bytes through the connection's protocol state.
+Written against the stream interface (`_stream.Stream`) only: the same cycle serves an HTTP/1.1
+connection and each stream of an HTTP/2 one. The stream feeds the cycle with the request body and
+the disconnect; the cycle hands the app's response to the stream.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from ._state import access_log, error_log
 from ._types import Message
 
 if TYPE_CHECKING:
-    from ._http11 import H11Protocol
+    from ._stream import Stream
 
-__all__ = ["RequestCycle"]
+__all__ = ["RequestCycle", "escape_for_log"]
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
 
 
-def _escape_for_log(text: str) -> str:
+def escape_for_log(text: str) -> str:
     # Log injection (Uvicorn CVE-2020-7694): never write control characters from the request.
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
@@ -45,17 +46,17 @@ class RequestCycle:
         "disconnected",
         "head_written",
         "headers",
-        "proto",
         "request",
         "response_complete",
         "response_started",
         "scope",
         "status",
+        "stream",
         "task",
     )
 
-    def __init__(self, proto: H11Protocol, scope: dict[str, Any], request: Request) -> None:
-        self.proto = proto
+    def __init__(self, stream: Stream, scope: dict[str, Any], request: Request) -> None:
+        self.stream = stream
         self.scope = scope
         self.request = request
         self._body: list[bytes] = []
@@ -74,7 +75,7 @@ class RequestCycle:
         self.task: Handle | None = None
         self.bytes_sent = 0
 
-    # ----------------------------------------------------------------- fed by the connection
+    # ----------------------------------------------------------------- fed by the stream
 
     @property
     def buffered(self) -> int:
@@ -118,7 +119,7 @@ class RequestCycle:
                 body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
                 self._buffered = 0
-                self.proto.resume_reading_for_body()
+                self.stream.body_consumed(len(body))
                 self._eof_delivered = self._body_done
                 return {"type": "http.request", "body": body, "more_body": not self._body_done}
             if self._body_done:
@@ -135,8 +136,8 @@ class RequestCycle:
                 # A 100 may precede the final response as long as no byte of its head is out
                 # (`http.response.start` alone writes nothing); the body is wanted either way.
                 if not self.head_written:
-                    self.proto.write(self.proto.conn.informational_continue())
-                self.proto.body_wanted()
+                    self.stream.send_continue()
+                self.stream.body_wanted()
             await self._wait()
 
     async def _wait(self) -> None:
@@ -144,7 +145,7 @@ class RequestCycle:
         # one task while another reads): a wake-up reaches them all.
         waiter = self._waiter
         if waiter is None:
-            waiter = self._waiter = self.proto.backend.create_waiter()
+            waiter = self._waiter = self.stream.state.backend.create_waiter()
         await waiter.wait()
 
     async def send(self, message: Message) -> None:
@@ -154,39 +155,39 @@ class RequestCycle:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent before 'http.response.start'")
             if self.response_complete:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
-            # is_closing(): the transport failed a write and will report the loss on a later loop
-            # iteration, which an app that never yields would never reach (asyncio's _force_close).
-            if self.disconnected or self.proto.transport.is_closing():
+            stream = self.stream
+            # is_closing(): also a transport that failed a write and will report the loss on a later
+            # loop iteration, which an app that never yields would never reach (asyncio's _force_close).
+            if self.disconnected or stream.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            proto = self.proto
-            conn = proto.conn
+            if not more:
+                # Complete before the stream hears it: finishing the stream may start the next
+                # request on the connection, which must find this one over.
+                self.response_complete = True
             if not self.head_written:
                 try:
-                    data = conn.response_head(
-                        self.status, self.headers, proto.state.extra_headers(), None if more else body
-                    )
+                    stream.send_head(self.status, self.headers, body, more)
                 except LocalProtocolError as exc:
+                    self.response_complete = False
                     error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
                     raise
                 self.head_written = True
-                if more and body:
-                    data += conn.response_body(body, True)
             else:
-                data = conn.response_body(body, more)
-            if data and not proto._closed:
-                proto.transport.write(data)
+                try:
+                    stream.send_data(body, more)
+                except LocalProtocolError:
+                    self.response_complete = False
+                    raise
             self.bytes_sent += len(body)
             if not more:
-                self.response_complete = True
                 if self._waiter is not None:
                     self._wake()
-                if proto.state.access_log:
+                if stream.state.access_log:
                     self._log_access()
-                proto.cycle_done(self)
-            elif proto._write_paused:
-                await proto.wait_writable()
+            elif stream.write_paused:
+                await stream.wait_writable()
         elif kind == "http.response.start":
             if self.response_started:
                 raise LocalProtocolError("ASGI: 'http.response.start' sent twice")
@@ -199,26 +200,25 @@ class RequestCycle:
             raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in an http scope")
 
     async def run(self) -> None:
-        proto = self.proto
+        stream = self.stream
         try:
-            await proto.state.app(self.scope, self.receive, self.send)
+            await stream.state.app(self.scope, self.receive, self.send)
         except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
             self._app_failed(exc)
         else:
             if not self.response_complete:
                 if self._peer_closed or self.disconnected:
-                    proto._close()  # the app heard that the client left and gave up: fine
+                    stream.abort()  # the app heard that the client left and gave up: fine
                 elif self.head_written:
                     error_log.error("ASGI app returned before finishing the response to %s", self._where())
-                    proto._close()
-                elif not proto._closed:
+                    stream.abort()
+                elif not stream.is_closing():
                     error_log.error("ASGI app returned without sending a response to %s", self._where())
                     self._send_500()
         finally:
-            proto.task_done(self)
+            stream.done(self)
 
     def _app_failed(self, exc: Exception) -> None:
-        proto = self.proto
         if self.disconnected:  # the client left: the error is a consequence, not news
             error_log.debug("ASGI app raised after the client left (%s): %r", self._where(), exc)
         elif isinstance(exc, LocalProtocolError) and not self.head_written:
@@ -228,29 +228,27 @@ class RequestCycle:
         if self.response_complete:
             return
         if self.head_written:
-            proto._close()  # never a corrupt message: the client sees the connection end early
+            self.stream.abort()  # never a corrupt message: the client sees the response end early
         else:
             self._send_500()
 
     def _send_500(self) -> None:
-        proto = self.proto
         self.response_complete = True
         self.status = 500
-        proto._write_error(500, "the application failed to respond")
-        proto.cycle_done(self)
+        self.stream.send_error(500, "the application failed to respond")
 
     def _where(self) -> str:
         request = self.request
-        return _escape_for_log(f"{request.method.decode('ascii')} {request.target.decode('ascii')}")
+        return escape_for_log(f"{request.method.decode('ascii')} {request.target.decode('ascii')}")
 
     def _log_access(self) -> None:
         request = self.request
-        client = self.proto.client
+        client = self.stream.client
         access_log.info(
             '%s - "%s %s HTTP/%s" %d %d',
             f"{client[0]}:{client[1]}" if client else "-",
             request.method.decode("ascii"),
-            _escape_for_log(unquote(request.target.decode("ascii"))),
+            escape_for_log(unquote(request.target.decode("ascii"))),
             request.http_version.decode("ascii"),
             self.status,
             self.bytes_sent,

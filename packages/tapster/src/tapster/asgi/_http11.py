@@ -1,33 +1,34 @@
-"""The HTTP/1.1 ASGI driver: protocol events to ASGI scopes and receive/send, for any backend.
+"""The HTTP/1.1 connection: transport callbacks in, one stream at a time out to the ASGI cycles.
 
 `H11Protocol` has the shape of an ``asyncio.Protocol`` (the asyncio backend hands it to the loop as
-is; the trio backend calls the same methods from its reader and writer). One `RequestCycle` per
-request runs the app in its own task; the connection owns the task and cancels it when it dies.
+is; the trio backend calls the same methods from its reader and writer). It is also the `Stream`
+(`_stream.py`) of the request it is answering: HTTP/1.1 carries one exchange at a time, so the
+connection is its own stream, and keep-alive, pipelining and read-ahead stay in here. One
+`RequestCycle` (or `WebSocketCycle`) per request runs the app in its own task; the connection owns
+the tasks and cancels them when it is terminated.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request, State
-from tapster.protocol.websocket import HandshakeError, parse_upgrade
+from tapster.protocol.websocket import HandshakeError, parse_upgrade, switching_protocols
 
 from ._cycle import RequestCycle
+from ._deadline import Deadline
+from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
+from ._stream import Address, HeaderPairs
 from ._websocket import WebSocketCycle
 
-__all__ = ["H11Protocol", "RequestCycle"]  # RequestCycle: re-exported from _cycle
+__all__ = ["H11Protocol"]
 
 
-# Decoded once: the method of nearly every request is one of these.
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
-
-
-def _address(value: Any) -> tuple[str, int] | None:
+def _address(value: Any) -> Address:
     """ASGI `client`/`server`: (host, port) for IP sockets, None for Unix sockets."""
     if isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
@@ -36,29 +37,27 @@ def _address(value: Any) -> tuple[str, int] | None:
 
 class H11Protocol:
     """One HTTP/1.1 connection. Callbacks: connection_made, data_received, eof_received,
-    connection_lost, pause_writing, resume_writing; the server calls shutdown() and abort()."""
+    connection_lost, pause_writing, resume_writing; the server calls shutdown() and terminate()."""
 
     __slots__ = (
         "_closed",
-        "_deadline",
         "_drain",
         "_head_started",
         "_lingering",
         "_paused_reading",
         "_tasks",
-        "_timer",
-        "_timer_at",
         "_upgraded",
-        "_write_paused",
         "backend",
         "client",
         "conn",
         "cycle",
+        "deadline",
         "scheme",
         "server",
         "state",
         "transport",
         "websocket",
+        "write_paused",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -68,12 +67,11 @@ class H11Protocol:
         self.cycle: RequestCycle | None = None
         self._tasks: set[Handle] = set()
         self._closed = False
-        self._write_paused = False
+        self.write_paused = False
         self._drain: Waiter | None = None
         self._paused_reading = False
-        self._deadline: float | None = None
-        self._timer: Handle | None = None
-        self._timer_at = 0.0
+        #: Idle keep-alive, request head, request body and linger timeouts, one at a time.
+        self.deadline = Deadline(state.backend, self._timed_out)
         self._head_started = False
         self._lingering = False
         self.websocket: WebSocketCycle | None = None  # an upgrade request, until the connection ends
@@ -83,8 +81,8 @@ class H11Protocol:
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
-        self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
+        self.client: Address = _address(transport.get_extra_info("peername"))
+        self.server: Address = _address(transport.get_extra_info("sockname"))
         self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)
@@ -92,7 +90,7 @@ class H11Protocol:
             self._close()
             return
         # Nothing received yet: idle until the first byte, then the head timeout runs.
-        self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
+        self.deadline.set(self.backend.now() + self.state.config.keep_alive_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -121,10 +119,7 @@ class H11Protocol:
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closed = True
-        self._deadline = None
-        if self._timer is not None:  # release the connection now, not when the timer fires
-            self._timer.cancel()
-            self._timer = None
+        self.deadline.cancel()  # release the connection now, not when the timer fires
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
@@ -136,10 +131,10 @@ class H11Protocol:
         self.state.connection_closed(self)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         if self._drain is not None:
             self._drain.wake()
             self._drain = None
@@ -155,12 +150,12 @@ class H11Protocol:
         else:
             self.conn.response_keep_alive = False
 
-    def abort(self) -> None:
+    def terminate(self) -> None:
         """The shutdown deadline passed: cancel the app and drop the connection."""
         for task in list(self._tasks):
             task.cancel()
         self._closed = True
-        self._set_deadline(None)
+        self.deadline.set(None)
         self.transport.abort()
 
     # ----------------------------------------------------------------- reading
@@ -179,11 +174,11 @@ class H11Protocol:
                     # Waiting for more of the body: it must make progress within body_timeout.
                     # (Only here, not per Data event: a body that is already in costs no clock read.)
                     if cycle.body_due and not self._paused_reading:
-                        self._set_deadline(self.backend.now() + self.state.config.body_timeout)
+                        self.deadline.set(self.backend.now() + self.state.config.body_timeout)
                 elif not self._head_started and conn.buffered:
                     # RFC 9112 §9.3 idle ends with the first byte; the head must arrive in time.
                     self._head_started = True
-                    self._set_deadline(self.backend.now() + self.state.config.head_timeout)
+                    self.deadline.set(self.backend.now() + self.state.config.head_timeout)
                 break
             if event is PAUSED:
                 if conn.buffered > self.state.limits.max_pipelined and not self._paused_reading:
@@ -198,13 +193,13 @@ class H11Protocol:
                     # The app is not keeping up: stop reading until it consumes (flow control).
                     self._paused_reading = True
                     self.transport.pause_reading()
-                    self._deadline = None
+                    self.deadline.when = None
             elif isinstance(event, Request):
                 self._start_cycle(event)
             elif isinstance(event, EndOfMessage):
                 assert self.cycle is not None
                 self.cycle.body_complete()
-                self._deadline = None
+                self.deadline.when = None
             else:  # ConnectionClosed: the client closed or half-closed its side
                 if self.cycle is not None:
                     # A response is owed: keep the socket open to write it (a half-closed client
@@ -218,34 +213,12 @@ class H11Protocol:
         self._head_started = False
         if request.upgrade and self._start_websocket(request):
             return
-        state = self.state
-        raw_path = request.path
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = unquote(path)
-        root_path = state.config.root_path
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},  # per request: apps may mutate scopes
-            "http_version": "1.1" if request.http_version == b"1.1" else "1.0",
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": _METHODS.get(request.method) or request.method.decode("ascii"),
-            "root_path": root_path,
-            "path": root_path + path if root_path else path,
-            "raw_path": raw_path,
-            "query_string": request.query,
-            "headers": request.headers,
-            "state": state.lifespan_state.copy(),
-            "extensions": {},
-        }
-        cycle = RequestCycle(self, scope, request)
+        cycle = RequestCycle(self, http_scope(self, request), request)
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
         # 100 first (RFC 9110 §10.1.1): that body is due only once the app asks (body_wanted()).
-        self._deadline = None
+        self.deadline.when = None
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
@@ -260,9 +233,11 @@ class H11Protocol:
             return True
         if handshake is None:
             return False
+        # No HTTP after this request: it becomes a WebSocket, or its refusal ends the connection.
+        self.conn.response_keep_alive = False
         cycle = WebSocketCycle(self, request, handshake)
         self.websocket = cycle
-        self._deadline = None  # the app takes its time to accept, like any response
+        self.deadline.when = None  # the app takes its time to accept, like any response
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
@@ -291,57 +266,115 @@ class H11Protocol:
         self.transport.write(data)
         self._close()
 
-    def resume_reading_for_body(self) -> None:
+    # ----------------------------------------------------------------- the stream (_stream.Stream)
+
+    def is_closing(self) -> bool:
+        return self._closed or self.transport.is_closing()
+
+    def send_head(self, status: int, headers: HeaderPairs, body: bytes, more: bool) -> None:
+        conn = self.conn
+        data = conn.response_head(status, headers, self.state.extra_headers(), None if more else body)
+        if more:
+            if body:
+                data += conn.response_body(body, True)
+            if not self._closed:
+                self.transport.write(data)
+            return
+        if not self._closed:
+            self.transport.write(data)
+        self._response_done()
+
+    def send_data(self, data: bytes, more: bool) -> None:
+        out = self.conn.response_body(data, more)
+        if out and not self._closed:
+            self.transport.write(out)
+        if not more:
+            self._response_done()
+
+    def send_continue(self) -> None:
+        if not self._closed:
+            self.transport.write(self.conn.informational_continue())
+
+    def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
+        self._write_error(status, message, headers)
+        self._response_done()
+
+    def abort(self) -> None:
+        if self._upgraded is not None:
+            # A WebSocket that must end now (its close went unanswered): nothing left to flush.
+            self._closed = True
+            self.deadline.set(None)
+            self.transport.abort()
+        else:
+            self._close()  # the client sees the response end early, never a corrupt message
+
+    def done(self, cycle: object) -> None:
+        task = getattr(cycle, "task", None)
+        if task is not None:
+            self._tasks.discard(task)
+
+    def body_consumed(self, size: int) -> None:
         if self._paused_reading and not self._closed:
             self._paused_reading = False
             self.transport.resume_reading()
-            self._deadline = None
+            self.deadline.when = None
             cycle = self.cycle
             # Only a body still to come can stall: once it is all here the app may take its time.
             if cycle is not None and cycle.body_due:
-                self._set_deadline(self.backend.now() + self.state.config.body_timeout)
+                self.deadline.set(self.backend.now() + self.state.config.body_timeout)
 
     def body_wanted(self) -> None:
-        """The app asked for a body the client held back (100-continue): its timeout starts now."""
-        if not self._closed and not self._paused_reading and self._deadline is None:
-            self._set_deadline(self.backend.now() + self.state.config.body_timeout)
-
-    # ----------------------------------------------------------------- writing
-
-    def write(self, data: bytes) -> None:
-        if not self._closed:
-            self.transport.write(data)
+        if not self._closed and not self._paused_reading and self.deadline.when is None:
+            self.deadline.set(self.backend.now() + self.state.config.body_timeout)
 
     async def wait_writable(self) -> None:
-        """Wait while the transport is paused (its buffer above the high-water mark)."""
-        while self._write_paused and not self._closed:
+        while self.write_paused and not self._closed:
             if self._drain is None:
                 self._drain = self.backend.create_waiter()
             await self._drain.wait()
         if self._closed:
             raise ClientDisconnected("the client closed the connection")
 
-    def cycle_done(self, cycle: RequestCycle) -> None:
+    def upgrade(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        self.write(switching_protocols(self.state.extra_headers(), headers))
+        self._upgraded = self.websocket
+        if self._paused_reading:  # the HTTP side paused on read-ahead during the handshake
+            self._paused_reading = False
+            self.transport.resume_reading()
+        return self.conn.switch_protocols()
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        self._close()
+
+    def pause_reading(self) -> None:
+        if not self._closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._closed:
+            self.transport.resume_reading()
+
+    # ----------------------------------------------------------------- the end of an exchange
+
+    def _response_done(self) -> None:
         """The response is complete: reuse the connection for the next request, or close it."""
-        if self.cycle is not cycle:
-            return
         self.cycle = None
-        conn = self.conn
         if self._closed:
             return
+        conn = self.conn
         if self.state.draining or not conn.reuse():
             self._close()
             return
-        self._set_deadline(self.backend.now() + self.state.config.keep_alive_timeout)
+        self.deadline.set(self.backend.now() + self.state.config.keep_alive_timeout)
         if self._paused_reading:
             self._paused_reading = False
             self.transport.resume_reading()
         if conn.buffered or conn.peer_eof:
             self._process()
-
-    def task_done(self, cycle: RequestCycle) -> None:
-        if cycle.task is not None:
-            self._tasks.discard(cycle.task)
 
     def _close(self) -> None:
         if self._closed:
@@ -363,45 +396,18 @@ class H11Protocol:
             if self._paused_reading:
                 self._paused_reading = False
                 self.transport.resume_reading()
-            self._deadline = None
-            self._set_deadline(self.backend.now() + self.state.config.linger_timeout)
+            self.deadline.set(self.backend.now() + self.state.config.linger_timeout)
             return
-        self._set_deadline(None)
+        self.deadline.set(None)
         self.transport.close()
 
     # ----------------------------------------------------------------- timers
-
-    def _set_deadline(self, when: float | None) -> None:
-        # One lazy timer per connection: a later deadline does not reschedule it, the timer
-        # re-arms itself when it fires early; only an earlier deadline costs a new timer.
-        self._deadline = when
-        if when is None:
-            return
-        timer = self._timer
-        if timer is None or when < self._timer_at:
-            if timer is not None:
-                timer.cancel()
-            self._timer_at = when
-            self._timer = self.backend.call_at(when, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        deadline = self._deadline
-        if deadline is None or (self._closed and not self._lingering):
-            return
-        if self.backend.now() < deadline:
-            self._timer_at = deadline
-            self._timer = self.backend.call_at(deadline, self._on_timer)
-            return
-        self._deadline = None
-        self._timed_out()
 
     def _timed_out(self) -> None:
         if self._lingering:
             self.transport.close()
             return
-        if self._upgraded is not None:
-            self._upgraded.timer_fired()
+        if self._closed:
             return
         cycle = self.cycle
         if cycle is None:

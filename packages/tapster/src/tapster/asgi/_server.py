@@ -73,7 +73,7 @@ class Server:
         finally:
             # Cancelled or failed before a graceful drain: take every connection down with us.
             for conn in list(state.connections):
-                conn.abort()
+                conn.terminate()
             lifespan.cancel()
             if signals is not None:
                 signals.cancel()
@@ -94,4 +94,4 @@ class Server:
                 "Cancelling %d connection(s) still busy at the shutdown deadline", len(state.connections)
             )
             for conn in list(state.connections):
-                conn.abort()
+                conn.terminate()

@@ -1,9 +1,10 @@
 """One WebSocket seen from the app: the ASGI `websocket` scope's `receive` and `send`, and its task.
 
-The HTTP/1.1 connection (`H11Protocol`) starts a `WebSocketCycle` for an upgrade request. Until the
-app accepts, the request is plain HTTP/1.1 (the app may still deny it with an HTTP response); from
-`websocket.accept` on, the connection hands every byte to this cycle, which feeds the sans-I/O
-`WebSocketConnection` and keeps the pings, the close handshake and the bounded message queue.
+Written against the stream interface (`_stream.Stream`) only. A connection starts a `WebSocketCycle`
+for a WebSocket request (an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT). Until the app accepts,
+the request is plain HTTP (the app may still deny it with an HTTP response); from `websocket.accept`
+on, the stream hands every byte to this cycle, which feeds the sans-I/O `WebSocketConnection` and
+keeps the pings, the close handshake (on its own deadline) and the bounded message queue.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from urllib.parse import unquote
 
 from tapster.errors import ClientDisconnected, LocalProtocolError
 from tapster.protocol import NEED_DATA, Request
-from tapster.protocol.websocket import Closed, Handshake, Message, Pong, WebSocketConnection, accept
+from tapster.protocol.websocket import Closed, Handshake, Message, Pong, WebSocketConnection, negotiate
 
-from ._cycle import _escape_for_log
+from ._cycle import escape_for_log
+from ._deadline import Deadline
+from ._scope import websocket_scope
 from ._seam import Handle, Waiter
 from ._state import access_log, error_log
 from ._types import Message as ASGIMessage
 
 if TYPE_CHECKING:
-    from ._http11 import H11Protocol
+    from ._stream import Stream
 
-__all__ = ["WebSocketCycle", "websocket_scope"]
+__all__ = ["WebSocketCycle"]
 
 _CONNECT: dict[str, Any] = {"type": "websocket.connect"}
 _ABNORMAL = 1006  # RFC 6455 §7.1.5: the connection closed without a close frame
@@ -43,30 +46,6 @@ class Phase(enum.Enum):
     __hash__ = object.__hash__
 
 
-def websocket_scope(proto: H11Protocol, request: Request, handshake: Handshake) -> dict[str, Any]:
-    raw_path = request.path
-    path = raw_path.decode("ascii")
-    if "%" in path:
-        path = unquote(path)
-    root_path = proto.state.config.root_path
-    return {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "scheme": "wss" if proto.scheme == "https" else "ws",
-        "server": proto.server,
-        "client": proto.client,
-        "root_path": root_path,
-        "path": root_path + path if root_path else path,
-        "raw_path": raw_path,
-        "query_string": request.query,
-        "headers": request.headers,
-        "subprotocols": list(handshake.subprotocols),
-        "state": proto.state.lifespan_state.copy(),
-        "extensions": {"websocket.http.response": {}},
-    }
-
-
 class WebSocketCycle:
     """One WebSocket: the ASGI `receive` and `send` callables and the app task that uses them."""
 
@@ -81,25 +60,28 @@ class WebSocketCycle:
         "_response_headers",
         "_response_status",
         "_waiter",
+        "deadline",
         "handshake",
         "head_written",
         "phase",
-        "proto",
         "request",
         "scope",
+        "stream",
         "task",
         "ws",
     )
 
-    def __init__(self, proto: H11Protocol, request: Request, handshake: Handshake) -> None:
-        self.proto = proto
+    def __init__(self, stream: Stream, request: Request, handshake: Handshake) -> None:
+        self.stream = stream
         self.request = request
         self.handshake = handshake
-        self.scope = websocket_scope(proto, request, handshake)
+        self.scope = websocket_scope(stream, request, list(handshake.subprotocols))
         self.phase = Phase.CONNECTING
         self.ws: WebSocketConnection | None = None
         self.task: Handle | None = None
         self.head_written = False
+        #: Pings, the pong timeout and the close-handshake timeout (armed once accepted).
+        self.deadline = Deadline(stream.state.backend, self._timed_out)
         self._queue: deque[str | bytes] = deque()
         self._closed: tuple[int, str] | None = None  # (code, reason) the app gets in websocket.disconnect
         self._connect_sent = False
@@ -111,7 +93,7 @@ class WebSocketCycle:
         self._response_status = 0
         self._response_headers: Any = ()
 
-    # ----------------------------------------------------------------- fed by the connection
+    # ----------------------------------------------------------------- fed by the stream
 
     def data_received(self, data: bytes) -> None:
         assert self.ws is not None
@@ -124,9 +106,11 @@ class WebSocketCycle:
         self._pump()
 
     def connection_lost(self) -> None:
+        """The stream is gone (the connection dropped, or the stream was reset)."""
         if self._closed is None:
             self._closed = (_ABNORMAL, "")
         self.phase = Phase.CLOSED
+        self.deadline.cancel()
         self._wake()
 
     def shutdown(self) -> None:
@@ -135,43 +119,41 @@ class WebSocketCycle:
             self._start_close(_GOING_AWAY, "server shutting down")
         else:
             self._going_away = True
-            self.proto.conn.response_keep_alive = False
 
-    def timer_fired(self) -> None:
-        """The connection's deadline passed: a ping is due, a pong or a close answer is overdue."""
-        proto = self.proto
-        config = proto.state.config
+    def _timed_out(self) -> None:
+        """The deadline passed: a ping is due, a pong or a close answer is overdue."""
+        stream = self.stream
+        config = stream.state.config
         if self.phase is Phase.CLOSING:
-            error_log.debug("WebSocket close from %s not answered in time", proto.client)
-            self._finish(_ABNORMAL, "")
-            proto.transport.abort()
+            error_log.debug("WebSocket close from %s not answered in time", stream.client)
+            self._finish(_ABNORMAL, "", abort=True)
         elif self.phase is not Phase.OPEN:
             return
         elif self._ping_payload is not None:
             error_log.info(
-                "WebSocket ping to %s not answered within %ss", proto.client, config.ws_ping_timeout
+                "WebSocket ping to %s not answered within %ss", stream.client, config.ws_ping_timeout
             )
             self._fail(_INTERNAL_ERROR, "keepalive ping timeout")
         else:
             assert self.ws is not None
             self._ping_count += 1
             self._ping_payload = b"%d" % self._ping_count
-            proto.write(self.ws.send_ping(self._ping_payload))
-            proto._set_deadline(proto.backend.now() + config.ws_ping_timeout)
+            stream.write(self.ws.send_ping(self._ping_payload))
+            self.deadline.set_in(config.ws_ping_timeout)
 
     def _pump(self) -> None:
         """Turn received bytes into queued messages, until the queue is full (then stop reading)."""
         ws = self.ws
         assert ws is not None
-        proto = self.proto
+        stream = self.stream
         queue = self._queue
-        limit = proto.state.config.ws_max_queue
+        limit = stream.state.config.ws_max_queue
         while True:
             if len(queue) >= limit:
                 # The app is not keeping up: leave the rest in the buffer and stop reading (TCP pushes back).
                 if not self._reading_paused:
                     self._reading_paused = True
-                    proto.transport.pause_reading()
+                    stream.pause_reading()
                 break
             event = ws.next_event()
             if event is NEED_DATA:
@@ -182,39 +164,47 @@ class WebSocketCycle:
             elif isinstance(event, Closed):
                 out = ws.data_to_send()
                 if out:
-                    proto.write(out)
+                    stream.write(out)
                 self._finish(event.code, event.reason)
                 return
             elif isinstance(event, Pong) and event.payload == self._ping_payload:
                 self._ping_payload = None
                 if self.phase is Phase.OPEN:  # (while CLOSING, the close timeout stands)
-                    interval = proto.state.config.ws_ping_interval
-                    proto._set_deadline(proto.backend.now() + interval if interval else None)
+                    interval = stream.state.config.ws_ping_interval
+                    if interval:
+                        self.deadline.set_in(interval)
+                    else:
+                        self.deadline.set(None)
         out = ws.data_to_send()
         if out:
-            proto.write(out)
+            stream.write(out)
 
-    def _finish(self, code: int, reason: str) -> None:
-        """The WebSocket is over: the app hears (code, reason) once the queue is drained; TCP closes."""
+    def _finish(self, code: int, reason: str, *, abort: bool = False) -> None:
+        """The WebSocket is over: the app hears (code, reason) once the queue is drained; the stream
+        ends (abort: at once, dropping what is unsent)."""
         if self._closed is None:
             self._closed = (code, reason)
         self.phase = Phase.CLOSED
+        self.deadline.cancel()
         self._wake()
-        self.proto._close()
+        if abort:
+            self.stream.abort()
+        else:
+            self.stream.close()
 
     def _fail(self, code: int, reason: str) -> None:
-        """RFC 6455 §7.1.7: send a close frame and close TCP without waiting for an answer."""
+        """RFC 6455 §7.1.7: send a close frame and end the stream without waiting for an answer."""
         assert self.ws is not None
-        self.proto.write(self.ws.send_close(code, reason))
+        self.stream.write(self.ws.send_close(code, reason))
         self._finish(code, reason)
 
     def _start_close(self, code: int, reason: str) -> None:
-        """RFC 6455 §7.1.2: send a close frame; the connection closes at the answer or the timeout."""
+        """RFC 6455 §7.1.2: send a close frame; the stream ends at the answer or the timeout."""
         assert self.ws is not None
-        proto = self.proto
-        proto.write(self.ws.send_close(code, reason))
+        stream = self.stream
+        stream.write(self.ws.send_close(code, reason))
         self.phase = Phase.CLOSING
-        proto._set_deadline(proto.backend.now() + proto.state.config.ws_ping_timeout)
+        self.deadline.set_in(stream.state.config.ws_ping_timeout)
 
     def _wake(self) -> None:
         if self._waiter is not None:
@@ -231,9 +221,9 @@ class WebSocketCycle:
             queue = self._queue
             if queue:
                 data = queue.popleft()
-                if self._reading_paused and not self.proto._closed:
+                if self._reading_paused and not self.stream.is_closing():
                     self._reading_paused = False
-                    self.proto.transport.resume_reading()
+                    self.stream.resume_reading()
                     self._pump()  # what was left in the buffer when reading paused
                 if isinstance(data, str):
                     return {"type": "websocket.receive", "text": data}
@@ -243,7 +233,7 @@ class WebSocketCycle:
                 return {"type": "websocket.disconnect", "code": code, "reason": reason}
             waiter = self._waiter
             if waiter is None:
-                waiter = self._waiter = self.proto.backend.create_waiter()
+                waiter = self._waiter = self.stream.state.backend.create_waiter()
             await waiter.wait()
 
     async def send(self, message: ASGIMessage) -> None:
@@ -261,13 +251,13 @@ class WebSocketCycle:
                     raise LocalProtocolError("ASGI: 'websocket.send' needs 'bytes' (bytes) or 'text' (str)")
             elif not isinstance(data, bytes) or message.get("text") is not None:
                 raise LocalProtocolError("ASGI: 'websocket.send' needs exactly one of 'bytes' and 'text'")
-            proto = self.proto
-            if proto.transport.is_closing():
+            stream = self.stream
+            if stream.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             assert self.ws is not None
-            proto.transport.write(self.ws.send_message(data))
-            if proto._write_paused:
-                await proto.wait_writable()
+            stream.write(self.ws.send_message(data))
+            if stream.write_paused:
+                await stream.wait_writable()
         elif kind == "websocket.accept":
             self._accept(message)
         elif kind == "websocket.close":
@@ -278,7 +268,7 @@ class WebSocketCycle:
                 self._check_connected()
                 self.phase = Phase.CLOSED
                 self._log_access(403)
-                self.proto._write_error(403, "the application refused the WebSocket connection")
+                self.stream.send_error(403, "the application refused the WebSocket connection")
             elif phase is Phase.OPEN:
                 assert self.ws is not None
                 if not isinstance(reason, str):
@@ -306,21 +296,20 @@ class WebSocketCycle:
             raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in a websocket scope")
 
     def _check_connected(self) -> None:
-        if self._closed is not None or self.proto._closed:
+        if self._closed is not None or self.stream.is_closing():
             raise ClientDisconnected("the client closed the connection")
 
     def _accept(self, message: ASGIMessage) -> None:
         self._check_connected()
         if self.phase is not Phase.CONNECTING:
             raise LocalProtocolError(f"ASGI: 'websocket.accept' in state {self.phase.name}")
-        proto = self.proto
-        config = proto.state.config
+        stream = self.stream
+        config = stream.state.config
         try:
-            data, ws = accept(
+            headers, ws = negotiate(
                 self.handshake,
                 message.get("subprotocol"),
                 message.get("headers", ()),
-                proto.state.extra_headers(),
                 max_message_size=config.ws_max_message_size,
                 deflate=config.ws_per_message_deflate,
             )
@@ -329,59 +318,46 @@ class WebSocketCycle:
             raise
         self.ws = ws
         self.phase = Phase.OPEN
-        self._log_access(101)
-        proto.transport.write(data)
-        ws.receive_data(proto.conn.switch_protocols())
-        proto._upgraded = self
-        if proto._paused_reading:  # the HTTP side paused on read-ahead during the handshake
-            proto._paused_reading = False
-            proto.transport.resume_reading()
+        self._log_access(101 if self.request.http_version != b"2" else 200)
+        ws.receive_data(stream.upgrade(headers))
         if config.ws_ping_interval:
-            proto._set_deadline(proto.backend.now() + config.ws_ping_interval)
+            self.deadline.set_in(config.ws_ping_interval)
         if self._going_away:
             self._start_close(_GOING_AWAY, "server shutting down")
         else:
             self._pump()
 
     def _send_response_body(self, body: bytes, more: bool) -> None:
-        proto = self.proto
-        conn = proto.conn
-        if self._closed is not None or proto._closed:
+        stream = self.stream
+        if self._closed is not None or stream.is_closing():
             raise ClientDisconnected("the client closed the connection")
         if not self.head_written:
-            conn.response_keep_alive = False  # no HTTP after a refused upgrade
+            if not more:
+                self.phase = Phase.CLOSED
             try:
-                data = conn.response_head(
-                    self._response_status,
-                    self._response_headers,
-                    proto.state.extra_headers(),
-                    None if more else body,
-                )
+                stream.send_head(self._response_status, self._response_headers, body, more)
             except LocalProtocolError as exc:
+                self.phase = Phase.RESPONSE
                 error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
                 raise
             self.head_written = True
             self._log_access(self._response_status)
-            if more and body:
-                data += conn.response_body(body, True)
         else:
-            data = conn.response_body(body, more)
-        proto.write(data)
-        if not more:
-            self.phase = Phase.CLOSED
-            proto._close()
+            if not more:
+                self.phase = Phase.CLOSED
+            stream.send_data(body, more)
 
     async def run(self) -> None:
-        proto = self.proto
+        stream = self.stream
         try:
-            await proto.state.app(self.scope, self.receive, self.send)
+            await stream.state.app(self.scope, self.receive, self.send)
         except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
             self._app_failed(exc)
         else:
             phase = self.phase
             if phase is Phase.OPEN:
                 self._start_close(1000, "")  # the app is done with it: a normal closure
-            elif phase is Phase.CONNECTING and not proto._closed:
+            elif phase is Phase.CONNECTING and not stream.is_closing():
                 error_log.error(
                     "ASGI app returned without accepting or refusing the WebSocket %s", self._where()
                 )
@@ -390,12 +366,11 @@ class WebSocketCycle:
                 error_log.error("ASGI app returned before finishing the response to %s", self._where())
                 self._end_response()
         finally:
-            if self.task is not None:
-                proto._tasks.discard(self.task)
+            stream.done(self)
 
     def _app_failed(self, exc: Exception) -> None:
         phase = self.phase
-        if self._closed is not None or self.proto._closed:  # the client left: a consequence, not news
+        if self._closed is not None or self.stream.is_closing():  # the client left: not news
             error_log.debug("ASGI app raised after the WebSocket closed (%s): %r", self._where(), exc)
             return
         if not isinstance(exc, LocalProtocolError):  # those were logged where they were detected
@@ -410,25 +385,26 @@ class WebSocketCycle:
     def _send_500(self) -> None:
         self.phase = Phase.CLOSED
         self._log_access(500)
-        self.proto._write_error(500, "the application failed to respond")
+        self.stream.send_error(500, "the application failed to respond")
 
     def _end_response(self) -> None:
         self.phase = Phase.CLOSED
         if self.head_written:
-            self.proto._close()  # never a corrupt message: the client sees the connection end early
+            self.stream.abort()  # never a corrupt message: the client sees the response end early
         else:
             self._send_500()
 
     def _where(self) -> str:
-        return _escape_for_log(self.request.target.decode("ascii"))
+        return escape_for_log(self.request.target.decode("ascii"))
 
     def _log_access(self, status: int) -> None:
-        if not self.proto.state.access_log:
+        stream = self.stream
+        if not stream.state.access_log:
             return
-        client = self.proto.client
+        client = stream.client
         access_log.info(
             '%s - "WebSocket %s" %d',
             f"{client[0]}:{client[1]}" if client else "-",
-            _escape_for_log(unquote(self.request.target.decode("ascii"))),
+            escape_for_log(unquote(self.request.target.decode("ascii"))),
             status,
         )

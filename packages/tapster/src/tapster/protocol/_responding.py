@@ -3,6 +3,7 @@ connection's reuse. `H11Connection` (http11.py), the receiving side, inherits it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from http import HTTPStatus
 
 from tapster.errors import LocalProtocolError
@@ -80,7 +81,7 @@ class Responding:
     def response_head(
         self,
         status: int,
-        headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+        headers: Iterable[tuple[bytes, bytes]],
         extra: bytes = b"",
         body: bytes | None = None,
     ) -> bytes:

@@ -39,7 +39,9 @@ __all__ = [
     "WSState",
     "WebSocketConnection",
     "accept",
+    "negotiate",
     "parse_upgrade",
+    "switching_protocols",
 ]
 
 WEBSOCKET_VERSION = b"13"  # RFC 6455 §4.1: the only version there is
@@ -60,7 +62,7 @@ class HandshakeError(RemoteProtocolError):
 class Handshake:
     """A valid WebSocket upgrade request (RFC 6455 §4.2.1)."""
 
-    key: bytes  # Sec-WebSocket-Key as sent
+    key: bytes | None  # Sec-WebSocket-Key as sent (None over HTTP/2, RFC 8441 §5)
     subprotocols: list[str]  # Sec-WebSocket-Protocol offers, in order
     extensions: list[str]  # Sec-WebSocket-Extensions offers, each "name; params"
 
@@ -203,31 +205,27 @@ _OWN_HEADERS = frozenset(
 )
 
 
-def accept(
+def negotiate(
     handshake: Handshake,
     subprotocol: str | None,
     headers: Iterable[tuple[bytes, bytes]],
-    extra: bytes = b"",
     *,
     max_message_size: int,
     deflate: bool,
-) -> tuple[bytes, WebSocketConnection]:
-    """The 101 response accepting `handshake` (`extra`: pre-formatted server header lines), and the
-    connection that speaks WebSocket from then on. Raises LocalProtocolError for invalid app input."""
-    parts = [
-        b"HTTP/1.1 101 Switching Protocols\r\n",
-        extra,
-        b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
-        generate_accept_token(handshake.key),
-        b"\r\n",
-    ]
+) -> tuple[list[tuple[bytes, bytes]], WebSocketConnection]:
+    """The response headers accepting `handshake` (validated; HTTP/1.1 adds its own Upgrade and
+    Connection, HTTP/2 none) and the connection that speaks WebSocket from then on. Raises
+    LocalProtocolError for invalid app input."""
+    pairs: list[tuple[bytes, bytes]] = []
+    if handshake.key is not None:  # RFC 8441 §5: no key, and no accept token, over HTTP/2
+        pairs.append((b"sec-websocket-accept", generate_accept_token(handshake.key)))
     if subprotocol is not None:
         # RFC 6455 §4.2.2: the server selects one of the client's values, or none.
         if subprotocol not in handshake.subprotocols:
             raise LocalProtocolError(
                 f"subprotocol {subprotocol!r} was not offered by the client ({handshake.subprotocols})"
             )
-        parts += (b"sec-websocket-protocol: ", subprotocol.encode("ascii"), b"\r\n")
+        pairs.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
     try:
         for name, value in headers:
             if R.TOKEN_RE.fullmatch(name) is None:
@@ -238,7 +236,7 @@ def accept(
                 raise LocalProtocolError(
                     f"header {name!r} is set by the server (choose a subprotocol with 'subprotocol')"
                 )
-            parts += (name, b": ", value, b"\r\n")
+            pairs.append((name, value))
     except (TypeError, ValueError):
         raise LocalProtocolError(
             f"accept headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
@@ -248,9 +246,34 @@ def accept(
         negotiated = _negotiate_deflate(handshake.extensions, max_message_size)
         if negotiated is not None:
             extensions.append(negotiated[0])
-            parts += (b"sec-websocket-extensions: ", negotiated[1], b"\r\n")
+            pairs.append((b"sec-websocket-extensions", negotiated[1]))
+    return pairs, WebSocketConnection(max_message_size, extensions)
+
+
+def switching_protocols(extra: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The HTTP/1.1 101 response (RFC 9110 §15.2.2) with validated `headers` (from `negotiate`);
+    `extra`: pre-formatted server header lines."""
+    parts = [b"HTTP/1.1 101 Switching Protocols\r\n", extra, b"upgrade: websocket\r\nconnection: Upgrade\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
-    return b"".join(parts), WebSocketConnection(max_message_size, extensions)
+    return b"".join(parts)
+
+
+def accept(
+    handshake: Handshake,
+    subprotocol: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    extra: bytes = b"",
+    *,
+    max_message_size: int,
+    deflate: bool,
+) -> tuple[bytes, WebSocketConnection]:
+    """The HTTP/1.1 101 response accepting `handshake` (`extra`: pre-formatted server header lines),
+    and the connection that speaks WebSocket from then on. Raises LocalProtocolError for invalid app
+    input."""
+    pairs, ws = negotiate(handshake, subprotocol, headers, max_message_size=max_message_size, deflate=deflate)
+    return switching_protocols(extra, pairs), ws
 
 
 class WSState(enum.Enum):
