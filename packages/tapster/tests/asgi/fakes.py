@@ -19,7 +19,7 @@ from typing import Any
 
 from tapster.asgi._http11 import H11Protocol
 
-__all__ = ["Cancelled", "FakeBackend", "FakeTask", "FakeTimer", "FakeTransport", "FakeWaiter"]
+__all__ = ["Cancelled", "FakeBackend", "FakeStream", "FakeTask", "FakeTimer", "FakeTransport", "FakeWaiter"]
 
 _MAX_STEPS = 100_000  # run_until_idle gives up after this many steps: a livelock is a test failure
 
@@ -306,3 +306,101 @@ class FakeTransport:
             self.lost = True
             assert self.protocol is not None
             self.protocol.connection_lost(exc)
+
+
+class FakeStream:
+    """A `tapster.asgi._stream.Stream` that records what a cycle asks of it, for testing the ASGI
+    cycles without any HTTP version's connection. `calls` lists ``(method, args...)`` in order;
+    a test plays the connection's part by calling the cycle's own methods (body_received, ...)."""
+
+    def __init__(
+        self,
+        state: Any,
+        *,
+        client: Any = ("203.0.113.7", 50123),
+        server: Any = ("192.0.2.1", 8000),
+        scheme: str = "http",
+        reject_head: Exception | None = None,
+    ) -> None:
+        self.state = state
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.write_paused = False
+        self.pause_each_send = False  # every send_data fills the window again
+        self.closing = False
+        self.reject_head = reject_head  # raised by send_head (an invalid app response)
+        self.calls: list[tuple[Any, ...]] = []
+        self.written = bytearray()  # upgraded-stream bytes
+        self.leftover = b""  # what upgrade() hands back
+        self._drain: FakeWaiter | None = None
+
+    def names(self) -> list[str]:
+        return [call[0] for call in self.calls]
+
+    def unblock(self) -> None:
+        """The peer's window opened (or the transport drained)."""
+        self.write_paused = False
+        if self._drain is not None:
+            self._drain.wake()
+            self._drain = None
+
+    # ----------------------------------------------------------------- the stream interface
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def send_head(self, status: int, headers: Any, body: bytes, more: bool) -> None:
+        if self.reject_head is not None:
+            raise self.reject_head
+        self.calls.append(("send_head", status, list(headers), body, more))
+
+    def send_data(self, data: bytes, more: bool) -> None:
+        self.calls.append(("send_data", data, more))
+        self.write_paused = self.pause_each_send
+
+    def send_continue(self) -> None:
+        self.calls.append(("send_continue",))
+
+    def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
+        self.calls.append(("send_error", status))
+
+    def abort(self) -> None:
+        self.calls.append(("abort",))
+        self.closing = True
+
+    def done(self, cycle: object) -> None:
+        self.calls.append(("done",))
+
+    def body_consumed(self, size: int) -> None:
+        self.calls.append(("body_consumed", size))
+
+    def body_wanted(self) -> None:
+        self.calls.append(("body_wanted",))
+
+    async def wait_writable(self) -> None:
+        from tapster import ClientDisconnected
+
+        while self.write_paused and not self.closing:
+            if self._drain is None:
+                self._drain = self.state.backend.create_waiter()
+            await self._drain
+        if self.closing:
+            raise ClientDisconnected("gone")
+
+    def upgrade(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        self.calls.append(("upgrade", list(headers)))
+        return self.leftover
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        self.calls.append(("pause_reading",))
+
+    def resume_reading(self) -> None:
+        self.calls.append(("resume_reading",))

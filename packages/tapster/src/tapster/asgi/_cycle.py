@@ -221,7 +221,10 @@ class RequestCycle:
     def _app_failed(self, exc: Exception) -> None:
         if self.disconnected:  # the client left: the error is a consequence, not news
             error_log.debug("ASGI app raised after the client left (%s): %r", self._where(), exc)
-        elif isinstance(exc, LocalProtocolError) and not self.head_written:
+            if not self.response_complete:
+                self.stream.abort()  # nobody to answer (the connection answered a broken request)
+            return
+        if isinstance(exc, LocalProtocolError) and not self.head_written:
             pass  # already logged where it was detected, with the reason
         else:
             error_log.error("Exception in ASGI application for %s", self._where(), exc_info=exc)
