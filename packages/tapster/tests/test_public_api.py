@@ -72,6 +72,7 @@ def test_websocket_protocol_exports() -> None:
             "WebSocketConnection",
             "accept",
             "negotiate",
+            "parse_h2_websocket",
             "parse_upgrade",
             "switching_protocols",
         ]

@@ -112,5 +112,6 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
         context.load_cert_chain(config.certfile, config.keyfile)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load TLS certificate {config.certfile!r}: {exc}") from exc
-    context.set_alpn_protocols(["http/1.1"])
+    # RFC 9113 §3.2: "h2" over TLS 1.2+ (minimum_version above), chosen by ALPN after the handshake.
+    context.set_alpn_protocols(["h2", "http/1.1"] if config.http2 else ["http/1.1"])
     return context

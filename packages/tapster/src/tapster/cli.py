@@ -21,10 +21,19 @@ __all__ = ["main"]
 _TUNABLES = tuple(
     f
     for f in dataclasses.fields(Config)
-    if f.name.startswith(("max_", "ws_max_", "ws_ping_")) or f.name.endswith("_timeout")
+    if f.name.startswith(("max_", "ws_max_", "ws_ping_", "h2_")) or f.name.endswith("_timeout")
 ) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
-_SECONDS = ("_timeout", "_interval")
-_UNITS = {"max_headers": "fields", "backlog": "connections", "ws_max_queue": "messages"}
+_FLOATS = ("_timeout", "_interval", "_per_second")
+_UNITS = {
+    "max_headers": "fields",
+    "backlog": "connections",
+    "ws_max_queue": "messages",
+    "h2_max_concurrent_streams": "streams",
+    "h2_max_resets": "resets",
+    "h2_max_control_frames": "frames",
+    "h2_resets_per_second": "resets a second",
+    "h2_control_frames_per_second": "frames a second",
+}
 # Names users of other servers reach for first.
 _ALIASES = {
     "keep_alive_timeout": ["--timeout-keep-alive", "--keep-alive"],
@@ -36,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Config()
     p = argparse.ArgumentParser(
         prog="tapster",
-        description="Serve an ASGI application over HTTP/1.1 and WebSocket on asyncio, uvloop or trio.",
+        description="Serve an ASGI application over HTTP/1.1, HTTP/2 and WebSocket on asyncio, uvloop or trio.",
     )
     p.add_argument("app", help="the ASGI app as module:attribute, e.g. main:app")
     p.add_argument("--version", action="version", version=f"tapster {__version__}")
@@ -88,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         help="send a Date header",
     )
     p.add_argument(
+        "--http2",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.http2,
+        help="serve HTTP/2: ALPN h2 over TLS, h2c on cleartext (on by default)",
+    )
+    p.add_argument(
         "--ws-per-message-deflate",
         action=argparse.BooleanOptionalAction,
         default=defaults.ws_per_message_deflate,
@@ -96,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     limits = p.add_argument_group("limits and timeouts (see docs/configuration.md)")
     for f in _TUNABLES:
         flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
-        kind = float if f.name.endswith(_SECONDS) else int
-        unit = "seconds" if kind is float else _UNITS.get(f.name, "bytes")
+        kind = float if f.name.endswith(_FLOATS) else int
+        unit = _UNITS.get(f.name, "seconds" if kind is float else "bytes")
         limits.add_argument(
             *flags,
             dest=f.name,
@@ -126,6 +141,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         server_header=args.server_header,
         date_header=args.date_header,
         ws_per_message_deflate=args.ws_per_message_deflate,
+        http2=args.http2,
         **values,
     )
 

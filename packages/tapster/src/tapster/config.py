@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .protocol import H11Limits
+from .protocol.http2 import H2Limits
 
 __all__ = ["Config"]
 
@@ -56,6 +57,16 @@ class Config:
     ws_ping_timeout: float = 20.0  # seconds to wait for a pong (-> close 1011) or a close answer
     ws_per_message_deflate: bool = True  # accept permessage-deflate compression (RFC 7692)
 
+    # HTTP/2 (RFC 9113). Precedents in tapster.protocol.http2.H2Limits.
+    http2: bool = True  # offer h2 by ALPN over TLS, and serve h2c (prior knowledge, Upgrade) on cleartext
+    h2_max_concurrent_streams: int = 100  # streams open at once per connection; more -> REFUSED_STREAM
+    h2_max_header_list_size: int = 64 * 1024  # bytes of a decoded header list (CONTINUATION included)
+    h2_stream_window: int = 64 * 1024  # bytes of request body a client may send ahead of the app
+    h2_max_resets: int = 200  # client stream resets in a burst (rapid reset) ...
+    h2_resets_per_second: float = 20.0  # ... then this many a second, else GOAWAY ENHANCE_YOUR_CALM
+    h2_max_control_frames: int = 1000  # SETTINGS/PING/PRIORITY/small WINDOW_UPDATE/empty DATA burst ...
+    h2_control_frames_per_second: float = 200.0  # ... then this many a second, else GOAWAY
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
@@ -73,12 +84,22 @@ class Config:
             raise ConfigError("keyfile given without certfile: pass --certfile too")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            is_count = f.name.startswith(("max_", "ws_max_")) or f.name in ("write_buffer_size", "backlog")
+            is_count = f.name.startswith(("max_", "ws_max_", "h2_max_")) or f.name in (
+                "write_buffer_size",
+                "backlog",
+                "h2_stream_window",
+            )
             if is_count and (type(value) is not int or value <= 0):
                 raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
             is_seconds = f.name.endswith("_timeout")
             if is_seconds and (type(value) not in (int, float) or not value > 0):
                 raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
+            if f.name.endswith("_per_second") and (type(value) not in (int, float) or not value > 0):
+                raise ConfigError(f"{f.name} must be a positive number (per second); got {value!r}")
+        if self.h2_stream_window > 2**31 - 1:
+            raise ConfigError(
+                f"h2_stream_window must be at most 2**31-1 (RFC 9113 §6.9.1); got {self.h2_stream_window}"
+            )
         if type(self.ws_ping_interval) not in (int, float) or not self.ws_ping_interval >= 0:
             raise ConfigError(
                 f"ws_ping_interval must be >= 0 seconds (0: no pings); got {self.ws_ping_interval!r}"
@@ -91,6 +112,18 @@ class Config:
             max_headers=self.max_headers,
             max_chunk_extensions=self.max_chunk_extensions,
             max_pipelined=self.max_pipelined,
+        )
+
+    @property
+    def h2_limits(self) -> H2Limits:
+        return H2Limits(
+            max_concurrent_streams=self.h2_max_concurrent_streams,
+            max_header_list_size=self.h2_max_header_list_size,
+            stream_window=self.h2_stream_window,
+            max_resets=self.h2_max_resets,
+            resets_per_second=self.h2_resets_per_second,
+            max_control_frames=self.h2_max_control_frames,
+            control_frames_per_second=self.h2_control_frames_per_second,
         )
 
     @property

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-from tapster.asgi._http11 import H11Protocol
 
 __all__ = ["Cancelled", "FakeBackend", "FakeStream", "FakeTask", "FakeTimer", "FakeTransport", "FakeWaiter"]
 
@@ -215,6 +214,16 @@ class FakeBackend:
             self._ready.append(task)
 
 
+class FakeTLS:
+    """What the driver reads of a TLS connection: the protocol ALPN chose."""
+
+    def __init__(self, alpn: str | None) -> None:
+        self.alpn = alpn
+
+    def selected_alpn_protocol(self) -> str | None:
+        return self.alpn
+
+
 class FakeTransport:
     """Records what the driver writes and asks; `pause_writing()`, `resume_writing()` and
     `lose_connection()` play the kernel's part. close()/abort() report the loss on the next run."""
@@ -226,8 +235,10 @@ class FakeTransport:
         peername: Any = ("203.0.113.7", 50123),
         sockname: Any = ("192.0.2.1", 8000),
         tls: bool = False,
+        alpn: str | None = "http/1.1",
     ) -> None:
         self.backend = backend
+        self.protocol_changes: list[Any] = []
         self.written = bytearray()
         self.late_writes: list[bytes] = []  # written after close(): always a driver bug
         self.closed = False
@@ -239,10 +250,10 @@ class FakeTransport:
         self.high_water: int | None = None
         self.extra: dict[str, Any] = {"peername": peername, "sockname": sockname}
         if tls:
-            self.extra["ssl_object"] = object()
-        self.protocol: H11Protocol | None = None
+            self.extra["ssl_object"] = FakeTLS(alpn)
+        self.protocol: Any = None
 
-    def attach(self, protocol: H11Protocol) -> None:
+    def attach(self, protocol: Any) -> None:
         self.protocol = protocol
         protocol.connection_made(self)
 
@@ -287,6 +298,10 @@ class FakeTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.extra.get(name, default)
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.protocol_changes.append(protocol)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self.high_water = high

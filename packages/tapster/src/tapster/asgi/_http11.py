@@ -14,11 +14,12 @@ import logging
 from typing import Any
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
-from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H11Connection, Request, State
+from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H2Preface, H11Connection, Request, State
 from tapster.protocol.websocket import HandshakeError, parse_upgrade, switching_protocols
 
 from ._cycle import RequestCycle
 from ._deadline import Deadline
+from ._http2 import H2Protocol
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
@@ -83,7 +84,12 @@ class H11Protocol:
         self.transport = transport
         self.client: Address = _address(transport.get_extra_info("peername"))
         self.server: Address = _address(transport.get_extra_info("sockname"))
-        self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
+        tls = transport.get_extra_info("ssl_object")
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None and tls.selected_alpn_protocol() == "h2":
+            self._closed = True
+            self._hand_over_to_h2(transport, b"")  # RFC 9113 §3.2: chosen by ALPN
+            return
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)
         if self.state.draining:
@@ -158,6 +164,12 @@ class H11Protocol:
         self.deadline.set(None)
         self.transport.abort()
 
+    def _hand_over_to_h2(self, transport: Transport, data: bytes) -> None:
+        """This connection speaks HTTP/2: its protocol takes the transport (and `data`, received)."""
+        h2 = H2Protocol(self.state, data)
+        transport.set_protocol(h2)
+        h2.connection_made(transport)
+
     # ----------------------------------------------------------------- reading
 
     def _process(self) -> None:
@@ -200,6 +212,15 @@ class H11Protocol:
                 assert self.cycle is not None
                 self.cycle.body_complete()
                 self.deadline.when = None
+            elif isinstance(event, H2Preface):
+                if self.state.config.http2:
+                    self.state.connections.discard(self)
+                    self._closed = True
+                    self.deadline.cancel()
+                    self._hand_over_to_h2(self.transport, event.data)
+                else:
+                    self._write_error(505, "HTTP/2 is not enabled on this server")
+                return
             else:  # ConnectionClosed: the client closed or half-closed its side
                 if self.cycle is not None:
                     # A response is owed: keep the socket open to write it (a half-closed client

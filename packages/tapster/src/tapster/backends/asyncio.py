@@ -39,10 +39,11 @@ class _Handles:
 
 
 class AsyncioBackend:
-    __slots__ = ("call_at", "call_soon_threadsafe", "loop", "now")
+    __slots__ = ("call_at", "call_soon_threadsafe", "handshake_timeout", "loop", "now")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, handshake_timeout: float = 10.0) -> None:
         self.loop = loop
+        self.handshake_timeout = handshake_timeout  # seconds for a TLS handshake
         self.now = loop.time
         self.call_at = loop.call_at  # returns a TimerHandle, whose cancel() is all the seam needs
         self.call_soon_threadsafe = loop.call_soon_threadsafe
@@ -60,7 +61,13 @@ class AsyncioBackend:
         ssl_context: ssl.SSLContext | None,
     ) -> _Handles:
         servers = [
-            await self.loop.create_server(protocol_factory, sock=sock, ssl=ssl_context, start_serving=True)
+            await self.loop.create_server(
+                protocol_factory,
+                sock=sock,
+                ssl=ssl_context,
+                ssl_handshake_timeout=self.handshake_timeout if ssl_context is not None else None,
+                start_serving=True,
+            )
             for sock in sockets
         ]
 
@@ -92,7 +99,8 @@ def uvloop_available() -> bool:
 
 async def serve(server: Server, *, install_signals: bool = True) -> None:
     """Serve inside an already running asyncio loop."""
-    await server.serve(AsyncioBackend(asyncio.get_running_loop()), install_signals=install_signals)
+    backend = AsyncioBackend(asyncio.get_running_loop(), server.config.head_timeout)
+    await server.serve(backend, install_signals=install_signals)
 
 
 def run(server: Server, *, use_uvloop: bool, install_signals: bool = True) -> None:

@@ -81,9 +81,12 @@ class _Scope:
 
 
 class TrioBackend:
-    def __init__(self, nursery: trio.Nursery, write_buffer_size: int) -> None:
+    def __init__(
+        self, nursery: trio.Nursery, write_buffer_size: int, handshake_timeout: float = 10.0
+    ) -> None:
         self.nursery = nursery
         self.write_buffer_size = write_buffer_size
+        self.handshake_timeout = handshake_timeout
         self._token = trio.lowlevel.current_trio_token()
         self._timers: list[tuple[float, int, _Timer]] = []
         self._sequence = itertools.count()
@@ -167,7 +170,10 @@ class TrioBackend:
                 error_log.error("accept() failed: %s", exc)
                 await trio.sleep(0.1)
                 continue
-            self.nursery.start_soon(_TrioTransport(stream, protocol_factory(), self.write_buffer_size).run)
+            transport = _TrioTransport(
+                stream, protocol_factory(), self.write_buffer_size, self.handshake_timeout
+            )
+            self.nursery.start_soon(transport.run)
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> _Scope:
         scope = trio.CancelScope()
@@ -184,10 +190,13 @@ class TrioBackend:
 class _TrioTransport:
     """Gives a trio stream the transport shape the driver uses (see tapster.asgi._seam.Transport)."""
 
-    def __init__(self, stream: trio.abc.Stream, protocol: Any, high_water: int) -> None:
+    def __init__(
+        self, stream: trio.abc.Stream, protocol: Any, high_water: int, handshake_timeout: float = 10.0
+    ) -> None:
         self.stream = stream
         self.protocol = protocol
         self.high_water = high_water
+        self.handshake_timeout = handshake_timeout
         self._buffer = bytearray()
         self._closing = False
         self._eof_requested = False
@@ -238,6 +247,9 @@ class _TrioTransport:
         self._reading_paused = False
         self._can_read.set()
 
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         stream = self.stream
         if name == "ssl_object":
@@ -259,8 +271,19 @@ class _TrioTransport:
 
     async def run(self) -> None:
         exc: BaseException | None = None
-        protocol = self.protocol
-        protocol.connection_made(self)
+        stream = self.stream
+        if isinstance(stream, trio.SSLStream):
+            # The protocol is chosen by ALPN, so the handshake comes first (asyncio does the same
+            # before connection_made). A client that never completes it is dropped in time.
+            with trio.move_on_after(self.handshake_timeout) as scope:
+                try:
+                    await stream.do_handshake()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    scope.cancel()
+            if scope.cancelled_caught:
+                await trio.aclose_forcefully(stream)
+                return
+        self.protocol.connection_made(self)
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
@@ -276,10 +299,9 @@ class _TrioTransport:
             try:
                 await trio.aclose_forcefully(self.stream)
             finally:
-                protocol.connection_lost(exc)
+                self.protocol.connection_lost(exc)
 
     async def _reader(self) -> None:
-        protocol = self.protocol
         while not self._closing:
             if self._reading_paused:
                 self._can_read = trio.Event()
@@ -289,10 +311,10 @@ class _TrioTransport:
             if self._closing:
                 return
             if not data:
-                if not protocol.eof_received():
+                if not self.protocol.eof_received():
                     self.close()
                 return
-            protocol.data_received(data)
+            self.protocol.data_received(data)
 
     async def _writer(self, cancel_scope: trio.CancelScope) -> None:
         try:
@@ -322,7 +344,7 @@ async def serve(server: Server, *, install_signals: bool = True) -> None:
     """Serve inside an already running trio run."""
     failure: Exception | None = None
     async with trio.open_nursery() as nursery:
-        backend = TrioBackend(nursery, server.config.write_buffer_size)
+        backend = TrioBackend(nursery, server.config.write_buffer_size, server.config.head_timeout)
         try:
             await server.serve(backend, install_signals=install_signals)
         except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped from the nursery's group

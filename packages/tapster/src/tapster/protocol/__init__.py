@@ -1,7 +1,7 @@
 """Sans-I/O protocol cores: bytes in, events out. No event loop, no sockets, no clock reads."""
 
 from ._rules import H11Limits
-from .events import NEED_DATA, PAUSED, ConnectionClosed, Data, EndOfMessage, Request, Sentinel
+from .events import NEED_DATA, PAUSED, ConnectionClosed, Data, EndOfMessage, H2Preface, Request, Sentinel
 from .http11 import H11Connection, State, status_line
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "ConnectionClosed",
     "Data",
     "EndOfMessage",
+    "H2Preface",
     "H11Connection",
     "H11Limits",
     "Request",

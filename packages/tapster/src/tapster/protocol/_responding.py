@@ -49,6 +49,7 @@ class Responding:
     __slots__ = (
         "_buf",
         "_discard_body",
+        "_fresh",
         "_head_request",
         "_head_written",
         "_http10",
@@ -60,6 +61,7 @@ class Responding:
     )
     _buf: bytes
     _discard_body: bool
+    _fresh: bool
     _head_request: bool
     _head_written: bool
     _http10: bool
@@ -273,5 +275,6 @@ class Responding:
     def _next_cycle(self) -> None:
         # Both sides are DONE (keep_alive), and "next_cycle" takes DONE to IDLE in both tables.
         self.client_state = self.server_state = _IDLE
+        self._fresh = False
         self._head_request = False
         self._head_written = False

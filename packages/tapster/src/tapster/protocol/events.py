@@ -5,7 +5,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["NEED_DATA", "PAUSED", "ConnectionClosed", "Data", "EndOfMessage", "Request", "Sentinel"]
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "H2Preface",
+    "Request",
+    "Sentinel",
+]
 
 
 class Sentinel(enum.Enum):
@@ -56,6 +65,14 @@ class EndOfMessage:
 @dataclass(frozen=True, slots=True)
 class ConnectionClosed:
     """The peer closed its side of the connection at a message boundary."""
+
+
+@dataclass(frozen=True, slots=True)
+class H2Preface:
+    """The connection opened with the HTTP/2 preface (RFC 9113 §3.3, prior knowledge): HTTP/1.1 is
+    over; `data` is everything received, preface included, for the HTTP/2 connection to take."""
+
+    data: bytes
 
 
 END_OF_MESSAGE = EndOfMessage()

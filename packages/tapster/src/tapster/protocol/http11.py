@@ -23,13 +23,14 @@ from .events import (
     ConnectionClosed,
     Data,
     EndOfMessage,
+    H2Preface,
     Request,
     Sentinel,
 )
 
 __all__ = ["H11Connection", "H11Limits", "State", "status_line"]
 
-Event = Request | Data | EndOfMessage | ConnectionClosed | Sentinel
+Event = Request | Data | EndOfMessage | ConnectionClosed | H2Preface | Sentinel
 
 # Host header values found valid: clients send the same few. Bounded in count and length (the
 # values are client input; once full, new ones are checked every time and not kept).
@@ -62,6 +63,7 @@ class H11Connection(Responding):
         self.server_state = _IDLE
         self._buf = b""
         self._eof = False
+        self._fresh = True  # no request yet: the HTTP/2 preface is still possible
         self._body_mode = _LENGTH
         self._remaining = 0
         self._chunk_ext_total = 0
@@ -147,6 +149,16 @@ class H11Connection(Responding):
             self._diagnose_head(head)
         method, target, major, minor, fields = match.groups()
         if major != b"1":
+            if head == b"PRI * HTTP/2.0" and self._fresh:
+                # RFC 9113 §3.3: HTTP/2 with prior knowledge, once the whole preface is here.
+                rest = self._buf
+                if rest[:6] == b"SM\r\n\r\n":
+                    self._buf = b""
+                    self.client_state = self.server_state = _CLOSED  # HTTP/1.1 is over
+                    return H2Preface(b"PRI * HTTP/2.0\r\n\r\n" + rest)
+                if len(rest) < 6 and b"SM\r\n\r\n".startswith(rest) and not self._eof:
+                    self._buf = buf  # the rest of the preface is still on its way
+                    return NEED_DATA
             raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are served on this port", 505)
         # RFC 9110 §2.5: "A recipient that receives a message with a major version number that it
         # implements and a minor version number higher than what it implements SHOULD process the

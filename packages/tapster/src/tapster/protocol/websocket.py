@@ -40,6 +40,7 @@ __all__ = [
     "WebSocketConnection",
     "accept",
     "negotiate",
+    "parse_h2_websocket",
     "parse_upgrade",
     "switching_protocols",
 ]
@@ -137,6 +138,25 @@ def parse_upgrade(request: Request) -> Handshake | None:
     if request.has_body:
         raise HandshakeError("a WebSocket upgrade request must not have a body")
     return Handshake(keys[0], subprotocols, extensions)
+
+
+def parse_h2_websocket(request: Request) -> Handshake:
+    """The handshake of an extended CONNECT with ``:protocol websocket`` (RFC 8441 §4-5): no key,
+    no Upgrade or Connection; the version, subprotocols and extensions as over HTTP/1.1. Raises
+    HandshakeError (400) for a broken one."""
+    versions: list[bytes] = []
+    subprotocols: list[str] = []
+    extensions: list[str] = []
+    for name, value in request.headers:
+        if name == b"sec-websocket-version":
+            versions.append(value)
+        elif name == b"sec-websocket-protocol":
+            subprotocols.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+        elif name == b"sec-websocket-extensions":
+            extensions.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+    if versions != [WEBSOCKET_VERSION]:
+        raise HandshakeError("WebSocket over HTTP/2 needs Sec-WebSocket-Version: 13", 400)
+    return Handshake(None, subprotocols, extensions)
 
 
 class _BoundedDeflate(PerMessageDeflate):

@@ -1,0 +1,598 @@
+"""The HTTP/2 connection: transport callbacks in, one `H2Stream` per request out to the ASGI cycles.
+
+`H2Protocol` has the same transport-callback shape as `H11Protocol`; it is chosen by ALPN after a
+TLS handshake, or when a cleartext connection opens with the HTTP/2 preface (prior knowledge), or
+after an `Upgrade: h2c`. The sans-I/O `tapster.protocol.http2.H2Connection` does the framing and
+the protocol rules; this module owns the streams (`H2Stream` implements `_stream.Stream`), their
+tasks, the flow of response data as windows allow (round robin across streams, each stream's
+buffer bounded), request-body windows reopened only as the app consumes, timeouts and shutdown.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from tapster.errors import ClientDisconnected, LocalProtocolError
+from tapster.protocol import Request
+from tapster.protocol._h2messages import response_headers as build_response_headers
+from tapster.protocol.http2 import (
+    ConnectionEnded,
+    ErrorCode,
+    H2Connection,
+    StreamData,
+    StreamEnded,
+    StreamRequest,
+    StreamReset,
+    WindowOpened,
+)
+from tapster.protocol.websocket import Handshake, HandshakeError, parse_h2_websocket
+
+from ._cycle import RequestCycle
+from ._deadline import Deadline
+from ._scope import http_scope
+from ._seam import Handle, Transport, Waiter
+from ._state import ServerState, error_log
+from ._stream import Address, HeaderPairs
+from ._websocket import WebSocketCycle
+
+__all__ = ["H2Protocol", "H2Stream"]
+
+
+def _address(value: Any) -> Address:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+class H2Stream:
+    """One request/response exchange on an HTTP/2 connection (RFC 9113 §5), as a `Stream`."""
+
+    __slots__ = (
+        "_body_deadline",
+        "_drain",
+        "_end_pending",
+        "_head_request",
+        "_no_body",
+        "_pending",
+        "_pending_size",
+        "_reading_paused",
+        "_remaining",
+        "_unacked",
+        "client",
+        "closed",
+        "conn",
+        "cycle",
+        "ended",
+        "request",
+        "scheme",
+        "server",
+        "sid",
+        "state",
+        "upgraded",
+        "write_paused",
+    )
+
+    def __init__(self, conn: H2Protocol, sid: int, request: Request) -> None:
+        self.conn = conn
+        self.sid = sid
+        self.request = request
+        self.state = conn.state
+        self.client = conn.client
+        self.server = conn.server
+        self.scheme = conn.scheme
+        self.cycle: RequestCycle | WebSocketCycle | None = None
+        self.write_paused = conn.transport_paused
+        self.closed = False  # reset, or the connection is gone: nothing more is sent
+        self.ended = False  # our END_STREAM went out (or is queued behind the pending data)
+        self.upgraded = False  # a WebSocket: DATA frames carry its bytes both ways
+        self._pending: deque[bytes] = deque()  # response data waiting for a window
+        self._pending_size = 0
+        self._end_pending = False
+        self._drain: Waiter | None = None
+        self._unacked = 0  # flow-controlled request bytes received, not yet consumed by the app
+        self._reading_paused = False
+        self._head_request = request.method == b"HEAD"
+        self._no_body = False
+        self._remaining: int | None = None  # the response's content-length, counting down
+        self._body_deadline: Deadline | None = None
+
+    # ----------------------------------------------------------------- fed by the connection
+
+    def data_received(self, data: bytes, flow: int, end: bool) -> None:
+        self._unacked += flow
+        cycle = self.cycle
+        if self.upgraded:
+            assert isinstance(cycle, WebSocketCycle)
+            if not self._reading_paused:
+                self._ack()
+            if data:
+                cycle.data_received(data)
+            if end:
+                cycle.eof_received()
+            return
+        assert isinstance(cycle, RequestCycle)
+        if data:
+            cycle.body_received(data)
+        if end:
+            cycle.body_complete()
+            if self._body_deadline is not None:
+                self._body_deadline.cancel()
+        elif cycle.body_due:
+            self._body_timer().set_in(self.state.config.body_timeout)
+
+    def ended_by_peer(self) -> None:
+        """END_STREAM without data."""
+        cycle = self.cycle
+        if isinstance(cycle, WebSocketCycle):
+            if self.upgraded:
+                cycle.eof_received()
+        elif cycle is not None:
+            cycle.body_complete()
+            if self._body_deadline is not None:
+                self._body_deadline.cancel()
+
+    def lost(self) -> None:
+        """Reset by the client, or the connection dropped."""
+        self.closed = True
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+        self._pending.clear()
+        self._pending_size = 0
+        cycle = self.cycle
+        if isinstance(cycle, WebSocketCycle):
+            cycle.connection_lost()
+        elif cycle is not None:
+            cycle.disconnect()
+        self._wake_writer()
+
+    def _body_timer(self) -> Deadline:
+        deadline = self._body_deadline
+        if deadline is None:
+            deadline = self._body_deadline = Deadline(self.state.backend, self._body_timed_out)
+        return deadline
+
+    def _body_timed_out(self) -> None:
+        cycle = self.cycle
+        if self.closed or not isinstance(cycle, RequestCycle):
+            return
+        cycle.disconnect()
+        if cycle.head_written or cycle.response_complete:
+            self.abort()
+        else:
+            self.send_error(408, "the request body was not received in time")
+
+    def _ack(self) -> None:
+        if self._unacked and not self.closed:
+            self.conn.core.acknowledge(self.sid, self._unacked)
+            self._unacked = 0
+            self.conn.flush()
+
+    # ----------------------------------------------------------------- the stream interface
+
+    def is_closing(self) -> bool:
+        return self.closed or self.ended
+
+    def send_head(self, status: int, headers: HeaderPairs, body: bytes, more: bool) -> None:
+        if self.closed:
+            raise ClientDisconnected("the client reset the stream")
+        if type(status) is int and status < 200:
+            raise LocalProtocolError(f"invalid response status {status}: a final response is 200..599")
+        pairs = build_response_headers(status, headers, self.state.extra_pairs())
+        for name, value in pairs:
+            if name == b"content-length":
+                if not (value.isdigit() and len(value) <= 18) or self._remaining is not None:
+                    raise LocalProtocolError(f"invalid or repeated content-length header {value!r}")
+                self._remaining = int(value)
+        self._no_body = self._head_request or status in (204, 304)
+        if self._no_body:
+            body = b""
+            self._remaining = None
+        elif not more and self._remaining is None:
+            pairs.append((b"content-length", b"%d" % len(body)))
+        core = self.conn.core
+        if not more and not body:
+            self._check_length(0, False)
+            core.send_headers(self.sid, pairs, True)
+            self._finished()
+        else:
+            core.send_headers(self.sid, pairs, False)
+            self._queue(body, more)
+        self.conn.flush()
+
+    def send_data(self, data: bytes, more: bool) -> None:
+        if self.closed:
+            raise ClientDisconnected("the client reset the stream")
+        if self._no_body:
+            data = b""
+        self._queue(data, more)
+        self.conn.flush()
+
+    def _check_length(self, size: int, more: bool) -> None:
+        remaining = self._remaining
+        if remaining is None:
+            return
+        remaining -= size
+        if remaining < 0 or (not more and remaining):
+            self.abort()
+            raise LocalProtocolError(
+                "response body longer than its content-length"
+                if remaining < 0
+                else f"response ended {remaining} bytes short of its content-length"
+            )
+        self._remaining = remaining
+
+    def _queue(self, data: bytes, more: bool) -> None:
+        self._check_length(len(data), more)
+        if data:
+            self._pending.append(data)
+            self._pending_size += len(data)
+        if not more:
+            self._end_pending = True
+        self.push()
+        if self._pending_size > self.state.config.write_buffer_size:
+            self.write_paused = True
+
+    def push(self, limit: int | None = None) -> int:
+        """Send what the windows allow (at most `limit` bytes); returns the bytes sent."""
+        if self.closed or self.ended:
+            return 0
+        core = self.conn.core
+        sid = self.sid
+        sent = 0
+        pending = self._pending
+        while pending:
+            window = core.window(sid)
+            if limit is not None:
+                window = min(window, limit - sent)
+            if window <= 0:
+                break
+            chunk = pending[0]
+            if len(chunk) > window:
+                pending[0] = chunk[window:]
+                chunk = chunk[:window]
+            else:
+                pending.popleft()
+            self._pending_size -= len(chunk)
+            sent += len(chunk)
+            core.send_data(sid, chunk, self._end_pending and not pending)
+        if pending:
+            self.conn.blocked[sid] = self
+        else:
+            self.conn.blocked.pop(sid, None)
+            if self._end_pending:
+                if sent == 0:  # no DATA frame carried END_STREAM: an empty one does
+                    core.end_stream(sid)
+                self._finished()
+        if (
+            self.write_paused
+            and self._pending_size <= self.state.config.write_buffer_size // 2
+            and not self.conn.transport_paused
+        ):
+            self.write_paused = False
+            self._wake_writer()
+        return sent
+
+    def _finished(self) -> None:
+        """Our side is complete: END_STREAM is out."""
+        self.ended = True
+        self.conn.stream_finished(self)
+
+    def send_continue(self) -> None:
+        if not self.closed and not self.ended:
+            self.conn.core.send_headers(self.sid, [(b":status", b"100")], False)
+            self.conn.flush()
+
+    def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
+        if self.closed or self.ended:
+            return
+        body = f"{status} {message}\n".encode()
+        try:
+            self.send_head(
+                status,
+                [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))],
+                body,
+                False,
+            )
+        except (LocalProtocolError, ClientDisconnected):
+            self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._pending.clear()
+        self._pending_size = 0
+        self.conn.blocked.pop(self.sid, None)
+        self.conn.core.reset(self.sid, ErrorCode.INTERNAL_ERROR if not self.upgraded else ErrorCode.CANCEL)
+        self.conn.flush()
+        self.conn.stream_finished(self)
+        self._wake_writer()
+
+    def done(self, cycle: object) -> None:
+        self.conn.task_done(cycle)
+        if not self.ended and not self.closed:
+            # The app's task ended without completing the response (and the cycle said nothing):
+            # the stream must not stay open forever.
+            self.abort()
+
+    def body_consumed(self, size: int) -> None:
+        self._ack()
+        cycle = self.cycle
+        if isinstance(cycle, RequestCycle) and cycle.body_due and not self.closed:
+            self._body_timer().set_in(self.state.config.body_timeout)
+
+    def body_wanted(self) -> None:
+        if not self.closed:
+            self._body_timer().set_in(self.state.config.body_timeout)
+
+    async def wait_writable(self) -> None:
+        while self.write_paused and not self.closed:
+            if self._drain is None:
+                self._drain = self.state.backend.create_waiter()
+            await self._drain.wait()
+        if self.closed:
+            raise ClientDisconnected("the client reset the stream")
+
+    def _wake_writer(self) -> None:
+        if self._drain is not None:
+            self._drain.wake()
+            self._drain = None
+
+    def upgrade(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        # RFC 8441 §5: a 2xx answers the extended CONNECT; the stream then carries the WebSocket.
+        pairs = build_response_headers(200, headers, self.state.extra_pairs())
+        self.conn.core.send_headers(self.sid, pairs, False)
+        self.upgraded = True
+        self.conn.flush()
+        self._ack()
+        return b""
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and not self.ended:
+            self._queue(data, True)
+            self.conn.flush()
+
+    def close(self) -> None:
+        if not self.closed and not self.ended:
+            self._queue(b"", False)
+            self.conn.flush()
+
+    def pause_reading(self) -> None:
+        self._reading_paused = True
+
+    def resume_reading(self) -> None:
+        self._reading_paused = False
+        self._ack()
+
+
+class H2Protocol:
+    """One HTTP/2 connection. Callbacks: connection_made, data_received, eof_received,
+    connection_lost, pause_writing, resume_writing; the server calls shutdown() and terminate()."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        initial: bytes = b"",
+        upgrade: tuple[Request, bytes] | None = None,
+    ) -> None:
+        self.state = state
+        self.backend = state.backend
+        self.core = H2Connection(state.config.h2_limits)
+        self.streams: dict[int, H2Stream] = {}
+        #: Streams with response data waiting for a flow-control window, in arrival order.
+        self.blocked: dict[int, H2Stream] = {}
+        self.transport_paused = False
+        self._tasks: set[Handle] = set()
+        self._closed = False
+        self._initial = initial
+        self._upgrade = upgrade
+        self.deadline = Deadline(state.backend, self._timed_out)
+        self.client: Address = None
+        self.server: Address = None
+        self.scheme = "http"
+
+    # ----------------------------------------------------------------- transport callbacks
+
+    def connection_made(self, transport: Transport) -> None:
+        self.transport = transport
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
+        transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
+        self.state.connections.add(self)
+        upgrade = self._upgrade
+        self.core.initiate(None if upgrade is None else upgrade[1])
+        self.flush()
+        if upgrade is not None:
+            self._upgrade = None
+            self._start_stream(StreamRequest(1, upgrade[0], True))
+        if self.state.draining:
+            self.shutdown()
+        self._idle()
+        if self._initial:
+            data, self._initial = self._initial, b""
+            self.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        for event in self.core.receive_data(data, self.backend.now()):
+            if isinstance(event, StreamData):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.data_received(event.data, event.flow, event.end_stream)
+                else:
+                    self.core.acknowledge(event.stream_id, event.flow)
+            elif isinstance(event, StreamRequest):
+                self._start_stream(event)
+            elif isinstance(event, StreamEnded):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.ended_by_peer()
+            elif isinstance(event, WindowOpened):
+                self._window_opened(event.stream_id)
+            elif isinstance(event, StreamReset):
+                stream = self.streams.pop(event.stream_id, None)
+                self.blocked.pop(event.stream_id, None)
+                if stream is not None:
+                    stream.lost()
+            elif isinstance(event, ConnectionEnded):
+                self._connection_ended(event)
+        self.flush()
+        self._idle()
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: close (in-flight responses have nobody to read them)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._closed = True
+        self.deadline.cancel()
+        for stream in list(self.streams.values()):
+            stream.lost()
+        self.streams.clear()
+        self.blocked.clear()
+        self.state.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self.transport_paused = True
+        for stream in self.streams.values():
+            stream.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.transport_paused = False
+        limit = self.state.config.write_buffer_size
+        for stream in list(self.streams.values()):
+            if stream._pending_size <= limit:
+                stream.write_paused = False
+                stream._wake_writer()
+
+    # ----------------------------------------------------------------- server control
+
+    def shutdown(self) -> None:
+        """Graceful: GOAWAY naming the last stream taken; those finish, then the connection closes."""
+        self.core.goaway("server shutting down")
+        for stream in self.streams.values():
+            if isinstance(stream.cycle, WebSocketCycle):
+                stream.cycle.shutdown()
+        self.flush()
+        if not self.streams:
+            self._close()
+
+    def terminate(self) -> None:
+        """The shutdown deadline passed: cancel the apps and drop the connection."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._closed = True
+        self.deadline.cancel()
+        self.transport.abort()
+
+    # ----------------------------------------------------------------- streams
+
+    def _start_stream(self, event: StreamRequest) -> None:
+        request = event.request
+        stream = H2Stream(self, event.stream_id, request)
+        self.streams[event.stream_id] = stream
+        self.deadline.when = None
+        if request.method == b"CONNECT":
+            self._start_connect(stream, event)
+            return
+        extensions: dict[str, Any] = {}
+        cycle = RequestCycle(stream, http_scope(stream, request, extensions), request)
+        stream.cycle = cycle
+        if request.has_body and not request.expect_continue:
+            stream._body_timer().set_in(self.state.config.body_timeout)
+        task = self.backend.spawn(cycle.run)
+        self._tasks.add(task)
+        cycle.task = task
+
+    def _start_connect(self, stream: H2Stream, event: StreamRequest) -> None:
+        if event.protocol != b"websocket":
+            # RFC 9113 §8.5 CONNECT (a tunnel through a proxy), or a protocol we do not speak.
+            stream.send_error(501, "CONNECT is only served for WebSockets (RFC 8441)")
+            return
+        try:
+            handshake: Handshake = parse_h2_websocket(event.request)
+        except HandshakeError as exc:
+            error_log.debug("rejected WebSocket over HTTP/2 from %s: %s", self.client, exc)
+            stream.send_error(exc.status_hint, str(exc))
+            return
+        cycle = WebSocketCycle(stream, event.request, handshake)
+        stream.cycle = cycle
+        task = self.backend.spawn(cycle.run)
+        self._tasks.add(task)
+        cycle.task = task
+
+    def stream_finished(self, stream: H2Stream) -> None:
+        """Our side of `stream` is over (END_STREAM or RST_STREAM queued)."""
+        if self.streams.get(stream.sid) is stream:
+            del self.streams[stream.sid]
+            self.core.stream_done(stream.sid)
+        self.blocked.pop(stream.sid, None)
+        if not self.streams:
+            if self.core.going_away:
+                self.flush()
+                self._close()
+            else:
+                self._idle()
+
+    def task_done(self, cycle: object) -> None:
+        task = getattr(cycle, "task", None)
+        if task is not None:
+            self._tasks.discard(task)
+
+    def _window_opened(self, sid: int) -> None:
+        if sid:
+            stream = self.blocked.get(sid)
+            if stream is not None:
+                stream.push()
+            return
+        # The connection's window: share it round robin, a frame at a time (no stream starves).
+        frame = self.core.max_frame_size
+        while self.blocked:
+            progress = 0
+            for stream in list(self.blocked.values()):
+                progress += stream.push(frame)
+            if not progress:
+                break
+
+    def _connection_ended(self, event: ConnectionEnded) -> None:
+        if event.remote and event.code == ErrorCode.NO_ERROR:
+            # The client opens no more streams; those it opened are still answered (RFC 9113 §6.8).
+            self.core.goaway()
+            if not self.streams:
+                self._close()
+            return
+        if not event.remote:
+            error_log.debug("HTTP/2 connection error with %s: %s", self.client, event.message)
+        self.flush()
+        self._close()
+
+    # ----------------------------------------------------------------- writing and closing
+
+    def flush(self) -> None:
+        data = self.core.data_to_send()
+        if data and not self._closed:
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.deadline.cancel()
+        for stream in list(self.streams.values()):
+            stream.lost()
+        self.streams.clear()
+        self.transport.close()
+
+    def _idle(self) -> None:
+        """No stream open: the connection may idle for keep_alive_timeout, then it is closed."""
+        if not self.streams and not self._closed and self.deadline.when is None:
+            self.deadline.set_in(self.state.config.keep_alive_timeout)
+
+    def _timed_out(self) -> None:
+        if self._closed or self.streams:
+            return
+        self.core.goaway("idle")
+        self.flush()
+        self._close()

@@ -1,0 +1,62 @@
+"""The one place tapster leans on the h2 library's internals (STYLE.md #23).
+
+Checked against h2 4.3.0 and 4.4.1 (constraints.txt pins the version CI runs);
+`tests/protocol/test_h2_fence.py` fails when the names used here change. What is changed, and why:
+
+- `open_inbound_streams`: h2 turns a HEADERS frame past SETTINGS_MAX_CONCURRENT_STREAMS into a
+  connection error; RFC 9113 §5.1.2 makes it a stream error (we answer REFUSED_STREAM in
+  `http2.py`). The property still runs, because reading it is how h2 prunes closed streams.
+- content-length: h2 raises a connection error for a bad or mismatched request Content-Length;
+  RFC 9113 §8.1.1 makes that a malformed request, a stream error: `http2.py` checks it instead.
+- the header block being collected across CONTINUATION frames (`header_block_size`), so that a
+  CONTINUATION flood (CVE-2024-27316 class) is bounded by bytes, not only by h2's frame count.
+- a GOAWAY from the client: h2 then refuses to send anything more and drops what is queued, but
+  RFC 9113 §6.8 lets the streams the client already opened complete (its last-stream-id speaks
+  of streams *we* would open): the event is reported and the connection stays usable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from h2.connection import H2Connection
+from h2.errors import _error_code_from_int
+from h2.events import ConnectionTerminated, Event
+from h2.stream import H2Stream
+from hyperframe.frame import Frame, GoAwayFrame
+
+__all__ = ["ServerConnection", "header_block_size"]
+
+
+class _LenientStream(H2Stream):
+    """An h2 stream that leaves request Content-Length checks to tapster (stream errors)."""
+
+    def _initialize_content_length(self, headers: Any) -> None:
+        self._expected_content_length = None
+
+    def _track_content_length(self, length: int, end_stream: bool) -> None:
+        self._actual_content_length += length
+
+
+class ServerConnection(H2Connection):
+    @property
+    def open_inbound_streams(self) -> int:
+        H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # prunes closed streams
+        return 0  # the concurrent-stream limit is enforced as a stream error by tapster
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[Event]]:
+        event = ConnectionTerminated()
+        event.error_code = _error_code_from_int(frame.error_code)
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+    def _begin_new_stream(self, stream_id: int, allowed_ids: Any) -> H2Stream:
+        stream = super()._begin_new_stream(stream_id, allowed_ids)
+        stream.__class__ = _LenientStream  # same layout, two methods replaced
+        return stream
+
+
+def header_block_size(conn: H2Connection) -> int:
+    """Bytes of a header block received so far whose END_HEADERS has not arrived yet."""
+    return sum(len(frame.data) for frame in conn.incoming_buffer._headers_buffer)

@@ -1,0 +1,181 @@
+"""What an HTTP/2 request and response may hold (RFC 9113 §8): requests validated into the
+version-neutral `Request` head, response headers checked and lowercased for HPACK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tapster.errors import LocalProtocolError
+
+from . import _rules as R
+from .events import Request
+
+__all__ = ["MalformedRequest", "parse_request", "response_headers"]
+
+
+class MalformedRequest(Exception):
+    """A malformed request (RFC 9113 §8.1.1): a stream error."""
+
+
+# RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2.
+_CONNECTION_SPECIFIC = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
+)
+_PSEUDO = frozenset((b":method", b":scheme", b":path", b":authority", b":protocol"))
+# Request-target characters (RFC 9112 §3.2, as REQUEST_LINE_RE takes them): visible ASCII but "#".
+_PATH_CHARS = frozenset(range(0x21, 0x7F)) - {0x23}
+_CHECKED_NAMES: set[bytes] = set()  # request header names found valid (bounded like http11's)
+# Response header names HTTP/2 must not carry (RFC 9113 §8.2.2), dropped from what the app sends.
+_HOP_BY_HOP = _CONNECTION_SPECIFIC | {b"te"}
+
+
+def _check_name(name: bytes) -> None:
+    if name in _CHECKED_NAMES:
+        return
+    if R.TOKEN_RE.fullmatch(name) is None or name.lower() != name:
+        raise MalformedRequest(f"invalid header name {name!r} (HTTP/2 names are lowercase tokens)")
+    if len(_CHECKED_NAMES) < R.MEMO_ENTRIES:
+        _CHECKED_NAMES.add(name)
+
+
+def _check_value(name: bytes, value: bytes) -> None:
+    # RFC 9113 §8.2.1: no NUL, CR or LF, no leading or trailing whitespace; like HTTP/1.1, we also
+    # refuse the other control characters (RFC 9110 §5.5 field-vchar).
+    if R.BAD_VALUE_RE.search(value) is not None:
+        raise MalformedRequest(f"invalid value for header {name!r}")
+    if value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
+        raise MalformedRequest(f"whitespace around the value of header {name!r}")
+
+
+def parse_request(
+    headers: Iterable[tuple[bytes, bytes]], end_stream: bool, connect_protocol: bool
+) -> tuple[Request, int | None, bytes | None, bool]:
+    """The request of a HEADERS frame, its Content-Length, the :protocol of an extended CONNECT
+    (RFC 8441) and whether the client accepts trailers; raises MalformedRequest."""
+    method = scheme = path = authority = protocol = None
+    regular: list[tuple[bytes, bytes]] = []
+    host: bytes | None = None
+    length: int | None = None
+    expect_continue = te_trailers = False
+    for name, value in headers:
+        if name[:1] == b":":
+            # RFC 9113 §8.3: pseudo-headers first, each once, only the defined ones.
+            if regular:
+                raise MalformedRequest(f"pseudo-header {name!r} after a regular header")
+            if name not in _PSEUDO or (name == b":protocol" and not connect_protocol):
+                raise MalformedRequest(f"unknown pseudo-header {name!r}")
+            if name == b":method":
+                if method is not None:
+                    raise MalformedRequest("repeated :method")
+                method = value
+            elif name == b":path":
+                if path is not None:
+                    raise MalformedRequest("repeated :path")
+                path = value
+            elif name == b":scheme":
+                if scheme is not None:
+                    raise MalformedRequest("repeated :scheme")
+                scheme = value
+            elif name == b":authority":
+                if authority is not None:
+                    raise MalformedRequest("repeated :authority")
+                authority = value
+            else:
+                if protocol is not None:
+                    raise MalformedRequest("repeated :protocol")
+                protocol = value
+            continue
+        _check_name(name)
+        _check_value(name, value)
+        if name in _CONNECTION_SPECIFIC:
+            raise MalformedRequest(f"connection-specific header {name!r} in an HTTP/2 request")
+        if name == b"te":
+            if value != b"trailers":
+                raise MalformedRequest('"te" other than "trailers" in an HTTP/2 request')
+            te_trailers = True
+        elif name == b"content-length":
+            if R.CONTENT_LENGTH_RE.fullmatch(value) is None or (length is not None and int(value) != length):
+                raise MalformedRequest("invalid or conflicting content-length")
+            length = int(value)
+        elif name == b"host":
+            if host is not None:
+                raise MalformedRequest("more than one host header")
+            host = value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            expect_continue = True
+        regular.append((name, value))
+
+    if method is None or not method or R.TOKEN_RE.fullmatch(method) is None:
+        raise MalformedRequest("missing or invalid :method")
+    if method == b"CONNECT" and protocol is None:
+        # RFC 9113 §8.5: only :method and :authority. Well formed, but we are no proxy (501).
+        if scheme is not None or path is not None or authority is None:
+            raise MalformedRequest("CONNECT takes :authority and no :scheme or :path")
+        path = b"/"
+    else:
+        if protocol is not None and method != b"CONNECT":
+            raise MalformedRequest(":protocol without CONNECT (RFC 8441 §4)")
+        if scheme is None or path is None:
+            raise MalformedRequest("missing :scheme or :path")
+        if not path:
+            raise MalformedRequest("empty :path")
+        if not all(c in _PATH_CHARS for c in path):
+            raise MalformedRequest("invalid characters in :path")
+        if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
+            raise MalformedRequest(":path must start with '/' (or be '*' for OPTIONS)")
+        if protocol is not None and authority is None:
+            raise MalformedRequest("extended CONNECT without :authority")
+    if authority is not None:
+        if R.HOST_RE.fullmatch(authority) is None or b"@" in authority:
+            raise MalformedRequest("invalid :authority")
+        if host is None:
+            regular.append((b"host", authority))  # what ASGI apps read the host from
+        elif host != authority:
+            raise MalformedRequest("host and :authority differ (RFC 9113 §8.3.1)")
+    elif host is not None and R.HOST_RE.fullmatch(host) is None:
+        raise MalformedRequest("invalid host header")
+    if end_stream and length:
+        raise MalformedRequest("content-length without a body")
+    target = path
+    raw_path, _, query = path.partition(b"?")
+    request = Request(
+        method,
+        target,
+        raw_path,
+        query,
+        b"2",
+        regular,
+        True,
+        expect_continue,
+        not end_stream,
+    )
+    return request, length, protocol, te_trailers
+
+
+def response_headers(
+    status: int, headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The HEADERS of a response: `:status`, the app's headers lowercased and checked (no response
+    splitting; connection-specific ones dropped, RFC 9113 §8.2.2), then the server's `extra`."""
+    if type(status) is not int or not 100 <= status <= 599:
+        raise LocalProtocolError(f"invalid response status {status!r}: must be an int in 100..599")
+    out = [(b":status", b"%d" % status)]
+    try:
+        for name, value in headers:
+            lname = name.lower()
+            if lname not in _CHECKED_NAMES and R.TOKEN_RE.fullmatch(name) is None:
+                raise LocalProtocolError(f"invalid response header name {name!r}")
+            if R.BAD_VALUE_RE.search(value) is not None:
+                raise LocalProtocolError(
+                    f"invalid value for response header {name!r}: CR, LF, NUL and control "
+                    "characters are not allowed (response splitting)"
+                )
+            if lname in _HOP_BY_HOP:
+                continue
+            out.append((lname, value))
+    except (TypeError, ValueError):
+        raise LocalProtocolError(
+            f"response headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
+        ) from None
+    out += extra
+    return out
