@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Config()
     p = argparse.ArgumentParser(
         prog="tapster",
-        description="Serve an ASGI application over HTTP/1.1, HTTP/2 and WebSocket on asyncio, uvloop or trio.",
+        description="Serve an ASGI application (HTTP/1.1, HTTP/2, WebSocket) on asyncio, uvloop or trio.",
     )
     p.add_argument("app", help="the ASGI app as module:attribute, e.g. main:app")
     p.add_argument("--version", action="version", version=f"tapster {__version__}")

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-
 __all__ = ["Cancelled", "FakeBackend", "FakeStream", "FakeTask", "FakeTimer", "FakeTransport", "FakeWaiter"]
 
 _MAX_STEPS = 100_000  # run_until_idle gives up after this many steps: a livelock is a test failure

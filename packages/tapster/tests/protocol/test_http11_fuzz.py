@@ -20,6 +20,7 @@ from tapster.protocol import (
     ConnectionClosed,
     Data,
     EndOfMessage,
+    H2Preface,
     H11Connection,
     H11Limits,
     Request,
@@ -27,7 +28,7 @@ from tapster.protocol import (
     State,
 )
 
-Event = Request | Data | EndOfMessage | ConnectionClosed
+Event = Request | Data | EndOfMessage | ConnectionClosed | H2Preface
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STATUSES = {400, 414, 417, 431, 501, 505}

@@ -11,6 +11,7 @@ from tapster.protocol import (
     ConnectionClosed,
     Data,
     EndOfMessage,
+    H2Preface,
     H11Connection,
     H11Limits,
     Request,
@@ -18,7 +19,7 @@ from tapster.protocol import (
     State,
 )
 
-Event = Request | Data | EndOfMessage | ConnectionClosed
+Event = Request | Data | EndOfMessage | ConnectionClosed | H2Preface
 
 MODES = ("whole", "bytewise", "trailing")
 # A complete pipelined request: in "trailing" mode it follows the input and must be left untouched.

@@ -311,7 +311,7 @@ class H2Stream:
 
     def done(self, cycle: object) -> None:
         self.conn.task_done(cycle)
-        if not self.ended and not self.closed:
+        if not self._end_pending and not self.closed:
             # The app's task ended without completing the response (and the cycle said nothing):
             # the stream must not stay open forever.
             self.abort()
