@@ -35,7 +35,9 @@ Only 2xx responses count: requests/s is h2load's 2xx count over its measured tim
 (h2load "failed" plus non-2xx) are shown in the ``failed`` column. For every measurement the server's
 CPU seconds (utime + stime of its process tree, from /proc) are read before and after, which gives
 requests per server-CPU-second, a number less sensitive to other load on the machine, and ``cpu%``,
-the server's CPU seconds per second of load (well under 100: the server was waiting, not working).
+the server's CPU seconds per second of load (well under 100: the server was waiting, or another
+process had CPU 0). ``h2load%`` is the same for h2load (from the rusage of reaped children): near 100,
+the client may be what limits requests/s.
 
 h2load (1.52) does not reconnect when a server closes a connection with a GOAWAY: the client is gone
 for the rest of the run. The script compares h2load's overall rate with its per-client rates (each over
@@ -62,6 +64,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import ssl
@@ -420,6 +423,7 @@ class H2Sample:
     req_per_cpu_s: float
     cpu_s: float
     cpu_busy: float  # server CPU seconds per second of load: below 1.0 it was waiting, not working
+    client_busy: float  # h2load's CPU seconds per second of load: near 1.0 it may be the bottleneck
     alive: float  # share of the run h2load's clients stayed connected (see H2loadResult.alive)
     responses_2xx: int
     failed: int  # h2load's failed requests plus non-2xx responses
@@ -504,6 +508,13 @@ def note(spec: H2Server, row: H2Row, round_no: int, results: Results, exc: NoHtt
     print(f"  round {round_no} {spec.name:<10} {row.name:<9}  no HTTP/2: {reason}", flush=True)
 
 
+def reaped_children_cpu() -> float:
+    """CPU seconds of our children that have ended and been waited for: around an h2load run, while
+    the server lives on, the difference is h2load's own."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_row(
     spec: H2Server,
     server: subprocess.Popen[bytes],
@@ -515,9 +526,9 @@ def measure_row(
     results: Results,
 ) -> None:
     tree = process_tree(server.pid)
-    before = cpu_seconds(tree)
+    before, client_before = cpu_seconds(tree), reaped_children_cpu()
     output = run_h2load(h2load_argv(port, row, duration=args.duration), args.duration + 30)
-    cpu = cpu_seconds(tree) - before
+    cpu, client_cpu = cpu_seconds(tree) - before, reaped_children_cpu() - client_before
     if server.poll() is not None:
         raise RuntimeError(f"server died during {row.name}:\n{tail(log_path)}")
     result = parse_h2load(output)
@@ -534,6 +545,7 @@ def measure_row(
         req_per_cpu_s=result.status_2xx / cpu if cpu > 0 else 0.0,
         cpu_s=cpu,
         cpu_busy=cpu / result.elapsed_s if result.elapsed_s > 0 else 0.0,
+        client_busy=client_cpu / result.elapsed_s if result.elapsed_s > 0 else 0.0,
         alive=result.alive(row.clients),
         responses_2xx=result.status_2xx,
         failed=result.failed + result.status_other,
@@ -544,7 +556,8 @@ def measure_row(
         flag += f"  !! connections closed: clients alive {sample.alive:.0%} of the run"
     print(
         f"  round {round_no} {spec.name:<10} {row.name:<9} {sample.req_per_s:>9.0f} req/s"
-        f"  max {sample.latency_max_ms:>7.2f} ms  cpu {cpu:5.2f} s ({sample.cpu_busy:4.0%})"
+        f"  max {sample.latency_max_ms:>7.2f} ms  cpu {cpu:5.2f} s ({sample.cpu_busy:4.0%},"
+        f" h2load {sample.client_busy:4.0%})"
         f"  {sample.req_per_cpu_s:>8.0f} req/cpu-s{flag}",
         flush=True,
     )
@@ -589,13 +602,15 @@ def _server_line(
         for s in cell.samples
         if s.alive < ALIVE_THRESHOLD
     ]
-    rps, per_cpu, busy = cell.median("req_per_s"), cell.median("req_per_cpu_s"), cell.median("cpu_busy")
+    rps, per_cpu = cell.median("req_per_s"), cell.median("req_per_cpu_s")
+    busy, client_busy = cell.median("cpu_busy"), cell.median("client_busy")
     values = [s.req_per_s for s in cell.samples]
     failed = sum(s.failed for s in cell.samples)
     line = (
         f"  {name:<{width}} {fmt(rps, '9.0f')} {f'{min(values):.0f}..{max(values):.0f}':>15}"
         f" {fmt(cell.median('latency_max_ms'), '8.2f')} {fmt(cell.worst_latency(), '8.2f')}"
         f" {fmt(per_cpu, '10.0f')} {fmt(None if busy is None else busy * 100, '5.0f')}"
+        f" {fmt(None if client_busy is None else client_busy * 100, '7.0f')}"
     )
     for b, (b_rps, b_cpu) in base.items():
         ratio = rps / b_rps if rps is not None and b_rps else None
@@ -610,6 +625,7 @@ def _server_line(
         latency_mean_ms=cell.median("latency_mean_ms"),
         req_per_cpu_s=per_cpu,
         cpu_busy=busy,
+        client_busy=client_busy,
         alive=cell.median("alive"),
         failed=failed,
         samples=[asdict(s) for s in cell.samples],
@@ -628,7 +644,7 @@ def report(rows: Sequence[H2Row], specs: Sequence[H2Server], results: Results) -
         base = {b: (cells[b].median("req_per_s"), cells[b].median("req_per_cpu_s")) for b in baselines}
         print(f"\n{row.name} ({row.describe()})")
         head = f"  {'server':<{width}} {'req/s':>9} {'min..max':>15} {'max ms':>8} {'worst':>8}"
-        head += f" {'req/cpu-s':>10} {'cpu%':>5}"
+        head += f" {'req/cpu-s':>10} {'cpu%':>5} {'h2load%':>7}"
         for b in baselines:
             head += f" {'x ' + b:>11} {'cpu x ' + b[:2]:>8}"
         print(f"{head} {'failed':>7}")
