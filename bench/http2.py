@@ -53,6 +53,35 @@ latency (median of the rounds' maxima, and the worst round), requests per CPU-se
 ratios to Hypercorn and to Granian, then tapster's budget verdict (at least 4x Hypercorn's requests/s
 with a max latency under 50 ms, on medians), then a JSON summary. Every subprocess is killed on exit.
 Processes, CPU time and the summary's header are shared with the wrk benchmarks in bench/_common.py.
+
+Measured
+--------
+2026-12-03, ``./dev bench-http2 --rounds 2 --duration 5`` at 4cf9d50, on a 2-core VM (Intel Xeon,
+Linux 6.18, Python 3.11.7; Hypercorn 0.18.0 + h2 4.4.1, Granian 2.8.9, Uvicorn 0.54.0 + zttp 0.0.35,
+uvloop 0.23.0, h2load nghttp2/1.52.0). Medians of 2 rounds; other people's test suites shared the
+machine (load average 1.4 -> 2.4), which shows in Granian's cpu% of 63-85: its requests/s dropped
+while its requests per CPU-second held steady. tapster (HTTP/1.1 only at this commit) was probed in
+every round and reported as no HTTP/2: 505 to the h2c preface, ALPN http/1.1 over TLS.
+
+    row        server     req/s   max ms  req/cpu-s  cpu%  x hypercorn  x granian  note
+    small-h2c  hypercorn   4227     61.5       4331    98         1.00       0.07
+               granian    62476     27.1      76810    81        14.78       1.00
+               uvicorn     3262     36.1      34377     9         0.77       0.05  connections die (*)
+    small-tls  hypercorn   3483     73.2       3615    96         1.00       0.06
+               granian    59526     17.2      76907    77        17.09       1.00
+               uvicorn     3264     25.2      29459    11         0.94       0.05  connections die (*)
+    1mib-h2c   hypercorn    407     71.4        419    97         1.00       0.22
+               granian     1838     35.3       2503    73         4.52       1.00
+               uvicorn      571     99.6        669    85         1.41       0.31
+
+(*) Uvicorn sent GOAWAY ENHANCE_YOUR_CALM after 4096 streams on every connection ("HTTP/2 flood
+detected" in its log; one request at a time from a plain h2 client gets the same), so h2load's clients
+were connected 11-23% of the run and those requests/s are not Uvicorn's throughput. An earlier run of the same
+command on a quieter machine (load average 0.9), before the h2load% column existed, gave Hypercorn
+4370 / 3685 / 429 req/s and Granian 74692 / 61866 / 2099 req/s on the three rows, with the same
+requests per CPU-second (about 4.4k / 3.7k / 0.44k and 79k / 79k / 2.6k). For tapster's budget
+that means at least ~17k req/s over h2c and ~14-15k over TLS (4x Hypercorn) with max latency under
+50 ms, which Hypercorn's own medians (49-73 ms on the small rows) do not meet.
 """
 
 from __future__ import annotations
