@@ -1,6 +1,7 @@
 """The app every server in the peer comparison runs: raw ASGI 3, no framework.
 
-Routes: ``GET /`` plaintext, ``GET /json`` a small JSON object, ``POST /echo`` the request body back.
+Routes: ``GET /`` plaintext, ``GET /json`` a small JSON object, ``POST /echo`` the request body back,
+``GET /1mib`` 1 MiB of bytes (for the HTTP/2 benchmark's large-response row).
 Anything else is a 404. The ``lifespan`` scope is completed so every server starts it the same way.
 
 Serve it with e.g. ``tapster bench.apps:app`` or ``uvicorn bench.apps:app`` from the repository root.
@@ -12,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["app"]
+__all__ = ["LARGE_SIZE", "app"]
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
@@ -28,6 +29,13 @@ _JSON_BODY = json.dumps({"message": "Hello, world!", "id": 1, "ok": True}, separ
 _JSON_HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_JSON_BODY)).encode("ascii")),
+]
+# One body built at import: the row measures the server sending 1 MiB, not the app making it.
+LARGE_SIZE = 1024 * 1024
+_LARGE_BODY = b"x" * LARGE_SIZE
+_LARGE_HEADERS = [
+    (b"content-type", b"application/octet-stream"),
+    (b"content-length", str(LARGE_SIZE).encode("ascii")),
 ]
 _NOT_FOUND_BODY = b"Not Found"
 _NOT_FOUND_HEADERS = [
@@ -88,5 +96,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             (b"content-length", str(len(body)).encode("ascii")),
         ]
         await _respond(send, 200, headers, body)
+    elif path == "/1mib" and method == "GET":
+        await _respond(send, 200, _LARGE_HEADERS, _LARGE_BODY)
     else:
         await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
