@@ -385,6 +385,7 @@ class H2Protocol:
         self.transport_paused = False
         self._tasks: set[Handle] = set()
         self._closed = False
+        self._flush_scheduled = False
         self._initial = initial
         self._upgrade = upgrade
         self.deadline = Deadline(state.backend, self._timed_out)
@@ -439,7 +440,7 @@ class H2Protocol:
                     stream.lost()
             elif isinstance(event, ConnectionEnded):
                 self._connection_ended(event)
-        self.flush()
+        self._flush_now()
         self._idle()
 
     def eof_received(self) -> bool:
@@ -531,7 +532,6 @@ class H2Protocol:
         self.blocked.pop(stream.sid, None)
         if not self.streams:
             if self.core.going_away:
-                self.flush()
                 self._close()
             else:
                 self._idle()
@@ -565,12 +565,19 @@ class H2Protocol:
             return
         if not event.remote:
             error_log.debug("HTTP/2 connection error with %s: %s", self.client, event.message)
-        self.flush()
         self._close()
 
     # ----------------------------------------------------------------- writing and closing
 
     def flush(self) -> None:
+        """Write what the protocol has queued: once per loop iteration at most, so the responses of
+        many streams answered in one iteration leave in one write (one system call)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.backend.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
         data = self.core.data_to_send()
         if data and not self._closed:
             self.transport.write(data)
@@ -578,6 +585,7 @@ class H2Protocol:
     def _close(self) -> None:
         if self._closed:
             return
+        self._flush_now()
         self._closed = True
         self.deadline.cancel()
         for stream in list(self.streams.values()):
@@ -594,5 +602,4 @@ class H2Protocol:
         if self._closed or self.streams:
             return
         self.core.goaway("idle")
-        self.flush()
         self._close()

@@ -39,13 +39,14 @@ class _Handles:
 
 
 class AsyncioBackend:
-    __slots__ = ("call_at", "call_soon_threadsafe", "handshake_timeout", "loop", "now")
+    __slots__ = ("call_at", "call_soon", "call_soon_threadsafe", "handshake_timeout", "loop", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, handshake_timeout: float = 10.0) -> None:
         self.loop = loop
         self.handshake_timeout = handshake_timeout  # seconds for a TLS handshake
         self.now = loop.time
         self.call_at = loop.call_at  # returns a TimerHandle, whose cancel() is all the seam needs
+        self.call_soon = loop.call_soon
         self.call_soon_threadsafe = loop.call_soon_threadsafe
 
     def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> asyncio.Task[None]:

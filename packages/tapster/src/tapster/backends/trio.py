@@ -130,6 +130,9 @@ class TrioBackend:
     def create_waiter(self) -> _Waiter:
         return _Waiter()
 
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self._token.run_sync_soon(callback)
+
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         self._token.run_sync_soon(callback)
 
