@@ -39,6 +39,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--list", action="store_true", help="list the cases (id, section, description, expected)"
     )
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --list: as a Markdown table (README.md's)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="also print the notes of passing cases")
     args = parser.parse_args(argv)
     if not args.list and not args.port:
@@ -57,8 +60,13 @@ def _line(result: Result, verbose: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.list:
+        if args.markdown:
+            print("| id | section | sends | expected |\n| --- | --- | --- | --- |")
         for item in select(args.only):
-            print(f"{item.id:<26} {item.section:<16} {item.description}  =>  {item.expected}")
+            if args.markdown:
+                print(f"| `{item.id}` | {item.section} | {item.description} | {item.expected} |")
+            else:
+                print(f"{item.id:<26} {item.section:<16} {item.description}  =>  {item.expected}")
         return 0
     target = Target(args.host, args.port, tls=args.tls, insecure=args.insecure, cafile=args.cafile)
     try:
