@@ -27,7 +27,12 @@ from hpack import Encoder
 from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame
 
 from .client import (
+    ACK,
+    END_HEADERS,
+    END_STREAM,
+    PADDED,
     PREFACE,
+    PRIORITY,
     CaseFailed,
     CaseSkipped,
     ConnectionClosed,
@@ -104,11 +109,6 @@ CLOSED = ErrorCode.STREAM_CLOSED
 COMPRESSION = ErrorCode.COMPRESSION_ERROR
 REFUSED = ErrorCode.REFUSED_STREAM
 T = FrameType
-END_STREAM = 0x1
-ACK = 0x1
-END_HEADERS = 0x4
-PADDED = 0x8
-PRIORITY = 0x20
 
 
 def conn_error(*codes: ErrorCode) -> str:

@@ -46,7 +46,12 @@ from hyperframe.frame import (
 )
 
 __all__ = [
+    "ACK",
+    "END_HEADERS",
+    "END_STREAM",
+    "PADDED",
     "PREFACE",
+    "PRIORITY",
     "CaseFailed",
     "CaseSkipped",
     "ConnectionClosed",
@@ -87,12 +92,12 @@ class FrameType(enum.IntEnum):
     CONTINUATION = 0x9
 
 
-class Flag(enum.IntFlag):
-    END_STREAM = 0x01
-    ACK = 0x01
-    END_HEADERS = 0x04
-    PADDED = 0x08
-    PRIORITY = 0x20
+# Frame flags (RFC 9113 §6), for `raw_frame`.
+END_STREAM = 0x01
+ACK = 0x01
+END_HEADERS = 0x04
+PADDED = 0x08
+PRIORITY = 0x20
 
 
 class ErrorCode(enum.IntEnum):
@@ -531,8 +536,7 @@ class H2Client:
             self.data(stream_id, body)
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        self.closed = True
         try:
             self.sock.close()
         except OSError:
@@ -692,6 +696,9 @@ class H2Client:
         try:
             for frame in itertools.chain(self.goaways[-1:], self.frames()):
                 if isinstance(frame, GoAwayFrame):
+                    if frame.error_code == ErrorCode.NO_ERROR and ErrorCode.NO_ERROR not in codes:
+                        seen.append(describe(frame))  # §5.4: a graceful GOAWAY may precede the error's
+                        continue
                     if self.accepts(frame.error_code, codes):
                         return frame
                     raise CaseFailed(f"expected GOAWAY {_codes(codes)}; got {describe(frame)}")
@@ -721,6 +728,9 @@ class H2Client:
                         return
                     raise CaseFailed(f"expected {wanted}; got {describe(frame)}")
                 if isinstance(frame, GoAwayFrame):
+                    if frame.error_code == ErrorCode.NO_ERROR:
+                        seen.append(describe(frame))  # a graceful shutdown: the reset may still come
+                        continue
                     if self.accepts(frame.error_code, goaway_codes):
                         self.notes.append(f"stream error escalated to {describe(frame)} (accepted)")
                         return
