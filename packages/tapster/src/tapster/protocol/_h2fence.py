@@ -13,6 +13,7 @@ Checked against h2 4.3.0 and 4.4.1 (constraints.txt pins the version CI runs);
 - a GOAWAY from the client: h2 then refuses to send anything more and drops what is queued, but
   RFC 9113 §6.8 lets the streams the client already opened complete (its last-stream-id speaks
   of streams *we* would open): the event is reported and the connection stays usable.
+- RST_STREAM on an idle stream: h2 ignores it; RFC 9113 §6.4 makes it a connection error.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 from h2.connection import H2Connection
 from h2.errors import _error_code_from_int
 from h2.events import ConnectionTerminated, Event
+from h2.exceptions import ProtocolError
 from h2.stream import H2Stream
-from hyperframe.frame import Frame, GoAwayFrame
+from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
 __all__ = ["ServerConnection", "header_block_size"]
 
@@ -50,6 +52,12 @@ class ServerConnection(H2Connection):
         event.last_stream_id = frame.last_stream_id
         event.additional_data = frame.additional_data or None
         return [], [event]
+
+    def _receive_rst_stream_frame(self, frame: RstStreamFrame) -> tuple[list[Frame], list[Event]]:
+        sid = frame.stream_id
+        if sid > (self.highest_inbound_stream_id if sid % 2 else self.highest_outbound_stream_id):
+            raise ProtocolError("RST_STREAM on an idle stream (RFC 9113 §6.4)")
+        return super()._receive_rst_stream_frame(frame)
 
     def _begin_new_stream(self, stream_id: int, allowed_ids: Any) -> H2Stream:
         stream = super()._begin_new_stream(stream_id, allowed_ids)

@@ -26,6 +26,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
 from ._h2fence import ServerConnection, header_block_size
@@ -169,6 +170,7 @@ class H2Connection:
         self._request_priority: h2.events.PriorityUpdated | None = None
         self._last_stream_id = 2**31 - 1  # until our GOAWAY: the last stream we take
         self._pending = b""  # our own frames (a graceful GOAWAY), sent before h2's next ones
+        self._opening: bytes | None = b""  # the first bytes, until the first frame's header is in
         self.closed = False
         #: A graceful GOAWAY went out: no new streams, the open ones finish.
         self.going_away = False
@@ -207,6 +209,13 @@ class H2Connection:
         """Feed bytes from the client; `now` (seconds, any monotonic clock) for the flood budgets."""
         if self.closed:
             return []
+        if self._opening is not None:
+            # RFC 9113 §3.4: the preface must be followed by a SETTINGS frame (h2 takes any frame).
+            opening = self._opening = self._opening + data
+            if len(opening) >= _FIRST_FRAME_END:
+                self._opening = None
+                if opening[_FIRST_FRAME_TYPE] != 0x4 or opening[_FIRST_FRAME_TYPE + 1] & 0x1:
+                    return [self._protocol_error("the preface is not followed by a SETTINGS frame")]
         conn = self._h2
         try:
             raw = conn.receive_data(data)
@@ -335,6 +344,9 @@ class H2Connection:
         if isinstance(cause, HPACKError) and not isinstance(cause, OversizedHeaderListError):
             code = int(ErrorCode.COMPRESSION_ERROR)
             self._replace_goaway(code)
+        elif isinstance(cause, InvalidDataError) and str(cause).startswith("SETTINGS ack frame"):
+            code = int(ErrorCode.FRAME_SIZE_ERROR)  # RFC 9113 §6.5: an ACK with a payload
+            self._replace_goaway(code)
         return ConnectionEnded(code, self._h2.highest_inbound_stream_id, str(exc), False)
 
     def _replace_goaway(self, code: int) -> None:
@@ -348,6 +360,14 @@ class H2Connection:
             frame.error_code = code
             pending += frame.serialize()
         self._h2._data_to_send = bytearray(pending)
+
+    def _protocol_error(self, message: str) -> ConnectionEnded:
+        self.closed = True
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = 0
+        frame.error_code = ErrorCode.PROTOCOL_ERROR
+        self._pending += self._h2.data_to_send() + frame.serialize()
+        return ConnectionEnded(int(ErrorCode.PROTOCOL_ERROR), 0, message, False)
 
     def _calm(self, message: str) -> ConnectionEnded:
         self.closed = True
@@ -452,4 +472,6 @@ class _Flood(Exception):
     pass
 
 
+_FIRST_FRAME_END = len(PREFACE) + 9  # the preface and the first frame header
+_FIRST_FRAME_TYPE = len(PREFACE) + 3
 _SMALL_INCREMENT = 1024  # bytes: a WINDOW_UPDATE smaller than this spends the control-frame budget
