@@ -316,3 +316,50 @@ def test_plain_with_request_context_reads_a_test_body() -> None:
     with app.test_request_context("/", method="POST", json={"a": [1]}):
         assert flask.request.get_json() == {"a": [1]}
         assert flask.request.form == MultiDict()
+
+
+class Greeter:
+    """An extension in Flask's usual shape: init_app sets config defaults, registers itself in
+    app.extensions, adds a flask.Blueprint with a view and a template global, and a CLI command."""
+
+    def __init__(self, app: Any = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Any) -> None:
+        app.config.setdefault("GREETER_WORD", "hello")
+        app.extensions["greeter"] = self
+        bp = flask.Blueprint("greeter", __name__, url_prefix="/greet")
+
+        @bp.get("/<name>")
+        def greet(name: str) -> Any:
+            word = flask.current_app.config["GREETER_WORD"]
+            return flask.jsonify(greeting=f"{word} {name}", url=flask.url_for("greeter.greet", name=name))
+
+        @bp.cli.command("greet")
+        def greet_command() -> None:
+            ext = flask.current_app.extensions["greeter"]
+            print(f"{flask.current_app.config['GREETER_WORD']} from {type(ext).__name__}")
+
+        app.register_blueprint(bp)
+
+
+async def test_an_extension_blueprint_config_and_registry() -> None:
+    app = Firkin(__name__)
+    app.config["GREETER_WORD"] = "ahoy"
+    Greeter(app)
+    response = await app.test_client().get("/greet/ada")
+    assert await response.get_json() == {"greeting": "ahoy ada", "url": "/greet/ada"}
+    assert isinstance(app.extensions["greeter"], Greeter)
+    other = Firkin(__name__)
+    Greeter(other)
+    assert other.config["GREETER_WORD"] == "hello"
+
+
+def test_an_extension_cli_command() -> None:
+    app = Firkin(__name__)
+    app.config["GREETER_WORD"] = "ahoy"
+    Greeter(app)
+    result = app.test_cli_runner().invoke(args=["greeter", "greet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "ahoy from Greeter\n"
