@@ -11,6 +11,7 @@ import flask.globals
 import pytest
 from firkin import Firkin, Response, request, websocket
 from firkin.globals import _cv_app, _cv_request
+from firkin.testing import WebsocketResponseError
 from werkzeug.datastructures import MultiDict
 
 pytestmark = pytest.mark.anyio
@@ -220,6 +221,28 @@ async def test_extension_replacing_the_exception_handlers_with_sync_wrappers() -
     assert (response.status_code, response.headers["X-Wrapped"]) == (500, "yes")
 
 
+async def test_websocket_errors_skip_handlers_an_extension_replaced_for_http() -> None:
+    app = Firkin(__name__)
+
+    def http_only(*args: Any) -> Response:  # reads flask.request, which a websocket does not have
+        raise AssertionError(f"called for {flask.request.path}")
+
+    app.handle_user_exception = http_only  # type: ignore[method-assign,assignment]
+
+    @app.errorhandler(403)
+    async def forbidden(error: Exception) -> tuple[str, int]:
+        return "no", 403
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        flask.abort(403)
+
+    with pytest.raises(WebsocketResponseError) as info:
+        async with app.test_client().websocket("/ws") as connection:
+            await connection.receive()
+    assert info.value.response.status_code == 403
+
+
 async def test_ensure_sync_runs_an_async_function_from_a_worker_thread() -> None:
     app = Firkin(__name__)
 
@@ -320,20 +343,29 @@ def test_plain_with_request_context_reads_a_test_body() -> None:
 
 class Greeter:
     """An extension in Flask's usual shape: init_app sets config defaults, registers itself in
-    app.extensions, adds a flask.Blueprint with a view and a template global, and a CLI command."""
+    app.extensions and teardown hooks, adds a flask.Blueprint with a view and a CLI command."""
 
     def __init__(self, app: Any = None) -> None:
+        self.torn_down: list[tuple[str, str]] = []
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Any) -> None:
         app.config.setdefault("GREETER_WORD", "hello")
         app.extensions["greeter"] = self
+        app.teardown_request(self._teardown_request)
+        app.teardown_appcontext(self._teardown_appcontext)
         bp = flask.Blueprint("greeter", __name__, url_prefix="/greet")
 
         @bp.get("/<name>")
         def greet(name: str) -> Any:
             word = flask.current_app.config["GREETER_WORD"]
+
+            @flask.after_this_request
+            def sign(response: Any) -> Any:
+                response.headers["X-Greeter"] = word
+                return response
+
             return flask.jsonify(greeting=f"{word} {name}", url=flask.url_for("greeter.greet", name=name))
 
         @bp.cli.command("greet")
@@ -343,6 +375,12 @@ class Greeter:
 
         app.register_blueprint(bp)
 
+    def _teardown_request(self, error: BaseException | None) -> None:
+        self.torn_down.append(("request", flask.request.path))
+
+    def _teardown_appcontext(self, error: BaseException | None) -> None:
+        self.torn_down.append(("app", flask.current_app.name))
+
 
 async def test_an_extension_blueprint_config_and_registry() -> None:
     app = Firkin(__name__)
@@ -350,7 +388,10 @@ async def test_an_extension_blueprint_config_and_registry() -> None:
     Greeter(app)
     response = await app.test_client().get("/greet/ada")
     assert await response.get_json() == {"greeting": "ahoy ada", "url": "/greet/ada"}
-    assert isinstance(app.extensions["greeter"], Greeter)
+    assert response.headers["X-Greeter"] == "ahoy"
+    greeter = app.extensions["greeter"]
+    assert isinstance(greeter, Greeter)
+    assert greeter.torn_down == [("request", "/greet/ada"), ("app", app.name)]
     other = Firkin(__name__)
     Greeter(other)
     assert other.config["GREETER_WORD"] == "hello"
