@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 
 P = ParamSpec("P")
@@ -80,3 +83,48 @@ def run_to_completion(value: Any) -> Any:
         return await value
 
     return anyio.run(wait)
+
+
+def in_event_loop() -> bool:
+    """Whether an event loop (asyncio or trio) runs in this thread, so code here must not block:
+    False in the worker threads where sync views and hooks run."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")
+        return trio is not None and bool(trio.lowlevel.in_trio_run())
+    return True
+
+
+def wait_for(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str) -> T:
+    """Run `func(*args)` on the event loop from the worker thread that sync code runs in, and wait
+    for its result there (the context variables, so the request, go with it). `what` names the
+    caller in the error raised where that cannot be done: in the event loop's own thread (blocking
+    it would stop every other request), or in a thread the loop did not start."""
+    if in_event_loop():
+        raise RuntimeError(
+            f"{what} has to wait for the event loop, which synchronous code running in the event "
+            "loop cannot do. Await it from an `async def` function, or make the function that calls "
+            "it a plain `def` one (firkin runs those in a worker thread, where this works)."
+        )
+    try:
+        return anyio.from_thread.run(func, *args)
+    except anyio.NoEventLoopError:
+        raise RuntimeError(
+            f"{what} has to wait for the event loop, which only works in a thread that firkin (or "
+            "anyio.to_thread) started for synchronous code."
+        ) from None
+
+
+def ensure_sync(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` if it is synchronous; an async function wrapped so that calling it from a worker thread
+    runs it on the event loop and returns its result (Flask's `app.ensure_sync`)."""
+    if not is_async_callable(func):
+        return func
+    name = getattr(func, "__qualname__", repr(func))
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return wait_for(functools.partial(func, *args, **kwargs), what=f"calling {name}() synchronously")
+
+    return wrapper

@@ -226,7 +226,9 @@ class WebsocketAppMixin(WebsocketScaffoldMixin):
                         raise
                     rv = None  # the client left: the handler's end, and the after hooks still run
         except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
-            rv = await app.handle_user_exception(error)
+            # The class's method, not what an extension may have put on the instance: those
+            # replacements (Flask-CORS's) are written for HTTP requests and read `flask.request`.
+            rv = await type(app).handle_user_exception(app, error)
         return await self.finalize_websocket(rv)
 
     async def preprocess_websocket(self) -> ResponseReturnValue | None:

@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from itertools import chain
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -23,7 +24,7 @@ from firkin.cli import AppGroup
 
 from ._responses import json_body, make_general_response
 from ._static import StaticFilesMixin
-from ._sync import is_async_callable, run_in_thread
+from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
 from ._websocket import DEFAULT_MAX_QUEUE
 from ._websocket_app import WebsocketAppMixin
 from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
@@ -320,6 +321,14 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     def sync_to_async(self, func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
         return run_in_thread(func)
 
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """`func` if it is sync; an async function wrapped to be called from sync code, as Flask's
+        `ensure_sync` does: the wrapper runs it on the event loop and waits for the result. That
+        works in the worker threads where firkin runs sync views and hooks (so an extension's sync
+        decorator around an `async def` view works); in the event loop's thread it raises, as
+        blocking the loop would stop every other request."""
+        return ensure_sync(func)
+
     async def _call(self, func: Callable[..., Any], *args: Any, sync: bool = False) -> Any:
         """Call a hook: async ones are awaited; sync ones run in a thread, or inline in `sync` mode
         (plain `with` blocks, which cannot wait for a thread)."""
@@ -328,6 +337,16 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         if sync:
             return func(*args)
         return await run_in_thread(func)(*args)
+
+    async def _call_replaced(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Call a method that an extension replaced on the app instance. Flask-CORS, for one, puts a
+        sync function in place of `handle_exception` / `handle_user_exception` that calls the
+        original and hands its result to `make_response`: the original is async here, so the
+        replacement runs in a worker thread like any sync hook, where `make_response` can wait for
+        the coroutine it is given (`Firkin.make_response`)."""
+        if is_async_callable(method):
+            return await method(*args)
+        return await run_in_thread(method)(*args)
 
     async def _signal(self, signal: NamedSignal, **kwargs: Any) -> None:
         """Send a signal to sync and async receivers (callers check `.receivers` first: no work when
@@ -402,6 +421,9 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
                 return await self.full_dispatch_request(ctx)
             except Exception as exc:  # noqa: BLE001 - every app error becomes a response (or propagates)
                 error = exc
+                replaced = self.__dict__.get("handle_exception")
+                if replaced is not None:  # by an extension: see _call_replaced
+                    return cast("Response", await self._call_replaced(replaced, exc))
                 return await self.handle_exception(exc)
         except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
             error = exc
@@ -421,7 +443,11 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             if rv is None:
                 rv = await self.dispatch_request()
         except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
-            rv = await self.handle_user_exception(error)
+            replaced = self.__dict__.get("handle_user_exception")
+            if replaced is not None:  # by an extension: see _call_replaced
+                rv = await self._call_replaced(replaced, error)
+            else:
+                rv = await self.handle_user_exception(error)
         return await self.finalize_request(rv)
 
     async def preprocess_request(self) -> ResponseReturnValue | None:
@@ -472,7 +498,9 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def finalize_request(
         self, rv: ResponseReturnValue | HTTPException, from_error_handler: bool = False
     ) -> Response:
-        response = await self.make_response(rv)
+        response = self.make_response(rv)
+        if not isinstance(response, Response):  # a subclass's `async def make_response`
+            response = await response
         try:
             ctx = _cv_request.get()
             if ctx._after_request_functions or self.after_request_funcs or ctx.session_to_save() is not None:
@@ -572,10 +600,15 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
 
     # ----------------------------------------------------------------- responses
 
-    async def make_response(self, rv: ResponseReturnValue | HTTPException) -> Response:
+    def make_response(self, rv: ResponseReturnValue | HTTPException) -> Response:
         """Turn what a view returned into a response: str, bytes, dict/list (JSON), a Response,
         an HTTPException, a (sync or async) generator for streaming, or a tuple
-        `(body, status)`, `(body, headers)`, `(body, status, headers)`."""
+        `(body, status)`, `(body, headers)`, `(body, status, headers)`.
+
+        It returns the response, as Flask's does, so sync code (an extension's hook) can use it; a
+        response can also be awaited (giving itself), so Quart's `await app.make_response(rv)` works.
+        Sync code in a worker thread may pass a coroutine (an async view or handler it called without
+        awaiting, as Flask-CORS does): it is run on the event loop and its result made a response."""
         # The common cases first, built directly: a str, a dict or list as JSON.
         response_class = self.response_class
         if isinstance(rv, str):
@@ -584,6 +617,11 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             return response_class.of_data(
                 json_body(self.json, rv, self.config["DEBUG"]), default_content_type(self.json.mimetype)
             )
+        given: object = rv
+        if type(given) is CoroutineType:
+            rv = wait_for(_result_of, given, what="make_response() of a coroutine")
+            if isinstance(rv, response_class):
+                return rv
         return make_general_response(self, rv)
 
     # ----------------------------------------------------------------- background tasks
@@ -635,3 +673,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
 
 
 _asgi_app = Firkin.asgi_app  # __call__ skips it when it is not replaced
+
+
+async def _result_of(coro: Coroutine[Any, Any, T]) -> T:
+    return await coro

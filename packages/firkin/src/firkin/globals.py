@@ -1,6 +1,11 @@
 """The context-local proxies: `current_app`, `g`, `request`, `websocket`, `session`, backed by ContextVars.
 
 ContextVars follow tasks on asyncio and on trio alike, so the proxies work on both loops.
+
+The app and request contexts are kept in Flask's own ContextVars (`flask.globals._cv_app`,
+`flask.globals._cv_request`), not in variables of our own: a firkin context *is* the current Flask
+context, so a Flask extension that reads `flask.current_app`, `flask.g`, `flask.request` or
+`flask.session` sees firkin's objects, at no cost per request (docs/firkin/extensions.md).
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, cast
 
+from flask import globals as _flask_globals
 from werkzeug.local import LocalProxy
 
 if TYPE_CHECKING:
@@ -47,8 +53,10 @@ Working outside of request and websocket context.
 The session belongs to a request or a websocket. In tests, set up a request context with
 `async with app.test_request_context("/path"):` (or `with`), or use `client.session_transaction()`."""
 
-_cv_app: ContextVar[AppContext] = ContextVar("firkin.app_ctx")
-_cv_request: ContextVar[RequestContext] = ContextVar("firkin.request_ctx")
+# Flask's variables, typed as holding firkin's contexts (which have the attributes Flask's code reads
+# from its own: `app`, `g`, `url_adapter`; `request`, `session`, `flashes`, `_after_request_functions`).
+_cv_app = cast("ContextVar[AppContext]", _flask_globals._cv_app)
+_cv_request = cast("ContextVar[RequestContext]", _flask_globals._cv_request)
 _cv_websocket: ContextVar[WebsocketContext] = ContextVar("firkin.websocket_ctx")
 
 

@@ -103,15 +103,16 @@ def abort(code: int | Response, *args: Any, **kwargs: Any) -> NoReturn:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def make_response(*args: Any) -> Response:
-    """Turn view return values into a Response (awaitable, as in Quart): `await make_response("x", 201)`."""
+def make_response(*args: Any) -> Response:
+    """Turn view return values into a Response: `make_response("x", 201)`, as in Flask. The response
+    can be awaited (it gives itself), so Quart's `await make_response("x", 201)` works too."""
     ctx = _cv_app.get(None)
     if ctx is None:
         raise RuntimeError("make_response() needs an application context")
     if not args:
         return ctx.app.response_class()
     value: Any = args[0] if len(args) == 1 else args
-    return await ctx.app.make_response(value)
+    return ctx.app.make_response(value)
 
 
 async def send_file(

@@ -1,9 +1,26 @@
 """Flask's signals (and Quart's websocket ones), on blinker. Sending costs nothing when nobody listens
-(checked before each send)."""
+(checked before each send).
+
+The request, template, app context and flashing signals are Flask's own objects (`flask.signals`),
+so a receiver connected to `flask.request_started` or `flask.template_rendered` (as extensions do)
+hears firkin's requests too. Receivers are called with the firkin app as the sender.
+"""
 
 from __future__ import annotations
 
 from blinker import Namespace
+from flask.signals import (
+    appcontext_popped,
+    appcontext_pushed,
+    appcontext_tearing_down,
+    before_render_template,
+    got_request_exception,
+    message_flashed,
+    request_finished,
+    request_started,
+    request_tearing_down,
+    template_rendered,
+)
 
 __all__ = [
     "appcontext_popped",
@@ -23,18 +40,9 @@ __all__ = [
     "websocket_tearing_down",
 ]
 
+# Only the websocket signals, which Flask does not have.
 _signals = Namespace()
 
-template_rendered = _signals.signal("template-rendered")
-before_render_template = _signals.signal("before-render-template")
-request_started = _signals.signal("request-started")
-request_finished = _signals.signal("request-finished")
-request_tearing_down = _signals.signal("request-tearing-down")
-got_request_exception = _signals.signal("got-request-exception")
-appcontext_tearing_down = _signals.signal("appcontext-tearing-down")
-appcontext_pushed = _signals.signal("appcontext-pushed")
-appcontext_popped = _signals.signal("appcontext-popped")
-message_flashed = _signals.signal("message-flashed")
 websocket_started = _signals.signal("websocket-started")
 websocket_finished = _signals.signal("websocket-finished")
 websocket_tearing_down = _signals.signal("websocket-tearing-down")

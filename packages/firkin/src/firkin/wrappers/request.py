@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, MultiDict
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, UnsupportedMediaType
@@ -13,6 +14,7 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.utils import get_host
 
+from firkin._sync import in_event_loop, run_sync, wait_for
 from firkin.globals import _cv_app
 
 if TYPE_CHECKING:
@@ -20,7 +22,9 @@ if TYPE_CHECKING:
 
     from firkin.typing import ASGIReceive, ASGISend
 
-__all__ = ["Body", "Request", "Routed"]
+__all__ = ["Body", "Request", "Routed", "Unread", "awaitable_class"]
+
+T = TypeVar("T")
 
 
 class Body:
@@ -67,6 +71,11 @@ class Body:
                 self._received += len(chunk)
                 self._check(self._received, limit)
                 yield chunk
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the whole body is here already (a test request's), so reading it never waits."""
+        return self._data is not None and not self._consumed
 
     @staticmethod
     def _check(size: int, limit: int | None) -> None:
@@ -249,9 +258,28 @@ class Request(Routed, SansIORequest):
         self._max_form_parts = value
 
     # ----------------------------------------------------------------- the body
+    #
+    # In async code the body is awaited; in sync code (the worker threads where firkin runs sync
+    # views, hooks and handlers, and so a Flask extension's hooks) the same calls return the data,
+    # Flask's API: the body is read on the event loop while the thread waits, with the same limits.
+    # `form`, `files` and `values` are dicts that can be awaited, so once the body is read they also
+    # serve sync code running in the event loop (a Flask-WTF form built in an `async def` view).
 
-    async def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
-        """The whole body (bytes, or str with `as_text`), read once and cached."""
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
+        """The whole body (bytes, or str with `as_text`), read once and cached: awaited in async code
+        (`await request.get_data()`), returned directly in sync code (a worker thread)."""
+        if in_event_loop():
+            return self._get_data(cache, as_text, parse_form_data)
+        return self._read_now(self._get_data, cache, as_text, parse_form_data, what="request.get_data()")
+
+    def _read_now(self, read: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str) -> T:
+        """`read(*args)` for sync code outside the event loop: at once when the body is here already
+        (cached, or a test request's), else on the event loop while this worker thread waits."""
+        if self._cached_data is not None or self.body.in_memory:
+            return run_sync(read(*args), what)
+        return wait_for(read, *args, what=what)
+
+    async def _get_data(self, cache: bool, as_text: bool, parse_form_data: bool) -> Any:
         if parse_form_data:
             await self._load_form_data()
         if self._cached_data is None:
@@ -265,9 +293,15 @@ class Request(Routed, SansIORequest):
             data = self._cached_data
         return data.decode() if as_text else data
 
-    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         """The body parsed as JSON. Without `force`, only for a JSON content type (else 415).
-        Malformed JSON is a 400 that says so, or None with `silent=True`."""
+        Malformed JSON is a 400 that says so, or None with `silent=True`. Awaited in async code
+        (`await request.get_json()`), returned directly in sync code (a worker thread)."""
+        if in_event_loop():
+            return self._get_json(force, silent, cache)
+        return self._read_now(self._get_json, force, silent, cache, what="request.get_json()")
+
+    async def _get_json(self, force: bool, silent: bool, cache: bool) -> Any:
         if cache and self._cached_json[silent] is not Ellipsis:
             return self._cached_json[silent]
         if not (force or self.is_json):
@@ -277,7 +311,7 @@ class Request(Routed, SansIORequest):
                 "Did not attempt to load JSON data because the request Content-Type was not"
                 " 'application/json'."
             )
-        data = await self.get_data(cache=cache)
+        data = await self._get_data(cache, False, False)
         ctx = _cv_app.get(None)
         try:
             if ctx is not None:
@@ -302,14 +336,15 @@ class Request(Routed, SansIORequest):
         return BadRequest(f"Failed to decode JSON object: {exc}")
 
     @property
-    async def json(self) -> Any:
-        return await self.get_json()
+    def json(self) -> Any:
+        """`get_json()`: `await request.json` in async code, `request.json` in sync code."""
+        return self.get_json()
 
     @property
-    async def data(self) -> bytes:
-        """The whole body as bytes (Quart's `await request.data`; `get_data()` with its defaults)."""
-        data: bytes = await self.get_data()
-        return data
+    def data(self) -> Any:
+        """The whole body as bytes, `get_data()` with its defaults: `await request.data` (Quart's) in
+        async code, `request.data` in sync code."""
+        return self.get_data()
 
     async def send_push_promise(self, path: str) -> None:
         """Push `path` to the client with this response (HTTP/2 server push, RFC 9113 §8.4), when
@@ -324,23 +359,44 @@ class Request(Routed, SansIORequest):
         ]
         await self.push_send({"type": "http.response.push", "path": path, "headers": headers})
 
-    async def _load_form_data(self) -> None:
+    def _form_loaded(self) -> bool:
+        """Whether `form` and `files` are there, made now when that needs no body (a request that
+        does not carry a form)."""
         if self._form is not None:
-            return
-        content_length = self.content_length
+            return True
         if self.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            self._form = self.parameter_storage_class()
-            self._files = self.parameter_storage_class()
+            cls = awaitable_class(self.parameter_storage_class)
+            self._form, self._files = cls(), cls()
+            return True
+        return False
+
+    async def _load_form_data(self) -> None:
+        if self._form_loaded():
             return
-        data = await self.get_data()
+        data = await self._get_data(True, False, False)
         parser = self.form_data_parser_class(
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
             max_form_parts=self.max_form_parts,
-            cls=self.parameter_storage_class,
+            cls=awaitable_class(self.parameter_storage_class),
         )
-        _, form, files = parser.parse(io.BytesIO(data), self.mimetype, content_length, self.mimetype_params)
+        _, form, files = parser.parse(
+            io.BytesIO(data), self.mimetype, self.content_length, self.mimetype_params
+        )
         self._form, self._files = form, files
+
+    def _form_part(self, name: str) -> Any:
+        """`form` or `files`, loading the body first if needed: in a worker thread by waiting for
+        the event loop, in the event loop by being awaited."""
+        if not self._form_loaded():
+            if in_event_loop():
+                return Unread(self._awaited_form_part, name)
+            self._read_now(self._load_form_data, what=f"request.{name}")
+        return self._form if name == "form" else self._files
+
+    async def _awaited_form_part(self, name: str) -> Any:
+        await self._load_form_data()
+        return self._form if name == "form" else self._files
 
     def close(self) -> None:
         """Close the uploaded files' streams (called when the request context ends)."""
@@ -349,21 +405,63 @@ class Request(Routed, SansIORequest):
                 upload.close()
 
     @property
-    async def form(self) -> MultiDict[str, str]:
-        await self._load_form_data()
-        assert self._form is not None
-        return self._form
+    def form(self) -> Any:
+        """The form fields (a MultiDict): `await request.form` in async code, `request.form` in
+        sync code (and in the event loop once the body is read: the dict can also be awaited)."""
+        return self._form_part("form")
 
     @property
-    async def files(self) -> MultiDict[str, FileStorage]:
-        await self._load_form_data()
-        assert self._files is not None
-        return self._files
+    def files(self) -> Any:
+        """The uploaded files (a MultiDict of FileStorage), read as `form` is."""
+        return self._form_part("files")
 
     @property
-    async def values(self) -> CombinedMultiDict[str, str]:
-        """`args` and `form` combined (for GET, only `args`, as in Flask)."""
-        sources: list[MultiDict[str, str]] = [self.args]
-        if self.method != "GET":
-            sources.append(await self.form)
-        return CombinedMultiDict(sources)
+    def values(self) -> Any:
+        """`args` and `form` combined (for GET, only `args`, as in Flask), read as `form` is."""
+        if self.method == "GET":
+            return awaitable_class(CombinedMultiDict)([self.args])
+        form = self.form
+        if isinstance(form, Unread):
+            return Unread(self._awaited_values, "values")
+        return awaitable_class(CombinedMultiDict)([self.args, form])
+
+    async def _awaited_values(self, name: str) -> Any:
+        return awaitable_class(CombinedMultiDict)([self.args, await self._awaited_form_part("form")])
+
+
+def _await_self(self: Any) -> Generator[Any, None, Any]:
+    return self
+    yield  # a generator that never suspends
+
+
+@functools.cache
+def awaitable_class(cls: type[T]) -> type[T]:
+    """`cls` with an `__await__` that gives the object itself: the form's dicts are used as they are
+    in sync code and awaited in async code (`await request.form`). One subclass per class."""
+    return type(cls.__name__, (cls,), {"__await__": _await_self, "__module__": cls.__module__})
+
+
+class Unread:
+    """What `request.form` / `files` / `values` give in the event loop before the body is read: an
+    awaitable (`await request.form`). Used without `await` (by sync code running in the event
+    loop), it says what to do instead of failing somewhere obscure."""
+
+    __slots__ = ("_load", "_name")
+
+    def __init__(self, load: Callable[[str], Awaitable[Any]], name: str) -> None:
+        self._load = load
+        self._name = name
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._load(self._name).__await__()
+
+    def _unread(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(
+            f"request.{self._name} was used without `await` before the request body was read, in "
+            f"the event loop, where synchronous code cannot wait for it. Read it first in your "
+            f"`async def` view (`await request.{self._name}`), then call the code that uses it; or "
+            f"make the view a plain `def` (firkin runs it in a worker thread, where "
+            f"request.{self._name} is read as in Flask)."
+        )
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __contains__ = _unread

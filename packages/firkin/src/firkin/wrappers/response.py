@@ -7,7 +7,7 @@ import inspect
 import io
 import json as _json
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
@@ -308,6 +308,13 @@ class Response(SansIOResponse):
         response._status_code = 200
         response.response = DataBody(data)
         return response
+
+    def __await__(self) -> Generator[Any, None, Response]:
+        """Awaiting a response gives the response itself: `app.make_response()` returns a response,
+        so sync code (a Flask extension's after_request hook) can use it, and Quart's
+        `await app.make_response(...)` keeps working."""
+        return self
+        yield  # a generator that never suspends
 
     # Built lazily by of_data: the ASGI header pairs until `headers` is first read (then None).
     _headers: Headers | None
