@@ -376,6 +376,15 @@ class FakeStream:
     def send_continue(self) -> None:
         self.calls.append(("send_continue",))
 
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.calls.append(("send_informational", status, list(headers)))
+
+    def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.calls.append(("send_trailers", list(headers)))
+
+    def push_promise(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        self.calls.append(("push_promise", path, list(headers)))
+
     def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
         self.calls.append(("send_error", status))
 

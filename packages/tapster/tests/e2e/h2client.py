@@ -95,6 +95,7 @@ class H2Client:
         self.responses: dict[int, Response] = {}
         self.goaway: h2.events.ConnectionTerminated | None = None
         self.remote_settings: dict[int, int] = {}
+        self.events: list[h2.events.Event] = []  # every event, in order
         self.closed = False
         self.flush()
 
@@ -152,6 +153,7 @@ class H2Client:
             self.closed = True
             return []
         events = self.conn.receive_data(data)
+        self.events += events
         for event in events:
             sid = getattr(event, "stream_id", 0)
             response = self.responses.get(sid)
@@ -169,6 +171,8 @@ class H2Client:
                 response.ended = True
             elif isinstance(event, h2.events.StreamReset) and response is not None:
                 response.reset = int(event.error_code)
+            elif isinstance(event, h2.events.PushedStreamReceived) and event.pushed_stream_id:
+                self.responses[event.pushed_stream_id] = Response(event.pushed_stream_id)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.goaway = event
             elif isinstance(event, h2.events.RemoteSettingsChanged):

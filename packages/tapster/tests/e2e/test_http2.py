@@ -10,6 +10,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import h2.events
 import httpx
 import pytest
 import trustme
@@ -50,7 +51,7 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def h2(running: RunningServer, **kwargs: object) -> H2Client:
+def connect_h2(running: RunningServer, **kwargs: object) -> H2Client:
     return H2Client(running.host, running.port, **kwargs)  # type: ignore[arg-type]
 
 
@@ -128,7 +129,7 @@ def test_nghttp(serve: ServeFactory, recorder: Recorder) -> None:
 
 def test_many_streams_on_one_connection(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running)
+    client = connect_h2(running)
     sids = [client.request("/echo", "POST", body=b"%d" % i) for i in range(60)]
     for i, sid in enumerate(sids):
         response = client.wait(sid)
@@ -152,7 +153,7 @@ async def big(scope: Scope, receive: Receive, send: Send) -> None:
 
 def test_a_large_response_ends_its_stream(serve: ServeFactory) -> None:
     running = serve(big)
-    client = h2(running)
+    client = connect_h2(running)
     response = client.get("/big")
     assert len(response.body) == 1 << 20
     assert response.ended  # END_STREAM on the last DATA frame (Hypercorn #226)
@@ -161,7 +162,7 @@ def test_a_large_response_ends_its_stream(serve: ServeFactory) -> None:
 
 def test_a_stream_without_window_does_not_block_the_others(serve: ServeFactory) -> None:
     running = serve(big)
-    client = h2(running, window=0, auto_ack=False)  # no stream may receive a byte until we say
+    client = connect_h2(running, window=0, auto_ack=False)  # no stream may receive a byte until we say
     client.read_some()
     stuck = client.request("/big?100000")
     small = client.request("/big?10")
@@ -179,7 +180,7 @@ def test_a_stream_without_window_does_not_block_the_others(serve: ServeFactory) 
 
 def test_a_client_reset_disconnects_the_app(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running)
+    client = connect_h2(running)
     sid = client.request("/wait-disconnect", "POST", end=False)
     assert recorder.started.wait(5)
     client.reset(sid)
@@ -190,7 +191,7 @@ def test_a_client_reset_disconnects_the_app(serve: ServeFactory, recorder: Recor
 
 def test_app_errors_are_confined_to_their_stream(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running)
+    client = connect_h2(running)
     failed = client.request("/error")
     cut = client.request("/error-after-start")
     fine = client.request("/echo", "POST", body=b"ok")
@@ -202,7 +203,7 @@ def test_app_errors_are_confined_to_their_stream(serve: ServeFactory, recorder: 
 
 def test_a_malformed_request_is_a_stream_error(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running, raw_headers=True)
+    client = connect_h2(running, raw_headers=True)
     bad = [
         client.request("/echo", headers=[("Upper", "x")]),
         client.request("/echo", headers=[("connection", "close")]),
@@ -219,7 +220,7 @@ def test_a_malformed_request_is_a_stream_error(serve: ServeFactory, recorder: Re
 
 def test_content_length_mismatch_resets_the_stream(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running, raw_headers=True)
+    client = connect_h2(running, raw_headers=True)
     sid = client.request("/echo", "POST", body=b"12345", headers=[("content-length", "3")])
     assert client.wait(sid).reset == 1
     assert client.get("/scope").status == 200
@@ -228,7 +229,7 @@ def test_content_length_mismatch_resets_the_stream(serve: ServeFactory, recorder
 
 def test_streams_past_the_limit_are_refused(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder, h2_max_concurrent_streams=2)
-    client = h2(running, ignore_stream_limit=True)
+    client = connect_h2(running, ignore_stream_limit=True)
     client.read_some()
     assert client.remote_settings[3] == 2  # SETTINGS_MAX_CONCURRENT_STREAMS
     a = client.request("/wait-disconnect", "POST", end=False)
@@ -257,7 +258,7 @@ def test_graceful_shutdown_sends_goaway_and_finishes_streams(serve: ServeFactory
         await respond(send, 200, b"finished")
 
     running = serve(app)
-    client = h2(running)
+    client = connect_h2(running)
     sid = client.request("/slow")
     assert started.wait(5)
     stopper = threading.Thread(target=running.server.shutdown)
@@ -292,7 +293,7 @@ async def ws_echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 def test_websocket_over_extended_connect(serve: ServeFactory) -> None:
     running = serve(ws_echo)
-    client = h2(running)
+    client = connect_h2(running)
     client.read_some()
     assert client.remote_settings[8] == 1  # SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)
     sid = client.request(
@@ -322,7 +323,7 @@ def test_websocket_over_extended_connect(serve: ServeFactory) -> None:
 
 def test_a_websocket_stream_that_ends_without_close_is_its_own_problem(serve: ServeFactory) -> None:
     running = serve(ws_echo)
-    client = h2(running)
+    client = connect_h2(running)
     headers = [("sec-websocket-version", "13"), ("sec-websocket-protocol", "chat")]
     sid = client.request("/chat", "CONNECT", protocol="websocket", end=False, headers=headers)
     while not client.responses[sid].headers:
@@ -339,10 +340,156 @@ def test_a_websocket_stream_that_ends_without_close_is_its_own_problem(serve: Se
 
 def test_connect_without_protocol_is_refused_cleanly(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
-    client = h2(running, raw_headers=True)
+    client = connect_h2(running, raw_headers=True)
     sid = client.conn.get_next_available_stream_id()
     client.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", "example.com:443")])
     client.responses[sid] = Response(sid)
     client.flush()
     assert client.wait(sid).status == 501
+    client.close()
+
+
+# ----------------------------------------------------------------------------- h2c upgrade
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is installed by ./dev test")
+def test_h2c_upgrade_with_curl(serve: ServeFactory, recorder: Recorder) -> None:
+    running = serve(recorder)
+    result = subprocess.run(
+        ["curl", "-sS", "-v", "--http2", f"{running.url}/scope"],
+        capture_output=True,
+        check=True,
+        timeout=10,
+        text=True,
+    )
+    assert "101 Switching Protocols" in result.stderr
+    scope = json.loads(result.stdout)
+    assert scope["http_version"] == "2"
+    names = [name for name, _ in scope["headers"]]
+    assert "http2-settings" not in names
+    assert "upgrade" not in names
+
+
+def test_h2c_upgrade_with_a_body_stays_on_http11(serve: ServeFactory, recorder: Recorder) -> None:
+    running = serve(recorder)
+    with running.connect() as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 3\r\n\r\nabc"
+        )
+        data = sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"abc")
+
+
+def test_h2c_upgrade_with_bad_settings_is_a_400(serve: ServeFactory, recorder: Recorder) -> None:
+    running = serve(recorder)
+    with running.connect() as sock:
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAA\r\n\r\n"
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+# ----------------------------------------------------------------------------- ASGI extensions
+
+
+async def extensions_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/extensions":
+        await respond(send, 200, json.dumps(sorted(scope["extensions"])).encode())
+    elif path == "/trailers":
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"data", "more_body": True})
+        await send({"type": "http.response.body", "body": b"!"})
+        await send(
+            {"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")], "more_trailers": True}
+        )
+        await send({"type": "http.response.trailers", "headers": [(b"Server-Timing", b"db;dur=5")]})
+    elif path == "/hints":
+        await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
+        await respond(send, 200, b"page")
+    elif path == "/push":
+        await send(
+            {"type": "http.response.push", "path": "/pushed.css?v=1", "headers": [(b"accept", b"text/css")]}
+        )
+        await respond(send, 200, b"page")
+    elif path == "/pushed.css":
+        await respond(send, 200, b"css " + scope["query_string"] + b" " + scope["method"].encode())
+    else:
+        await respond(send, 404, b"")
+
+
+def test_extensions_offered_over_http2(serve: ServeFactory) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running)
+    plain = json.loads(client.get("/extensions").body)
+    assert plain == ["http.response.early_hint", "http.response.push"]
+    with_te = json.loads(client.get("/extensions", headers=[("te", "trailers")]).body)
+    assert with_te == ["http.response.early_hint", "http.response.push", "http.response.trailers"]
+    client.close()
+    no_push = connect_h2(running, settings={2: 0})  # SETTINGS_ENABLE_PUSH = 0
+    assert "http.response.push" not in json.loads(no_push.get("/extensions").body)
+    no_push.close()
+
+
+def test_trailers_end_the_stream(serve: ServeFactory) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running)
+    response = client.get("/trailers", headers=[("te", "trailers")])
+    assert bytes(response.body) == b"data!"
+    assert response.trailers == [(b"x-checksum", b"abc"), (b"server-timing", b"db;dur=5")]
+    assert response.ended
+    client.close()
+
+
+def test_trailers_without_te_are_refused_to_the_app(
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running)
+    assert client.get("/trailers").status == 500  # the app asked for what the request did not offer
+    client.close()
+
+
+def test_early_hints_over_http2_and_http11(serve: ServeFactory) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running)
+    response = client.get("/hints")
+    assert response.informational == [
+        [(b":status", b"103"), (b"link", b"</style.css>; rel=preload; as=style")]
+    ]
+    assert bytes(response.body) == b"page"
+    client.close()
+    with running.connect() as sock:
+        sock.sendall(b"GET /hints HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"page"):
+            data += sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\n")
+    assert b"HTTP/1.1 200 OK\r\n" in data
+
+
+def test_server_push(serve: ServeFactory) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running)
+    sid = client.request("/push")
+    assert bytes(client.wait(sid).body) == b"page"
+    pushed = [e for e in client.events if isinstance(e, h2.events.PushedStreamReceived)]
+    assert len(pushed) == 1
+    promised = pushed[0].pushed_stream_id
+    assert promised is not None
+    assert (b":path", b"/pushed.css?v=1") in (pushed[0].headers or [])
+    assert bytes(client.wait(promised).body) == b"css v=1 GET"
+    client.close()
+
+
+def test_push_is_a_no_op_when_the_client_refuses_it(serve: ServeFactory) -> None:
+    running = serve(extensions_app)
+    client = connect_h2(running, settings={2: 0})
+    assert bytes(client.get("/push").body) == b"page"
+    assert not [e for e in client.events if isinstance(e, h2.events.PushedStreamReceived)]
     client.close()

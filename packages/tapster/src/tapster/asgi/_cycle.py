@@ -41,6 +41,8 @@ class RequestCycle:
         "_continue_sent",
         "_eof_delivered",
         "_peer_closed",
+        "_trailers",
+        "_trailers_due",
         "_waiter",
         "bytes_sent",
         "disconnected",
@@ -65,6 +67,9 @@ class RequestCycle:
         self._continue_sent = not request.expect_continue
         self._eof_delivered = False
         self._peer_closed = False
+        #: http.response.trailers: None (not announced), [] (announced), then the fields sent so far
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        self._trailers_due = False  # the body is complete: trailers are next
         self._waiter: Waiter | None = None
         self.disconnected = False
         self.response_started = False
@@ -153,7 +158,7 @@ class RequestCycle:
         if kind == "http.response.body":
             if not self.response_started:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent before 'http.response.start'")
-            if self.response_complete:
+            if self.response_complete or self._trailers_due:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
             stream = self.stream
             # is_closing(): also a transport that failed a write and will report the loss on a later
@@ -162,7 +167,10 @@ class RequestCycle:
                 raise ClientDisconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if not more:
+            if not more and self._trailers is not None:
+                more = True  # the trailers end the response
+                self._trailers_due = True
+            elif not more:
                 # Complete before the stream hears it: finishing the stream may start the next
                 # request on the connection, which must find this one over.
                 self.response_complete = True
@@ -196,6 +204,54 @@ class RequestCycle:
             self.status = message["status"]
             self.headers = message.get("headers", ())
             self.response_started = True
+            if message.get("trailers", False):
+                if "http.response.trailers" not in self.scope["extensions"]:
+                    raise LocalProtocolError(
+                        "ASGI: 'trailers' in 'http.response.start', but this request does not offer "
+                        "the http.response.trailers extension (HTTP/2 with 'te: trailers' does)"
+                    )
+                self._trailers = []
+        else:
+            await self._send_extension(kind, message)
+
+    async def _send_extension(self, kind: str, message: Message) -> None:
+        """The ASGI extension messages: trailers, early hints, server push."""
+        stream = self.stream
+        if kind == "http.response.trailers":
+            trailers = self._trailers
+            if trailers is None or not self._trailers_due:
+                raise LocalProtocolError(
+                    "ASGI: 'http.response.trailers' only after the last body message of a response "
+                    "started with 'trailers': True"
+                )
+            if self.disconnected or stream.is_closing():
+                raise ClientDisconnected("the client closed the connection")
+            trailers.extend(message.get("headers", ()))
+            if message.get("more_trailers", False):
+                return
+            self.response_complete = True
+            stream.send_trailers(trailers)
+            if self._waiter is not None:
+                self._wake()
+            if stream.state.access_log:
+                self._log_access()
+        elif kind == "http.response.early_hint":
+            links = message.get("links", ())
+            if isinstance(links, bytes) or not all(isinstance(link, bytes) for link in links):
+                raise LocalProtocolError("ASGI: 'http.response.early_hint' needs 'links', a list of bytes")
+            # Hints too: nothing to do where not offered, or once the final head is out.
+            offered = "http.response.early_hint" in self.scope["extensions"]
+            if offered and not self.head_written and not self.disconnected and not stream.is_closing():
+                stream.send_informational(103, [(b"link", link) for link in links])
+        elif kind == "http.response.push":
+            path = message.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise LocalProtocolError("ASGI: 'http.response.push' needs a 'path' str starting with '/'")
+            # A hint, never a requirement: without the extension (HTTP/1.1, or a client that refused
+            # pushes) there is nothing to do.
+            offered = "http.response.push" in self.scope["extensions"]
+            if offered and not self.disconnected and not stream.is_closing():
+                stream.push_promise(path, list(message.get("headers", ())))
         else:
             raise LocalProtocolError(f"ASGI: unexpected message type {kind!r} in an http scope")
 

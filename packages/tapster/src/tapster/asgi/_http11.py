@@ -15,6 +15,7 @@ from typing import Any
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H2Preface, H11Connection, Request, State
+from tapster.protocol.http2 import parse_h2c_upgrade
 from tapster.protocol.websocket import HandshakeError, parse_upgrade, switching_protocols
 
 from ._cycle import RequestCycle
@@ -27,6 +28,8 @@ from ._stream import Address, HeaderPairs
 from ._websocket import WebSocketCycle
 
 __all__ = ["H11Protocol"]
+
+_SWITCH_TO_H2C = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 
 
 def _address(value: Any) -> Address:
@@ -232,9 +235,9 @@ class H11Protocol:
 
     def _start_cycle(self, request: Request) -> None:
         self._head_started = False
-        if request.upgrade and self._start_websocket(request):
+        if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
-        cycle = RequestCycle(self, http_scope(self, request), request)
+        cycle = RequestCycle(self, http_scope(self, request, {"http.response.early_hint": {}}), request)
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
@@ -262,6 +265,30 @@ class H11Protocol:
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
+        return True
+
+    def _start_h2c(self, request: Request) -> bool:
+        """Continue in HTTP/2 if `request` asks to (RFC 7540 §3.2): 101, then the request is answered
+        as stream 1. Not over TLS (ALPN decides there), and not for a request with a body, which stays
+        on HTTP/1.1 (the body would have to be read before the switch)."""
+        if not self.state.config.http2 or self.scheme != "http" or request.has_body:
+            return False
+        try:
+            upgrade = parse_h2c_upgrade(request)
+        except RemoteProtocolError as exc:
+            self._write_error(exc.status_hint, str(exc))
+            return True
+        if upgrade is None:
+            return False
+        h2_request, settings = upgrade
+        self.transport.write(_SWITCH_TO_H2C)
+        rest = self.conn.switch_protocols()
+        self.state.connections.discard(self)
+        self._closed = True
+        self.deadline.cancel()
+        h2 = H2Protocol(self.state, rest, upgrade=(h2_request, settings))
+        self.transport.set_protocol(h2)
+        h2.connection_made(self.transport)
         return True
 
     def _reject(self, exc: RemoteProtocolError) -> None:
@@ -315,6 +342,18 @@ class H11Protocol:
     def send_continue(self) -> None:
         if not self._closed:
             self.transport.write(self.conn.informational_continue())
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        data = self.conn.informational(status, headers)
+        if data and not self._closed:
+            self.transport.write(data)
+
+    def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        # Never offered over HTTP/1.1 (the cycle checks the scope's extensions first).
+        raise LocalProtocolError("response trailers are not served over HTTP/1.1")
+
+    def push_promise(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        raise LocalProtocolError("server push is HTTP/2 only")
 
     def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
         self._write_error(status, message, headers)

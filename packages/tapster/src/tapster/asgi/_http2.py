@@ -15,6 +15,7 @@ from typing import Any
 
 from tapster.errors import ClientDisconnected, LocalProtocolError
 from tapster.protocol import Request
+from tapster.protocol._h2messages import checked_fields
 from tapster.protocol._h2messages import response_headers as build_response_headers
 from tapster.protocol.http2 import (
     ConnectionEnded,
@@ -45,6 +46,10 @@ def _address(value: Any) -> Address:
     return None
 
 
+# Fields that frame the message: never trailers (RFC 9110 §6.5.1).
+_NOT_TRAILERS = frozenset((b"content-length", b"content-type", b"host", b"transfer-encoding"))
+
+
 class H2Stream:
     """One request/response exchange on an HTTP/2 connection (RFC 9113 §5), as a `Stream`."""
 
@@ -58,6 +63,7 @@ class H2Stream:
         "_pending_size",
         "_reading_paused",
         "_remaining",
+        "_trailer_fields",
         "_unacked",
         "client",
         "closed",
@@ -95,6 +101,7 @@ class H2Stream:
         self._head_request = request.method == b"HEAD"
         self._no_body = False
         self._remaining: int | None = None  # the response's content-length, counting down
+        self._trailer_fields: list[tuple[bytes, bytes]] | None = None  # sent after the last DATA
         self._body_deadline: Deadline | None = None
 
     # ----------------------------------------------------------------- fed by the connection
@@ -255,13 +262,16 @@ class H2Stream:
                 pending.popleft()
             self._pending_size -= len(chunk)
             sent += len(chunk)
-            core.send_data(sid, chunk, self._end_pending and not pending)
+            trailers = self._trailer_fields is not None
+            core.send_data(sid, chunk, self._end_pending and not pending and not trailers)
         if pending:
             self.conn.blocked[sid] = self
         else:
             self.conn.blocked.pop(sid, None)
             if self._end_pending:
-                if sent == 0:  # no DATA frame carried END_STREAM: an empty one does
+                if self._trailer_fields is not None:
+                    core.send_headers(sid, self._trailer_fields, True)  # RFC 9113 §8.1: trailers end it
+                elif sent == 0:  # no DATA frame carried END_STREAM: an empty one does
                     core.end_stream(sid)
                 self._finished()
         if (
@@ -282,6 +292,52 @@ class H2Stream:
         if not self.closed and not self.ended:
             self.conn.core.send_headers(self.sid, [(b":status", b"100")], False)
             self.conn.flush()
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.closed or self.ended:
+            return
+        if type(status) is not int or not 102 <= status <= 199:
+            raise LocalProtocolError(f"invalid interim status {status!r}: 102..199 (100 is the server's)")
+        self.conn.core.send_headers(self.sid, [(b":status", b"%d" % status), *checked_fields(headers)], False)
+        self.conn.flush()
+
+    def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.closed:
+            raise ClientDisconnected("the client reset the stream")
+        fields = checked_fields(headers)
+        if any(name in _NOT_TRAILERS for name, _ in fields):
+            raise LocalProtocolError("content-length and framing fields are not allowed as trailers")
+        self._trailer_fields = fields
+        self._queue(b"", False)
+        self.conn.flush()
+
+    def push_promise(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.closed or self.ended or self.sid % 2 == 0:
+            return  # (a pushed stream cannot promise more: RFC 9113 §8.4)
+        authority = next((v for n, v in self.request.headers if n == b"host"), b"")
+        fields = checked_fields(headers)
+        pseudo = [
+            (b":method", b"GET"),
+            (b":scheme", self.scheme.encode()),
+            (b":path", path.encode("ascii")),
+            (b":authority", authority),
+        ]
+        promised = self.conn.core.push(self.sid, pseudo + fields)
+        if promised is not None:
+            raw_path, _, query = path.encode("ascii").partition(b"?")
+            request = Request(
+                b"GET",
+                path.encode("ascii"),
+                raw_path,
+                query,
+                b"2",
+                [*fields, (b"host", authority)],
+                True,
+                False,
+                False,
+            )
+            self.conn.start_pushed(promised, request)
+        self.conn.flush()
 
     def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
         if self.closed or self.ended:
@@ -498,11 +554,25 @@ class H2Protocol:
         if request.method == b"CONNECT":
             self._start_connect(stream, event)
             return
-        extensions: dict[str, Any] = {}
+        extensions: dict[str, Any] = {"http.response.early_hint": {}}
+        if event.te_trailers:
+            extensions["http.response.trailers"] = {}
+        if self.core.push_enabled:
+            extensions["http.response.push"] = {}
         cycle = RequestCycle(stream, http_scope(stream, request, extensions), request)
         stream.cycle = cycle
         if request.has_body and not request.expect_continue:
             stream._body_timer().set_in(self.state.config.body_timeout)
+        task = self.backend.spawn(cycle.run)
+        self._tasks.add(task)
+        cycle.task = task
+
+    def start_pushed(self, sid: int, request: Request) -> None:
+        """Answer a promised request (server push) as if the client had sent it."""
+        stream = H2Stream(self, sid, request)
+        self.streams[sid] = stream
+        cycle = RequestCycle(stream, http_scope(stream, request, {}), request)
+        stream.cycle = cycle
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task

@@ -57,6 +57,20 @@ class Stream(Protocol):
         """The interim `100 Continue` (RFC 9110 §15.2.1), before the final head only."""
         ...
 
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Another interim response, e.g. `103 Early Hints` (RFC 8297), before the final head."""
+        ...
+
+    def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Trailer fields after the body (which was sent with ``more=True``); completes the response
+        (the stream is done). Only where the scope's extensions offer `http.response.trailers`."""
+        ...
+
+    def push_promise(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        """HTTP/2 server push (RFC 9113 §8.4): promise `path` and answer it as a request of its own;
+        nothing when the client refused pushes. Only where `http.response.push` is offered."""
+        ...
+
     def send_error(self, status: int, message: str, headers: bytes = b"") -> None:
         """A complete plain-text error response, when no head has been sent; the stream is done
         (on HTTP/1.1 the connection then closes). `headers`: extra pre-formatted HTTP/1.1 lines."""

@@ -3,14 +3,15 @@ version-neutral `Request` head, response headers checked and lowercased for HPAC
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 
-from tapster.errors import LocalProtocolError
+from tapster.errors import LocalProtocolError, RemoteProtocolError
 
 from . import _rules as R
 from .events import Request
 
-__all__ = ["MalformedRequest", "parse_request", "response_headers"]
+__all__ = ["MalformedRequest", "checked_fields", "parse_h2c_upgrade", "parse_request", "response_headers"]
 
 
 class MalformedRequest(Exception):
@@ -160,6 +161,16 @@ def response_headers(
     if type(status) is not int or not 100 <= status <= 599:
         raise LocalProtocolError(f"invalid response status {status!r}: must be an int in 100..599")
     out = [(b":status", b"%d" % status)]
+    checked_fields(headers, out)
+    out += extra
+    return out
+
+
+def checked_fields(
+    headers: Iterable[tuple[bytes, bytes]], out: list[tuple[bytes, bytes]] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The app's header (or trailer) fields, lowercased and checked, appended to `out`."""
+    out = [] if out is None else out
     try:
         for name, value in headers:
             lname = name.lower()
@@ -177,5 +188,49 @@ def response_headers(
         raise LocalProtocolError(
             f"response headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
         ) from None
-    out += extra
     return out
+
+
+# Fields of an h2c upgrade request that mean nothing once it is answered over HTTP/2.
+_UPGRADE_FIELDS = _CONNECTION_SPECIFIC | {b"http2-settings", b"te"}
+
+
+def parse_h2c_upgrade(request: Request) -> tuple[Request, bytes] | None:
+    """An HTTP/1.1 request asking to continue in HTTP/2 (RFC 7540 §3.2: "Upgrade: h2c", one
+    HTTP2-Settings, both named in Connection): the same request as HTTP/2 sees it (stream 1), and the
+    HTTP2-Settings value; None when it is no such request (or lacks the one HTTP2-Settings it
+    needs). Raises RemoteProtocolError (400) for an HTTP2-Settings that is not base64url of whole
+    settings."""
+    upgrade = False
+    connection: list[bytes] = []
+    settings: list[bytes] = []
+    for name, value in request.headers:
+        if name == b"upgrade":
+            upgrade = upgrade or b"h2c" in [t.strip(b" \t").lower() for t in value.split(b",")]
+        elif name == b"connection":
+            connection.extend(t.strip(b" \t").lower() for t in value.split(b","))
+        elif name == b"http2-settings":
+            settings.append(value)
+    if not upgrade or b"upgrade" not in connection or b"http2-settings" not in connection:
+        return None
+    if len(settings) != 1:
+        return None  # RFC 7540 §3.2.1: "MUST NOT upgrade" then; it stays an HTTP/1.1 request
+    value = settings[0].strip(b" \t")
+    if R.BASE64URL_RE.fullmatch(value) is None:
+        raise RemoteProtocolError("HTTP2-Settings is not base64url")
+    payload = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
+    if len(payload) % 6:
+        raise RemoteProtocolError("HTTP2-Settings does not hold whole settings (6 octets each)")
+    headers = [(n, v) for n, v in request.headers if n not in _UPGRADE_FIELDS]
+    h2_request = Request(
+        request.method,
+        request.target,
+        request.path,
+        request.query,
+        b"2",
+        headers,
+        True,
+        request.expect_continue,
+        request.has_body,
+    )
+    return h2_request, value

@@ -61,6 +61,7 @@ CHUNK_LINE_RE = re.compile(
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; empty is allowed.
 HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 CONTENT_LENGTH_RE = re.compile(rb"[0-9]{1,18}")
+BASE64URL_RE = re.compile(rb"[A-Za-z0-9_\-]*={0,2}")  # RFC 4648 §5 (HTTP2-Settings, RFC 7540 §3.2.1)
 ABSOLUTE_FORM_RE = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?]+)([^?]*)(?:\?(.*))?", re.DOTALL)
 
 # What an application may put in a response header (response splitting: no CR, LF, NUL or other CTL).

@@ -30,7 +30,7 @@ from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
 from ._h2fence import ServerConnection, header_block_size
-from ._h2messages import MalformedRequest, parse_request
+from ._h2messages import MalformedRequest, parse_h2c_upgrade, parse_request, response_headers
 from .events import Request
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "StreamRequest",
     "StreamReset",
     "WindowOpened",
+    "parse_h2c_upgrade",
+    "response_headers",
 ]
 
 ErrorCode = h2.errors.ErrorCodes
@@ -402,6 +404,20 @@ class H2Connection:
                 conn.send_data(stream_id, data[start : start + size], end_stream=end_stream and start >= last)
         if end_stream:
             self._active.discard(stream_id)
+
+    def push(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> int | None:
+        """PUSH_PROMISE on `stream_id` for a request with `headers` (pseudo-headers first); the
+        promised stream's id, or None when the client refuses pushes or has no room for one."""
+        conn = self._h2
+        if self.closed or self.going_away or not conn.remote_settings.enable_push:
+            return None
+        try:
+            promised = conn.get_next_available_stream_id()
+            conn.push_stream(stream_id, promised, headers)
+        except h2.exceptions.H2Error:
+            return None
+        self._active.add(promised)
+        return promised
 
     def end_stream(self, stream_id: int) -> None:
         self._h2.end_stream(stream_id)
