@@ -664,3 +664,50 @@ def test_valid_hosts_are_remembered_within_bounds(mode: str) -> None:
     for _ in range(2):
         parse(get(b"/", b"Host: host1.example"), mode)
         assert reject(get(b"/", b"Host: host1.example/evil"), mode).status_hint == 400
+
+
+# ----------------------------------------------------------------------------- HTTP/2 prior knowledge
+
+_H2_OPENING = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + SETTINGS
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytewise"])
+def test_the_http2_preface_hands_every_byte_over(mode: str) -> None:
+    conn = H11Connection()
+    pieces = (
+        [_H2_OPENING[i : i + 1] for i in range(len(_H2_OPENING))] if mode == "bytewise" else [_H2_OPENING]
+    )
+    fed = b""
+    found: list[H2Preface] = []
+    for piece in pieces:
+        fed += piece
+        conn.receive_data(piece)
+        event = conn.next_event()
+        if isinstance(event, H2Preface):
+            found.append(event)
+            break
+        assert event is NEED_DATA
+    assert len(found) == 1
+    assert found[0].data == fed  # every byte received so far, preface included
+    assert fed.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert conn.client_state is State.CLOSED  # HTTP/1.1 is over on this connection
+
+
+def test_the_http2_preface_after_a_request_is_not_http2() -> None:
+    conn = H11Connection()
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert isinstance(conn.next_event(), Request)
+    conn.response_head(200, [], b"", b"")
+    assert conn.reuse()
+    conn.receive_data(_H2_OPENING)
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.status_hint == 505
+
+
+def test_a_broken_preface_is_a_505() -> None:
+    conn = H11Connection()
+    conn.receive_data(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.status_hint == 505
