@@ -217,3 +217,35 @@ async def test_push_promises_are_recorded_per_request() -> None:
     assert (path, headers["a"]) == ("/style.css", "b")
     await client.get("/")  # HTTP/1.1: no push extension, and the list starts again
     assert client.push_promises == []
+
+
+async def test_early_hints_are_recorded_per_request() -> None:
+    from firkin import send_early_hints
+
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def page() -> str:
+        await send_early_hints("</app.css>; rel=preload; as=style", "</app.js>; rel=preload; as=script")
+        await request.send_early_hints("</font.woff2>; rel=preload; as=font")
+        return "page"
+
+    client = FirkinClient(app)
+    response = await client.get("/")
+    assert await response.get_data() == b"page"
+    assert client.early_hints == [
+        ["</app.css>; rel=preload; as=style", "</app.js>; rel=preload; as=script"],
+        ["</font.woff2>; rel=preload; as=font"],
+    ]
+
+
+async def test_an_early_hint_with_a_line_break_is_refused() -> None:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def page() -> str:
+        await request.send_early_hints("</a>\r\nset-cookie: x=1")
+        return "page"
+
+    response = await FirkinClient(app).get("/")
+    assert response.status_code == 500

@@ -58,8 +58,8 @@ class _ClientGone(Exception):
 async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
     request = request_from_scope(app, scope, Body(receive))
     extensions = scope.get("extensions")
-    if extensions and "http.response.push" in extensions:
-        request.push_send = send  # HTTP/2 server push (request.send_push_promise)
+    if extensions and ("http.response.push" in extensions or "http.response.early_hint" in extensions):
+        request.push_send = send  # server push and early hints (request.send_push_promise / _early_hints)
     response = await app.handle_request(request)
     # One message for a known body, one per chunk for a streamed one.
     start = {

@@ -38,6 +38,7 @@ __all__ = [
     "make_push_promise",
     "make_response",
     "redirect",
+    "send_early_hints",
     "send_file",
     "send_from_directory",
     "stream_with_context",
@@ -302,6 +303,19 @@ async def make_push_promise(path: str) -> None:
             "`async with app.test_request_context():`."
         )
     await ctx.request.send_push_promise(path)
+
+
+async def send_early_hints(*links: str) -> None:
+    """Send `103 Early Hints` with these Link values before the response, as
+    `await request.send_early_hints(*links)` does: the browser starts fetching them while the view
+    works. Does nothing where the server does not offer early hints. Needs a request context."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "send_early_hints() needs a request context: call it in a view, or inside "
+            "`async with app.test_request_context():`."
+        )
+    await ctx.request.send_early_hints(*links)
 
 
 class _Flashed:

@@ -58,7 +58,8 @@ class FirkinClient:
     Inside `async with client:`, the context of the last request stays pushed until the next request
     or the end of the block, so the test can look at `request`, `session` and `g` after it (Flask's
     `with client:`, Quart's `async with client:`). `push_promises` lists the `(path, headers)` the
-    last request pushed (HTTP/2 server push; ask for it with `http_version="2"`)."""
+    last request pushed (HTTP/2 server push; ask for it with `http_version="2"`), `early_hints` the
+    Link values of each 103 Early Hints it sent."""
 
     def __init__(self, app: Firkin, use_cookies: bool = True) -> None:
         self.app = app
@@ -66,6 +67,7 @@ class FirkinClient:
         self.cookies: dict[str, _Cookie] = {}
         self.preserve_context = False
         self.push_promises: list[tuple[str, Headers]] = []
+        self.early_hints: list[list[str]] = []  # the Link values of each 103 the last request sent
         # `async with client:` - the contexts of the request being made, then those kept pushed.
         self._captured: tuple[AppContext, RequestContext] | None = None
         self._preserved: tuple[AppContext, RequestContext] | None = None
@@ -188,6 +190,7 @@ class FirkinClient:
         The keyword arguments are `make_scope_and_body`'s: `query_string`, `data`, `form`, `files`,
         `json`, `scheme`, `root_path`, `http_version`, `auth`, `subdomain`, `scope_base`."""
         self.push_promises = []
+        self.early_hints = []
         response = await self._open(path, method=method, headers=headers, **kwargs)
         redirects = 0
         while follow_redirects and response.status_code in _REDIRECTS and "Location" in response.headers:
@@ -229,6 +232,9 @@ class FirkinClient:
             if message["type"] == "http.response.push":
                 pushed = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]])
                 self.push_promises.append((message["path"], pushed))
+                return
+            if message["type"] == "http.response.early_hint":
+                self.early_hints.append([link.decode("latin-1") for link in message["links"]])
                 return
             sent.append(dict(message))
 

@@ -177,7 +177,10 @@ def make_test_scope(
     }
     if type_ == "http":
         scope["method"] = method.upper()
-        scope["extensions"] = {"http.response.push": {}} if http_version in ("2", "3") else {}
+        # As tapster offers them: early hints on every request, server push over HTTP/2 and 3.
+        scope["extensions"] = {"http.response.early_hint": {}}
+        if http_version in ("2", "3"):
+            scope["extensions"]["http.response.push"] = {}
     else:
         scope["subprotocols"] = []
         scope["extensions"] = {"websocket.http.response": {}}

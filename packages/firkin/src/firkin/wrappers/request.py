@@ -129,7 +129,8 @@ class Request(Routed, SansIORequest):
     `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
 
     #: The connection's ASGI `send`, set by the ASGI layer when the server offers HTTP/2 server push
-    #: (the `http.response.push` extension); None: `send_push_promise` does nothing.
+    #: or early hints (`http.response.push`, `http.response.early_hint`); None: `send_push_promise`
+    #: and `send_early_hints` do nothing.
     push_send: ASGISend | None = None
 
     form_data_parser_class = FormDataParser
@@ -358,6 +359,21 @@ class Request(Routed, SansIORequest):
             for value in self.headers.getlist(name)
         ]
         await self.push_send({"type": "http.response.push", "path": path, "headers": headers})
+
+    async def send_early_hints(self, *links: str) -> None:
+        """Send `103 Early Hints` (RFC 8297) with these Link values before the response, so the
+        browser can start fetching what the page needs, e.g.
+        ``await request.send_early_hints("</static/app.css>; rel=preload; as=style")``. Does nothing
+        unless the ASGI server offers the `http.response.early_hint` extension (tapster does), or
+        once the response has started."""
+        if self.push_send is None or "http.response.early_hint" not in (self.scope.get("extensions") or {}):
+            return
+        encoded = []
+        for link in links:
+            if not isinstance(link, str) or any(c in link for c in "\r\n\x00"):
+                raise ValueError(f"an early hint is one Link value (a str without CR, LF or NUL): {link!r}")
+            encoded.append(link.encode("latin-1"))
+        await self.push_send({"type": "http.response.early_hint", "links": encoded})
 
     def _form_loaded(self) -> bool:
         """Whether `form` and `files` are there, made now when that needs no body (a request that
