@@ -392,7 +392,7 @@ class FakeStream:
         self.calls.append(("abort",))
         self.closing = True
 
-    def done(self, cycle: object) -> None:
+    def done(self, task: Any) -> None:
         self.calls.append(("done",))
 
     def body_consumed(self, size: int) -> None:

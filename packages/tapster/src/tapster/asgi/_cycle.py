@@ -272,7 +272,7 @@ class RequestCycle:
                     error_log.error("ASGI app returned without sending a response to %s", self._where())
                     self._send_500()
         finally:
-            stream.done(self)
+            stream.done(self.task)
 
     def _app_failed(self, exc: Exception) -> None:
         if self.disconnected:  # the client left: the error is a consequence, not news

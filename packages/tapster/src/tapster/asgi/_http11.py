@@ -237,7 +237,9 @@ class H11Protocol:
         self._head_started = False
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
-        cycle = RequestCycle(self, http_scope(self, request, {"http.response.early_hint": {}}), request)
+        cycle = RequestCycle(
+            self, http_scope(self, request, {"http.response.early_hint": {}}), request
+        )
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
@@ -368,8 +370,7 @@ class H11Protocol:
         else:
             self._close()  # the client sees the response end early, never a corrupt message
 
-    def done(self, cycle: object) -> None:
-        task = getattr(cycle, "task", None)
+    def done(self, task: Handle | None) -> None:
         if task is not None:
             self._tasks.discard(task)
 

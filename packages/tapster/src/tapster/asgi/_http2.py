@@ -365,8 +365,8 @@ class H2Stream:
         self.conn.stream_finished(self)
         self._wake_writer()
 
-    def done(self, cycle: object) -> None:
-        self.conn.task_done(cycle)
+    def done(self, task: Handle | None) -> None:
+        self.conn.task_done(task)
         if not self._end_pending and not self.closed:
             # The app's task ended without completing the response (and the cycle said nothing):
             # the stream must not stay open forever.
@@ -606,8 +606,7 @@ class H2Protocol:
             else:
                 self._idle()
 
-    def task_done(self, cycle: object) -> None:
-        task = getattr(cycle, "task", None)
+    def task_done(self, task: Handle | None) -> None:
         if task is not None:
             self._tasks.discard(task)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ._seam import Handle
     from ._state import ServerState
 
 __all__ = ["Address", "HeaderPairs", "Stream"]
@@ -76,8 +77,8 @@ class Stream(Protocol):
         (on HTTP/1.1 the connection then closes). `headers`: extra pre-formatted HTTP/1.1 lines."""
         ...
 
-    def done(self, cycle: object) -> None:
-        """The app's task for `cycle` has ended (the response may have completed long before)."""
+    def done(self, task: Handle | None) -> None:
+        """The app's `task` for this stream has ended (the response may have completed long before)."""
         ...
 
     def abort(self) -> None:

@@ -366,7 +366,7 @@ class WebSocketCycle:
                 error_log.error("ASGI app returned before finishing the response to %s", self._where())
                 self._end_response()
         finally:
-            stream.done(self)
+            stream.done(self.task)
 
     def _app_failed(self, exc: Exception) -> None:
         phase = self.phase

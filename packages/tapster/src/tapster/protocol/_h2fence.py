@@ -1,6 +1,6 @@
 """The one place tapster leans on the h2 library's internals (STYLE.md #23).
 
-Checked against h2 4.3.0 and 4.4.1 (constraints.txt pins the version CI runs);
+Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x only);
 `tests/protocol/test_h2_fence.py` fails when the names used here change. What is changed, and why:
 
 - `open_inbound_streams`: h2 turns a HEADERS frame past SETTINGS_MAX_CONCURRENT_STREAMS into a

@@ -1,0 +1,93 @@
+"""The h2 internals tapster.protocol._h2fence relies on are still there and still behave as that
+module assumes. A failure here means: h2 changed; re-check _h2fence.py before raising the bound."""
+
+from __future__ import annotations
+
+import inspect
+
+import h2
+import h2.connection
+import h2.errors
+import h2.events
+import h2.stream
+from h2.frame_buffer import FrameBuffer
+from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, SettingsFrame
+from tapster.protocol._h2fence import ServerConnection, header_block_size
+from tapster.protocol.http2 import PREFACE, ErrorCode, H2Connection
+
+
+def test_the_version_is_the_one_checked() -> None:
+    assert h2.__version__.startswith("4.4."), h2.__version__
+
+
+def test_the_private_names_exist() -> None:
+    conn_cls = h2.connection.H2Connection
+    assert isinstance(conn_cls.__dict__["open_inbound_streams"], property)
+    for name in ("_open_streams", "_begin_new_stream", "_receive_goaway_frame", "_receive_rst_stream_frame"):
+        assert callable(getattr(conn_cls, name)), name
+    assert list(inspect.signature(conn_cls._begin_new_stream).parameters) == [
+        "self",
+        "stream_id",
+        "allowed_ids",
+    ]
+    for name in ("_initialize_content_length", "_track_content_length"):
+        assert callable(getattr(h2.stream.H2Stream, name)), name
+    assert callable(h2.errors._error_code_from_int)
+    assert "_headers_buffer" in FrameBuffer().__dict__
+
+
+def _serve(conn: h2.connection.H2Connection) -> None:
+    conn.initiate_connection()
+    conn.receive_data(PREFACE + SettingsFrame(0).serialize())
+    conn.data_to_send()
+
+
+def test_reading_open_inbound_streams_prunes_closed_streams() -> None:
+    conn = ServerConnection(h2.config.H2Configuration(client_side=False))
+    _serve(conn)
+    import hpack
+
+    block = hpack.Encoder().encode(
+        [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")]
+    )
+    frame = HeadersFrame(1, data=block, flags=["END_HEADERS", "END_STREAM"])
+    conn.receive_data(frame.serialize())
+    conn.send_headers(1, [(":status", "200")], end_stream=True)
+    assert 1 in conn.streams
+    assert conn.open_inbound_streams == 0  # ours: the limit is enforced by tapster
+    assert 1 not in conn.streams  # h2's pruning still ran
+
+
+def test_the_stream_class_can_be_swapped() -> None:
+    conn = ServerConnection(h2.config.H2Configuration(client_side=False))
+    _serve(conn)
+    stream = conn._begin_new_stream(1, h2.connection.AllowedStreamIDs.ODD)
+    assert type(stream).__name__ == "_LenientStream"
+    assert stream._expected_content_length is None
+    stream._track_content_length(5, True)  # h2 would check it against content-length here
+    assert stream._actual_content_length == 5
+
+
+def test_hpack_errors_leave_the_goaway_last_where_the_code_is_rewritten() -> None:
+    server = H2Connection()
+    server.initiate()
+    server.receive_data(PREFACE + SettingsFrame(0).serialize(), 0.0)
+    server.data_to_send()
+    frame = HeadersFrame(1, data=b"\xff\xff\xff\xff\xff\x7f", flags=["END_HEADERS", "END_STREAM"])
+    server.receive_data(frame.serialize(), 0.0)
+    data = server.data_to_send()
+    goaways = []
+    while data:
+        parsed, length = Frame.parse_frame_header(memoryview(data[:9]))
+        parsed.parse_body(memoryview(data[9 : 9 + length]))
+        data = data[9 + length :]
+        if isinstance(parsed, GoAwayFrame):
+            goaways.append(parsed.error_code)
+    assert goaways == [ErrorCode.COMPRESSION_ERROR]  # replaced in place, not appended
+
+
+def test_the_header_block_in_progress_is_measured() -> None:
+    conn = ServerConnection(h2.config.H2Configuration(client_side=False))
+    _serve(conn)
+    conn.receive_data(HeadersFrame(1, data=b"\x82" * 100).serialize())  # no END_HEADERS
+    assert header_block_size(conn) == 100
