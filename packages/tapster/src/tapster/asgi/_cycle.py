@@ -161,9 +161,10 @@ class RequestCycle:
             if self.response_complete or self._trailers_due:
                 raise LocalProtocolError("ASGI: 'http.response.body' sent after the response was complete")
             stream = self.stream
-            # is_closing(): also a transport that failed a write and will report the loss on a later
-            # loop iteration, which an app that never yields would never reach (asyncio's _force_close).
-            if self.disconnected or stream.is_closing():
+            # (The stream itself raises ClientDisconnected once it cannot send: also for a transport
+            # that failed a write and reports the loss only on a later loop iteration, which an app
+            # that never yields would never reach: asyncio's _force_close.)
+            if self.disconnected:
                 raise ClientDisconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)
@@ -181,11 +182,14 @@ class RequestCycle:
                     self.response_complete = False
                     error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
                     raise
+                except ClientDisconnected:
+                    self.response_complete = False
+                    raise
                 self.head_written = True
             else:
                 try:
                     stream.send_data(body, more)
-                except LocalProtocolError:
+                except (LocalProtocolError, ClientDisconnected):
                     self.response_complete = False
                     raise
             self.bytes_sent += len(body)
@@ -204,7 +208,7 @@ class RequestCycle:
             self.status = message["status"]
             self.headers = message.get("headers", ())
             self.response_started = True
-            if message.get("trailers", False):
+            if message.get("trailers"):
                 if "http.response.trailers" not in self.scope["extensions"]:
                     raise LocalProtocolError(
                         "ASGI: 'trailers' in 'http.response.start', but this request does not offer "

@@ -237,9 +237,7 @@ class H11Protocol:
         self._head_started = False
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
-        cycle = RequestCycle(
-            self, http_scope(self, request, {"http.response.early_hint": {}}), request
-        )
+        cycle = RequestCycle(self, http_scope(self, request, {"http.response.early_hint": {}}), request)
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
@@ -322,6 +320,8 @@ class H11Protocol:
         return self._closed or self.transport.is_closing()
 
     def send_head(self, status: int, headers: HeaderPairs, body: bytes, more: bool) -> None:
+        if self.transport.is_closing():
+            raise ClientDisconnected("the client closed the connection")
         conn = self.conn
         data = conn.response_head(status, headers, self.state.extra_headers(), None if more else body)
         if more:
@@ -335,6 +335,8 @@ class H11Protocol:
         self._response_done()
 
     def send_data(self, data: bytes, more: bool) -> None:
+        if self.transport.is_closing():
+            raise ClientDisconnected("the client closed the connection")
         out = self.conn.response_body(data, more)
         if out and not self._closed:
             self.transport.write(out)

@@ -181,7 +181,7 @@ class H2Stream:
         return self.closed or self.ended
 
     def send_head(self, status: int, headers: HeaderPairs, body: bytes, more: bool) -> None:
-        if self.closed:
+        if self.closed or self.conn.transport_gone():
             raise ClientDisconnected("the client reset the stream")
         if type(status) is int and status < 200:
             raise LocalProtocolError(f"invalid response status {status}: a final response is 200..599")
@@ -208,7 +208,7 @@ class H2Stream:
         self.conn.flush()
 
     def send_data(self, data: bytes, more: bool) -> None:
-        if self.closed:
+        if self.closed or self.conn.transport_gone():
             raise ClientDisconnected("the client reset the stream")
         if self._no_body:
             data = b""
@@ -593,6 +593,9 @@ class H2Protocol:
         task = self.backend.spawn(cycle.run)
         self._tasks.add(task)
         cycle.task = task
+
+    def transport_gone(self) -> bool:
+        return self._closed or self.transport.is_closing()
 
     def stream_finished(self, stream: H2Stream) -> None:
         """Our side of `stream` is over (END_STREAM or RST_STREAM queued)."""

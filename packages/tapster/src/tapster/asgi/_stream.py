@@ -46,12 +46,14 @@ class Stream(Protocol):
     def send_head(self, status: int, headers: HeaderPairs, body: bytes, more: bool) -> None:
         """Send the final response head with the first piece of the body (one write when it fits).
         ``more=False``: `body` is the whole body, the response is complete and the stream done.
-        Raises LocalProtocolError, having sent nothing, when the app's status or headers are invalid."""
+        Raises LocalProtocolError, having sent nothing, when the app's status or headers are invalid,
+        and ClientDisconnected when the stream or its connection can no longer send."""
         ...
 
     def send_data(self, data: bytes, more: bool) -> None:
         """Send a piece of the response body; ``more=False`` completes the response (the stream is
-        done). Raises LocalProtocolError when the body breaks the framing (content-length)."""
+        done). Raises LocalProtocolError when the body breaks the framing (content-length), and
+        ClientDisconnected when the stream or its connection can no longer send."""
         ...
 
     def send_continue(self) -> None:
