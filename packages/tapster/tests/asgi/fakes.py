@@ -148,8 +148,8 @@ class FakeBackend:
         heapq.heappush(self._timers, (when, next(self._order), timer))
         return timer
 
-    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> FakeTask:
-        return self.start(fn(*args), strict=True)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> FakeTask:
+        return self.start(coro, strict=True)
 
     def create_waiter(self) -> FakeWaiter:
         return FakeWaiter(self)

@@ -346,7 +346,7 @@ def test_disconnect_reaches_every_task_waiting_in_receive(make_conn: ConnFactory
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         assert (await receive())["more_body"] is False
-        backend.spawn(listener, receive)  # a second task waiting on the same receive
+        backend.spawn(listener(receive))  # a second task waiting on the same receive
         await listener(receive)
 
     c = make_conn(app, backend)

@@ -243,7 +243,7 @@ class H11Protocol:
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
         # 100 first (RFC 9110 §10.1.1): that body is due only once the app asks (body_wanted()).
         self.deadline.when = None
-        task = self.backend.spawn(cycle.run)
+        task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
 
@@ -262,7 +262,7 @@ class H11Protocol:
         cycle = WebSocketCycle(self, request, handshake)
         self.websocket = cycle
         self.deadline.when = None  # the app takes its time to accept, like any response
-        task = self.backend.spawn(cycle.run)
+        task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
         return True

@@ -563,7 +563,7 @@ class H2Protocol:
         stream.cycle = cycle
         if request.has_body and not request.expect_continue:
             stream._body_timer().set_in(self.state.config.body_timeout)
-        task = self.backend.spawn(cycle.run)
+        task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
 
@@ -573,7 +573,7 @@ class H2Protocol:
         self.streams[sid] = stream
         cycle = RequestCycle(stream, http_scope(stream, request, {}), request)
         stream.cycle = cycle
-        task = self.backend.spawn(cycle.run)
+        task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
 
@@ -590,7 +590,7 @@ class H2Protocol:
             return
         cycle = WebSocketCycle(stream, event.request, handshake)
         stream.cycle = cycle
-        task = self.backend.spawn(cycle.run)
+        task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
 

@@ -103,7 +103,7 @@ class Lifespan:
     async def startup(self, timeout: float) -> None:
         if self.mode == "off":
             return
-        self._task = self.backend.spawn(self._main)
+        self._task = self.backend.spawn(self._main())
         outcome = await self._phase("lifespan.startup", timeout)
         if outcome is None:  # the app returned or raised without answering
             self.supported = False

@@ -39,7 +39,7 @@ class _Handles:
 
 
 class AsyncioBackend:
-    __slots__ = ("call_at", "call_soon", "call_soon_threadsafe", "handshake_timeout", "loop", "now")
+    __slots__ = ("call_at", "call_soon", "call_soon_threadsafe", "handshake_timeout", "loop", "now", "spawn")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, handshake_timeout: float = 10.0) -> None:
         self.loop = loop
@@ -47,10 +47,9 @@ class AsyncioBackend:
         self.now = loop.time
         self.call_at = loop.call_at  # returns a TimerHandle, whose cancel() is all the seam needs
         self.call_soon = loop.call_soon
+        # The task of every request: the loop's own create_task, no Python frame in between.
+        self.spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] = loop.create_task
         self.call_soon_threadsafe = loop.call_soon_threadsafe
-
-    def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> asyncio.Task[None]:
-        return self.loop.create_task(fn(*args))
 
     def create_waiter(self) -> _Waiter:
         return _Waiter(self.loop)

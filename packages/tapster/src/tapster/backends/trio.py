@@ -12,7 +12,7 @@ import math
 import signal
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import trio
@@ -57,12 +57,12 @@ class _Task:
         self._scope: trio.CancelScope | None = None
         self._cancelled = False
 
-    async def run(self, fn: Callable[..., Awaitable[None]], args: tuple[Any, ...]) -> None:
+    async def run(self, coro: Coroutine[Any, Any, None]) -> None:
         with trio.CancelScope() as scope:
             self._scope = scope
             if self._cancelled:
                 scope.cancel()
-            await fn(*args)
+            await coro
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -122,9 +122,9 @@ class TrioBackend:
                 await trio.sleep_forever()
             self._timer_scope = None
 
-    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> _Task:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> _Task:
         task = _Task()
-        self.nursery.start_soon(task.run, fn, args)
+        self.nursery.start_soon(task.run, coro)
         return task
 
     def create_waiter(self) -> _Waiter:
