@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .protocol import H11Limits
-from .protocol.http2 import H2Limits
+from .protocol._rules import H2Limits  # (not from protocol.http2: that imports h2, loaded on first use)
 
 __all__ = ["Config"]
 

@@ -15,12 +15,10 @@ from typing import Any
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H2Preface, H11Connection, Request, State
-from tapster.protocol.http2 import parse_h2c_upgrade
 from tapster.protocol.websocket import HandshakeError, parse_upgrade, switching_protocols
 
 from ._cycle import RequestCycle
 from ._deadline import Deadline
-from ._http2 import H2Protocol
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
@@ -169,6 +167,8 @@ class H11Protocol:
 
     def _hand_over_to_h2(self, transport: Transport, data: bytes) -> None:
         """This connection speaks HTTP/2: its protocol takes the transport (and `data`, received)."""
+        from ._http2 import H2Protocol  # (imports h2: a server that never sees HTTP/2 never loads it)
+
         h2 = H2Protocol(self.state, data)
         transport.set_protocol(h2)
         h2.connection_made(transport)
@@ -273,6 +273,8 @@ class H11Protocol:
         on HTTP/1.1 (the body would have to be read before the switch)."""
         if not self.state.config.http2 or self.scheme != "http" or request.has_body:
             return False
+        from tapster.protocol._h2messages import parse_h2c_upgrade  # (no h2 import for HTTP/1.1 alone)
+
         try:
             upgrade = parse_h2c_upgrade(request)
         except RemoteProtocolError as exc:
@@ -286,6 +288,8 @@ class H11Protocol:
         self.state.connections.discard(self)
         self._closed = True
         self.deadline.cancel()
+        from ._http2 import H2Protocol  # (imports h2: only once a connection speaks HTTP/2)
+
         h2 = H2Protocol(self.state, rest, upgrade=(h2_request, settings))
         self.transport.set_protocol(h2)
         h2.connection_made(self.transport)

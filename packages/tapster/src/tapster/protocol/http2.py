@@ -31,6 +31,7 @@ from hyperframe.frame import GoAwayFrame
 
 from ._h2fence import ServerConnection, header_block_size
 from ._h2messages import MalformedRequest, parse_h2c_upgrade, parse_request, response_headers
+from ._rules import H2Limits
 from .events import Request
 
 __all__ = [
@@ -50,22 +51,6 @@ __all__ = [
 
 ErrorCode = h2.errors.ErrorCodes
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-@dataclass(frozen=True, slots=True)
-class H2Limits:
-    """Bounds of one HTTP/2 connection. Precedents: nginx allows 128 concurrent streams and a 32 KiB
-    header list by default, Go and h2o 100 streams and 1 MiB / 64 KiB lists; nginx's rapid-reset fix
-    refuses new streams past a budget, Go's and h2o's answer with GOAWAY."""
-
-    max_concurrent_streams: int = 100  # SETTINGS_MAX_CONCURRENT_STREAMS; more -> REFUSED_STREAM
-    max_header_list_size: int = 64 * 1024  # SETTINGS_MAX_HEADER_LIST_SIZE, bytes decoded; CONTINUATION too
-    stream_window: int = 64 * 1024  # bytes of request body a client may send ahead of the app
-    max_resets: int = 200  # client RST_STREAMs in a burst ...
-    resets_per_second: float = 20.0  # ... then this many a second, or GOAWAY ENHANCE_YOUR_CALM
-    max_control_frames: int = 1000  # SETTINGS/PING/PRIORITY/WINDOW_UPDATE/empty DATA in a burst ...
-    control_frames_per_second: float = 200.0  # ... then this many a second
-    enable_connect_protocol: bool = True  # RFC 8441: WebSockets over HTTP/2
 
 
 # ----------------------------------------------------------------------------- events
