@@ -231,7 +231,9 @@ async def test_early_hints_are_recorded_per_request() -> None:
         return "page"
 
     client = FirkinClient(app)
-    response = await client.get("/")
+    await client.get("/")
+    assert client.early_hints == []  # HTTP/1.1: not offered
+    response = await client.get("/", http_version="2")
     assert await response.get_data() == b"page"
     assert client.early_hints == [
         ["</app.css>; rel=preload; as=style", "</app.js>; rel=preload; as=script"],
@@ -247,5 +249,5 @@ async def test_an_early_hint_with_a_line_break_is_refused() -> None:
         await request.send_early_hints("</a>\r\nset-cookie: x=1")
         return "page"
 
-    response = await FirkinClient(app).get("/")
+    response = await FirkinClient(app).get("/", http_version="2")
     assert response.status_code == 500

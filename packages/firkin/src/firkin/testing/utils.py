@@ -177,10 +177,10 @@ def make_test_scope(
     }
     if type_ == "http":
         scope["method"] = method.upper()
-        # As tapster offers them: early hints on every request, server push over HTTP/2 and 3.
-        scope["extensions"] = {"http.response.early_hint": {}}
-        if http_version in ("2", "3"):
-            scope["extensions"]["http.response.push"] = {}
+        # As tapster offers them: early hints and server push over HTTP/2 (and 3), nothing over HTTP/1.
+        scope["extensions"] = (
+            {"http.response.early_hint": {}, "http.response.push": {}} if http_version in ("2", "3") else {}
+        )
     else:
         scope["subprotocols"] = []
         scope["extensions"] = {"websocket.http.response": {}}

@@ -364,7 +364,7 @@ class Request(Routed, SansIORequest):
         """Send `103 Early Hints` (RFC 8297) with these Link values before the response, so the
         browser can start fetching what the page needs, e.g.
         ``await request.send_early_hints("</static/app.css>; rel=preload; as=style")``. Does nothing
-        unless the ASGI server offers the `http.response.early_hint` extension (tapster does), or
+        unless the ASGI server offers the `http.response.early_hint` extension (tapster does over HTTP/2), or
         once the response has started."""
         if self.push_send is None or "http.response.early_hint" not in (self.scope.get("extensions") or {}):
             return

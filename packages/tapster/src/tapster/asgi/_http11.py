@@ -237,7 +237,7 @@ class H11Protocol:
         self._head_started = False
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
-        cycle = RequestCycle(self, http_scope(self, request, {"http.response.early_hint": {}}), request)
+        cycle = RequestCycle(self, http_scope(self, request), request)
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
@@ -351,13 +351,12 @@ class H11Protocol:
         if not self._closed:
             self.transport.write(self.conn.informational_continue())
 
+    # Never offered over HTTP/1.1 (the cycle checks the scope's extensions first): browsers act on
+    # 103 Early Hints over HTTP/2 only, and some HTTP/1.1 clients mishandle an extra 1xx response.
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        data = self.conn.informational(status, headers)
-        if data and not self._closed:
-            self.transport.write(data)
+        raise LocalProtocolError("interim responses other than 100 are not served over HTTP/1.1")
 
     def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        # Never offered over HTTP/1.1 (the cycle checks the scope's extensions first).
         raise LocalProtocolError("response trailers are not served over HTTP/1.1")
 
     def push_promise(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:

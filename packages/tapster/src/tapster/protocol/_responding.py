@@ -80,32 +80,6 @@ class Responding:
             raise LocalProtocolError("100 Continue after the response started")
         return b"HTTP/1.1 100 Continue\r\n\r\n"
 
-    def informational(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-        """An interim response such as `103 Early Hints` (RFC 8297), before the final head; b"" for
-        an HTTP/1.0 client, which does not expect any (RFC 9110 §15.2)."""
-        if self.server_state is not _IDLE:
-            raise LocalProtocolError(f"{status} interim response after the response started")
-        if type(status) is not int or not 102 <= status <= 199:
-            raise LocalProtocolError(f"invalid interim status {status!r}: 102..199 (100 is the server's)")
-        if self._http10:
-            return b""
-        parts = [_STATUS_LINES[status]]
-        try:
-            for name, value in headers:
-                if R.TOKEN_RE.fullmatch(name) is None:
-                    raise LocalProtocolError(f"invalid interim header name {name!r}")
-                if R.BAD_VALUE_RE.search(value) is not None:
-                    raise LocalProtocolError(
-                        f"invalid value for interim header {name!r} (control characters)"
-                    )
-                parts += (name, b": ", value, b"\r\n")
-        except (TypeError, ValueError):
-            raise LocalProtocolError(
-                f"interim headers must be (bytes, bytes) pairs, got {headers!r}"
-            ) from None
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
     def response_head(
         self,
         status: int,
