@@ -316,3 +316,17 @@ def test_a_lost_stream_disconnects_the_app_with_1006() -> None:
     h.backend.run_until_idle()
     assert got == [{"type": "websocket.disconnect", "code": 1006, "reason": ""}]
     assert h.cycle.deadline.when is None
+
+
+def test_a_stream_that_cannot_send_disconnects_the_cycle_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    backend = FakeBackend()
+    state = ServerState(hello, Config(), backend)
+    stream = FakeStream(state, reject_head=ClientDisconnected("gone"))
+    req = request()
+    cycle = RequestCycle(stream, http_scope(stream, req), req)
+    with caplog.at_level(logging.DEBUG, logger="tapster.error"):
+        backend.start(cycle.run())
+        backend.run_until_idle()
+    assert cycle.disconnected
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # a client leaving is not an error
+    assert stream.names() == ["abort", "done"]

@@ -184,13 +184,18 @@ class RequestCycle:
                     raise
                 except ClientDisconnected:
                     self.response_complete = False
+                    self.disconnected = True  # the stream knew first: the app's failure is no news
                     raise
                 self.head_written = True
             else:
                 try:
                     stream.send_data(body, more)
-                except (LocalProtocolError, ClientDisconnected):
+                except LocalProtocolError:
                     self.response_complete = False
+                    raise
+                except ClientDisconnected:
+                    self.response_complete = False
+                    self.disconnected = True
                     raise
             self.bytes_sent += len(body)
             if not more:

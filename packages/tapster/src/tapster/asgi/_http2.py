@@ -651,7 +651,9 @@ class H2Protocol:
     def _flush_now(self) -> None:
         self._flush_scheduled = False
         data = self.core.data_to_send()
-        if data and not self._closed:
+        # (is_closing: the peer may have closed the transport before connection_lost reaches us;
+        # writing then only makes the TLS transport log "SSL connection is closed".)
+        if data and not self._closed and not self.transport.is_closing():
             self.transport.write(data)
 
     def _close(self) -> None:
