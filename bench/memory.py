@@ -1,10 +1,12 @@
 """Memory per idle keep-alive connection: RSS growth of a tapster process holding N idle connections.
 
-    python bench/memory.py [--connections N] [--loop uvloop|asyncio|trio ...]
+    python bench/memory.py [--connections N] [--loop uvloop|asyncio|trio ...] [--http2]
 
 Starts `tapster bench.apps:app` per loop, opens 50 warm-up connections, then N more; each connection
 makes one request and then stays open and idle (keep-alive timeout raised to 120 s). Prints the
-server's VmRSS growth divided by N. DESIGN.md §4 budget: <= 20 KiB per idle connection.
+server's VmRSS growth divided by N. DESIGN.md §4 budget: <= 20 KiB per idle connection. With
+``--http2`` every connection speaks HTTP/2 (h2c by prior knowledge, one GET on stream 1, the client
+side on the `h2` library): the cost of an idle HTTP/2 connection, its HPACK tables and settings.
 """
 
 from __future__ import annotations
@@ -34,7 +36,38 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS line")
 
 
-def open_idle(port: int, count: int, into: list[socket.socket]) -> None:
+def open_idle_h2(port: int, count: int, into: list[socket.socket]) -> None:
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    for _ in range(count):
+        sock = socket.create_connection((HOST, port), timeout=10)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "bench")],
+            end_stream=True,
+        )
+        sock.sendall(conn.data_to_send())
+        ended = False
+        while not ended:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("server closed a connection during setup")
+            events = conn.receive_data(chunk)
+            ended = any(isinstance(e, h2.events.StreamEnded) for e in events)
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+        into.append(sock)
+
+
+def open_idle(port: int, count: int, into: list[socket.socket], http2: bool = False) -> None:
+    if http2:
+        open_idle_h2(port, count, into)
+        return
     for _ in range(count):
         sock = socket.create_connection((HOST, port), timeout=10)
         sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
@@ -47,7 +80,7 @@ def open_idle(port: int, count: int, into: list[socket.socket]) -> None:
         into.append(sock)
 
 
-def measure(loop: str, connections: int) -> float:
+def measure(loop: str, connections: int, http2: bool = False) -> float:
     port = free_port()
     cmd = [sys.executable, "-m", "tapster", "bench.apps:app", "--bind", f"{HOST}:{port}", "--loop", loop]
     cmd += ["--keep-alive-timeout", "120", "--log-level", "warning", "--backlog", "4096"]
@@ -57,7 +90,7 @@ def measure(loop: str, connections: int) -> float:
         deadline = time.monotonic() + 15
         while True:
             try:
-                open_idle(port, 50, socks)
+                open_idle(port, 50, socks, http2)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -65,7 +98,7 @@ def measure(loop: str, connections: int) -> float:
                 time.sleep(0.1)
         time.sleep(0.5)
         before = rss_kib(proc.pid)
-        open_idle(port, connections, socks)
+        open_idle(port, connections, socks, http2)
         time.sleep(0.5)
         after = rss_kib(proc.pid)
         return (after - before) / connections
@@ -80,12 +113,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--connections", type=int, default=2000)
     p.add_argument("--loop", action="append", choices=("uvloop", "asyncio", "trio"))
+    p.add_argument("--http2", action="store_true", help="idle HTTP/2 (h2c) connections instead of HTTP/1.1")
     args = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, args.connections * 2 + 200))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     for loop in args.loop or ["uvloop", "asyncio", "trio"]:
-        print(f"{loop:<8} {measure(loop, args.connections):6.1f} KiB per idle keep-alive connection")
+        kind = "HTTP/2" if args.http2 else "keep-alive"
+        print(f"{loop:<8} {measure(loop, args.connections, args.http2):6.1f} KiB per idle {kind} connection")
     return 0
 
 

@@ -426,6 +426,25 @@ class H2Protocol:
     """One HTTP/2 connection. Callbacks: connection_made, data_received, eof_received,
     connection_lost, pause_writing, resume_writing; the server calls shutdown() and terminate()."""
 
+    __slots__ = (
+        "_closed",
+        "_flush_scheduled",
+        "_initial",
+        "_tasks",
+        "_upgrade",
+        "backend",
+        "blocked",
+        "client",
+        "core",
+        "deadline",
+        "scheme",
+        "server",
+        "state",
+        "streams",
+        "transport",
+        "transport_paused",
+    )
+
     def __init__(
         self,
         state: ServerState,
@@ -670,6 +689,7 @@ class H2Protocol:
     def _idle(self) -> None:
         """No stream open: the connection may idle for keep_alive_timeout, then it is closed."""
         if not self.streams and not self._closed and self.deadline.when is None:
+            self.core.release()
             self.deadline.set_in(self.state.config.keep_alive_timeout)
 
     def _timed_out(self) -> None:

@@ -27,7 +27,7 @@ from h2.exceptions import ProtocolError
 from h2.stream import H2Stream
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
-__all__ = ["ServerConnection", "header_block_size"]
+__all__ = ["ServerConnection", "header_block_size", "release_closed_streams"]
 
 
 class _LenientStream(H2Stream):
@@ -68,3 +68,8 @@ class ServerConnection(H2Connection):
 def header_block_size(conn: H2Connection) -> int:
     """Bytes of a header block received so far whose END_HEADERS has not arrived yet."""
     return sum(len(frame.data) for frame in conn.incoming_buffer._headers_buffer)
+
+
+def release_closed_streams(conn: H2Connection) -> None:
+    """Prune the closed streams h2 still holds (reading the property does it; see above)."""
+    H2Connection.open_inbound_streams.fget(conn)  # type: ignore[attr-defined]

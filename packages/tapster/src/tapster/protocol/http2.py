@@ -29,7 +29,7 @@ from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
-from ._h2fence import ServerConnection, header_block_size
+from ._h2fence import ServerConnection, header_block_size, release_closed_streams
 from ._h2messages import MalformedRequest, parse_h2c_upgrade, parse_request, response_headers
 from ._rules import H2Limits
 from .events import Request
@@ -454,6 +454,11 @@ class H2Connection:
         frame.error_code = ErrorCode.NO_ERROR
         frame.additional_data = message.encode()
         self._pending += self._h2.data_to_send() + frame.serialize()
+
+    def release(self) -> None:
+        """No stream is active: let h2 drop the state of the closed ones now (it otherwise keeps them
+        until the next request), so an idle connection holds no more than its tables."""
+        release_closed_streams(self._h2)
 
     @property
     def active_streams(self) -> int:
