@@ -11,7 +11,6 @@ the tasks and cancels them when it is terminated.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H2Preface, H11Connection, Request, State
@@ -22,19 +21,12 @@ from ._deadline import Deadline
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
-from ._stream import Address, HeaderPairs
+from ._stream import Address, HeaderPairs, address
 from ._websocket import WebSocketCycle
 
 __all__ = ["H11Protocol"]
 
 _SWITCH_TO_H2C = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-
-
-def _address(value: Any) -> Address:
-    """ASGI `client`/`server`: (host, port) for IP sockets, None for Unix sockets."""
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 class H11Protocol:
@@ -83,8 +75,8 @@ class H11Protocol:
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
-        self.client: Address = _address(transport.get_extra_info("peername"))
-        self.server: Address = _address(transport.get_extra_info("sockname"))
+        self.client: Address = address(transport.get_extra_info("peername"))
+        self.server: Address = address(transport.get_extra_info("sockname"))
         tls = transport.get_extra_info("ssl_object")
         self.scheme = "https" if tls is not None else "http"
         if tls is not None and tls.selected_alpn_protocol() == "h2":

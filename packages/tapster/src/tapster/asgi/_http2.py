@@ -34,16 +34,10 @@ from ._deadline import Deadline
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
-from ._stream import Address, HeaderPairs
+from ._stream import Address, HeaderPairs, address
 from ._websocket import WebSocketCycle
 
 __all__ = ["H2Protocol", "H2Stream"]
-
-
-def _address(value: Any) -> Address:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 # Fields that frame the message: never trailers (RFC 9110 §6.5.1).
@@ -472,8 +466,8 @@ class H2Protocol:
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
-        self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = address(transport.get_extra_info("peername"))
+        self.server = address(transport.get_extra_info("sockname"))
         self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)

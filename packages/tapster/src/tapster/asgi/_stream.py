@@ -20,10 +20,17 @@ if TYPE_CHECKING:
     from ._seam import Handle
     from ._state import ServerState
 
-__all__ = ["Address", "HeaderPairs", "Stream"]
+__all__ = ["Address", "HeaderPairs", "Stream", "address"]
 
 Address = tuple[str, int] | None
 HeaderPairs = Iterable[tuple[bytes, bytes]]
+
+
+def address(value: object) -> Address:
+    """ASGI `client`/`server` from a socket address: (host, port) for IP sockets, None for Unix ones."""
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
 
 
 class Stream(Protocol):

@@ -53,7 +53,7 @@ def parse_request(
 ) -> tuple[Request, int | None, bytes | None, bool]:
     """The request of a HEADERS frame, its Content-Length, the :protocol of an extended CONNECT
     (RFC 8441) and whether the client accepts trailers; raises MalformedRequest."""
-    method = scheme = path = authority = protocol = None
+    pseudo: dict[bytes, bytes] = {}
     regular: list[tuple[bytes, bytes]] = []
     host: bytes | None = None
     length: int | None = None
@@ -65,26 +65,9 @@ def parse_request(
                 raise MalformedRequest(f"pseudo-header {name!r} after a regular header")
             if name not in _PSEUDO or (name == b":protocol" and not connect_protocol):
                 raise MalformedRequest(f"unknown pseudo-header {name!r}")
-            if name == b":method":
-                if method is not None:
-                    raise MalformedRequest("repeated :method")
-                method = value
-            elif name == b":path":
-                if path is not None:
-                    raise MalformedRequest("repeated :path")
-                path = value
-            elif name == b":scheme":
-                if scheme is not None:
-                    raise MalformedRequest("repeated :scheme")
-                scheme = value
-            elif name == b":authority":
-                if authority is not None:
-                    raise MalformedRequest("repeated :authority")
-                authority = value
-            else:
-                if protocol is not None:
-                    raise MalformedRequest("repeated :protocol")
-                protocol = value
+            if name in pseudo:
+                raise MalformedRequest(f"repeated {name.decode()}")
+            pseudo[name] = value
             continue
         _check_name(name)
         _check_value(name, value)
@@ -106,6 +89,11 @@ def parse_request(
             expect_continue = True
         regular.append((name, value))
 
+    method = pseudo.get(b":method")
+    scheme = pseudo.get(b":scheme")
+    path = pseudo.get(b":path")
+    authority = pseudo.get(b":authority")
+    protocol = pseudo.get(b":protocol")
     if method is None or not method or R.TOKEN_RE.fullmatch(method) is None:
         raise MalformedRequest("missing or invalid :method")
     if method == b"CONNECT" and protocol is None:

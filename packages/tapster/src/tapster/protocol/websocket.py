@@ -95,6 +95,11 @@ def _tokens(value: bytes) -> list[bytes]:
     return [t for t in (p.strip(b" \t").lower() for p in value.split(b",")) if t]
 
 
+def _offers(value: bytes) -> list[str]:
+    """The comma-separated offers of a Sec-WebSocket-Protocol or -Extensions field."""
+    return [p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t")]
+
+
 def parse_upgrade(request: Request) -> Handshake | None:
     """The handshake of a WebSocket upgrade request, None if `request` is none (serve it as HTTP:
     RFC 9110 §7.8 lets a server ignore Upgrade). Raises HandshakeError (400/426) for a broken one."""
@@ -113,9 +118,9 @@ def parse_upgrade(request: Request) -> Handshake | None:
         elif name == b"sec-websocket-version":
             versions.append(value)
         elif name == b"sec-websocket-protocol":
-            subprotocols.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+            subprotocols.extend(_offers(value))
         elif name == b"sec-websocket-extensions":
-            extensions.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+            extensions.extend(_offers(value))
     # RFC 6455 §4.1: GET, HTTP/1.1 or higher, "Upgrade: websocket", "Connection: Upgrade".
     if not (upgrade and connection_upgrade) or request.method != b"GET" or request.http_version != b"1.1":
         return None
@@ -151,9 +156,9 @@ def parse_h2_websocket(request: Request) -> Handshake:
         if name == b"sec-websocket-version":
             versions.append(value)
         elif name == b"sec-websocket-protocol":
-            subprotocols.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+            subprotocols.extend(_offers(value))
         elif name == b"sec-websocket-extensions":
-            extensions.extend(p.strip(" \t") for p in value.decode("latin-1").split(",") if p.strip(" \t"))
+            extensions.extend(_offers(value))
     if versions != [WEBSOCKET_VERSION]:
         raise HandshakeError("WebSocket over HTTP/2 needs Sec-WebSocket-Version: 13", 400)
     return Handshake(None, subprotocols, extensions)
