@@ -86,7 +86,7 @@ class H2Stream:
         self.closed = False  # reset, or the connection is gone: nothing more is sent
         self.ended = False  # our END_STREAM went out (or is queued behind the pending data)
         self.upgraded = False  # a WebSocket: DATA frames carry its bytes both ways
-        self._pending: deque[bytes] = deque()  # response data waiting for a window
+        self._pending: deque[memoryview] = deque()  # response data waiting for a window (views: no copies)
         self._pending_size = 0
         self._end_pending = False
         self._drain: Waiter | None = None
@@ -226,7 +226,7 @@ class H2Stream:
     def _queue(self, data: bytes, more: bool) -> None:
         self._check_length(len(data), more)
         if data:
-            self._pending.append(data)
+            self._pending.append(memoryview(data))
             self._pending_size += len(data)
         if not more:
             self._end_pending = True

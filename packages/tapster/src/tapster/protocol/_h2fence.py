@@ -14,6 +14,9 @@ Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x o
   RFC 9113 §6.8 lets the streams the client already opened complete (its last-stream-id speaks
   of streams *we* would open): the event is reported and the connection stays usable.
 - RST_STREAM on an idle stream: h2 ignores it; RFC 9113 §6.4 makes it a connection error.
+- DATA frames (`send_data_frames`): h2 builds a frame object per 16 KiB and copies the body several
+  times on its way out; here the frames are a 9-byte header and a view of the app's body, while the
+  stream's state machine and both send windows are moved exactly as h2's own `send_data` moves them.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from h2.connection import H2Connection
 from h2.errors import _error_code_from_int
 from h2.events import ConnectionTerminated, Event
 from h2.exceptions import ProtocolError
-from h2.stream import H2Stream
+from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
-__all__ = ["ServerConnection", "header_block_size", "release_closed_streams"]
+__all__ = ["ServerConnection", "header_block_size", "release_closed_streams", "send_data_frames"]
 
 
 class _LenientStream(H2Stream):
@@ -73,3 +76,40 @@ def header_block_size(conn: H2Connection) -> int:
 def release_closed_streams(conn: H2Connection) -> None:
     """Prune the closed streams h2 still holds (reading the property does it; see above)."""
     H2Connection.open_inbound_streams.fget(conn)  # type: ignore[attr-defined]
+
+
+def send_data_frames(
+    conn: H2Connection,
+    stream_id: int,
+    data: bytes | memoryview,
+    end_stream: bool,
+    out: list[bytes | memoryview],
+) -> None:
+    """Append to `out` the DATA frames that carry `data` on `stream_id` (END_STREAM on the last),
+    after checking the stream may send; the caller keeps within `local_flow_control_window()`.
+    Raises h2's StreamClosedError / ProtocolError (nothing appended) where h2's send_data would."""
+    stream = conn.streams.get(stream_id)
+    if stream is None:
+        conn._get_stream_by_id(stream_id)  # raises the error h2 would (closed, or no such stream)
+        raise AssertionError("unreachable")
+    machine = stream.state_machine
+    machine.process_input(StreamInputs.SEND_DATA)
+    if end_stream:
+        machine.process_input(StreamInputs.SEND_END_STREAM)
+    size = len(data)
+    stream.outbound_flow_control_window -= size
+    conn.outbound_flow_control_window -= size
+    limit = conn.max_outbound_frame_size
+    sid = stream_id.to_bytes(4, "big")
+    if size <= limit:
+        out.append(size.to_bytes(3, "big") + (b"\x00\x01" if end_stream else b"\x00\x00") + sid)
+        if size:
+            out.append(data)
+        return
+    view = data if isinstance(data, memoryview) else memoryview(data)
+    last = size - limit
+    for start in range(0, size, limit):
+        piece = view[start : start + limit]
+        final = end_stream and start >= last
+        out.append(len(piece).to_bytes(3, "big") + (b"\x00\x01" if final else b"\x00\x00") + sid)
+        out.append(piece)

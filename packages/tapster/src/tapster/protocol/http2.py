@@ -29,7 +29,7 @@ from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
-from ._h2fence import ServerConnection, header_block_size, release_closed_streams
+from ._h2fence import ServerConnection, header_block_size, release_closed_streams, send_data_frames
 from ._h2messages import MalformedRequest, parse_h2c_upgrade, parse_request, response_headers
 from ._rules import H2Limits
 from .events import Request
@@ -156,7 +156,9 @@ class H2Connection:
         self._active: set[int] = set()  # streams with a request we are serving (not refused)
         self._request_priority: h2.events.PriorityUpdated | None = None
         self._last_stream_id = 2**31 - 1  # until our GOAWAY: the last stream we take
-        self._pending = b""  # our own frames (a graceful GOAWAY), sent before h2's next ones
+        #: What is queued to send, in order: h2's output taken so far, and our own frames (DATA, a
+        #: graceful GOAWAY); h2's newer output follows it.
+        self._out: list[bytes | memoryview] = []
         self._opening: bytes | None = b""  # the first bytes, until the first frame's header is in
         self.closed = False
         #: A graceful GOAWAY went out: no new streams, the open ones finish.
@@ -353,7 +355,7 @@ class H2Connection:
         frame = GoAwayFrame(0)
         frame.last_stream_id = 0
         frame.error_code = ErrorCode.PROTOCOL_ERROR
-        self._pending += self._h2.data_to_send() + frame.serialize()
+        self._ours().append(frame.serialize())
         return ConnectionEnded(int(ErrorCode.PROTOCOL_ERROR), 0, message, False)
 
     def _calm(self, message: str) -> ConnectionEnded:
@@ -367,26 +369,29 @@ class H2Connection:
     # ----------------------------------------------------------------- sending
 
     def data_to_send(self) -> bytes:
-        if self._pending:
-            out, self._pending = self._pending + self._h2.data_to_send(), b""
-            return out
-        return self._h2.data_to_send()
+        out = self._out
+        if not out:
+            return self._h2.data_to_send()
+        out.append(self._h2.data_to_send())
+        data = b"".join(out)
+        out.clear()
+        return data
+
+    def _ours(self) -> list[bytes | memoryview]:
+        """The output list, with h2's output so far moved into it first (frames stay in order)."""
+        pending = self._h2.data_to_send()
+        if pending:
+            self._out.append(pending)
+        return self._out
 
     def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
         self._h2.send_headers(stream_id, headers, end_stream=end_stream)
         if end_stream:
             self._active.discard(stream_id)
 
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
-        """Send `data` (at most `window(stream_id)` bytes), split into frames."""
-        conn = self._h2
-        size = conn.max_outbound_frame_size
-        if len(data) <= size:
-            conn.send_data(stream_id, data, end_stream=end_stream)
-        else:
-            last = len(data) - size
-            for start in range(0, len(data), size):
-                conn.send_data(stream_id, data[start : start + size], end_stream=end_stream and start >= last)
+    def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool) -> None:
+        """Send `data` (at most `window(stream_id)` bytes) in as many frames as it takes."""
+        send_data_frames(self._h2, stream_id, data, end_stream, self._ours())
         if end_stream:
             self._active.discard(stream_id)
 
@@ -453,7 +458,7 @@ class H2Connection:
         frame.last_stream_id = last
         frame.error_code = ErrorCode.NO_ERROR
         frame.additional_data = message.encode()
-        self._pending += self._h2.data_to_send() + frame.serialize()
+        self._ours().append(frame.serialize())
 
     def release(self) -> None:
         """No stream is active: let h2 drop the state of the closed ones now (it otherwise keeps them
