@@ -492,3 +492,20 @@ def test_push_is_a_no_op_when_the_client_refuses_it(serve: ServeFactory) -> None
     assert bytes(client.get("/push").body) == b"page"
     assert not [e for e in client.events if isinstance(e, h2.events.PushedStreamReceived)]
     client.close()
+
+
+def test_a_response_head_larger_than_a_frame_goes_out_in_continuation_frames(serve: ServeFactory) -> None:
+    big = b"v" * 40_000  # more than two 16 KiB frames
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await respond(send, 200, b"ok", [(b"x-big", big), (b"x-after", b"1")])
+
+    running = serve(app)
+    client = connect_h2(running)
+    response = client.get("/")
+    assert (b"x-big", big) in response.headers
+    assert (b"x-after", b"1") in response.headers
+    assert bytes(response.body) == b"ok"
+    assert client.get("/").status == 200  # HPACK state still in step on both sides
+    client.close()

@@ -194,10 +194,10 @@ class H2Stream:
         core = self.conn.core
         if not more and not body:
             self._check_length(0, False)
-            core.send_headers(self.sid, pairs, True)
+            core.send_response(self.sid, pairs, True)
             self._finished()
         else:
-            core.send_headers(self.sid, pairs, False)
+            core.send_response(self.sid, pairs, False)
             self._queue(body, more)
         self.conn.flush()
 
@@ -392,7 +392,7 @@ class H2Stream:
     def upgrade(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         # RFC 8441 §5: a 2xx answers the extended CONNECT; the stream then carries the WebSocket.
         pairs = build_response_headers(200, headers, self.state.extra_pairs())
-        self.conn.core.send_headers(self.sid, pairs, False)
+        self.conn.core.send_response(self.sid, pairs, False)
         self.upgraded = True
         self.conn.flush()
         self._ack()

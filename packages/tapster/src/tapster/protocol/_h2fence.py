@@ -17,6 +17,9 @@ Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x o
 - DATA frames (`send_data_frames`): h2 builds a frame object per 16 KiB and copies the body several
   times on its way out; here the frames are a 9-byte header and a view of the app's body, while the
   stream's state machine and both send windows are moved exactly as h2's own `send_data` moves them.
+- a final response's HEADERS (`send_response_headers`): encoded by h2's own HPACK encoder (one
+  compression state for the connection), framed here, the stream's state machine moved as h2's
+  `send_headers` moves it; interim responses, trailers and pushes still go through h2.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
-__all__ = ["ServerConnection", "header_block_size", "release_closed_streams", "send_data_frames"]
+__all__ = [
+    "ServerConnection",
+    "header_block_size",
+    "release_closed_streams",
+    "send_data_frames",
+    "send_response_headers",
+]
 
 
 class _LenientStream(H2Stream):
@@ -78,6 +87,42 @@ def release_closed_streams(conn: H2Connection) -> None:
     H2Connection.open_inbound_streams.fget(conn)  # type: ignore[attr-defined]
 
 
+def _stream(conn: H2Connection, stream_id: int) -> H2Stream:
+    stream = conn.streams.get(stream_id)
+    if stream is None:
+        conn._get_stream_by_id(stream_id)  # raises the error h2 would (closed, or no such stream)
+        raise AssertionError("unreachable")
+    return stream
+
+
+def send_response_headers(
+    conn: H2Connection,
+    stream_id: int,
+    headers: list[tuple[bytes, bytes]],
+    end_stream: bool,
+    out: list[bytes | memoryview],
+) -> None:
+    """Append to `out` the HEADERS (and CONTINUATION) frames of a final response on `stream_id`.
+    Raises h2's StreamClosedError / ProtocolError (nothing appended) where h2's send_headers would."""
+    machine = _stream(conn, stream_id).state_machine
+    machine.process_input(StreamInputs.SEND_HEADERS)
+    if end_stream:
+        machine.process_input(StreamInputs.SEND_END_STREAM)
+    block = conn.encoder.encode(headers)
+    limit = conn.max_outbound_frame_size
+    sid = stream_id.to_bytes(4, "big")
+    end = 0x1 if end_stream else 0
+    if len(block) <= limit:
+        out.append(len(block).to_bytes(3, "big") + b"\x01" + (0x4 | end).to_bytes(1, "big") + sid + block)
+        return
+    first, rest = block[:limit], block[limit:]
+    out.append(len(first).to_bytes(3, "big") + b"\x01" + end.to_bytes(1, "big") + sid + first)
+    while rest:
+        piece, rest = rest[:limit], rest[limit:]
+        flags = b"\x04" if not rest else b"\x00"  # END_HEADERS on the last CONTINUATION
+        out.append(len(piece).to_bytes(3, "big") + b"\x09" + flags + sid + piece)
+
+
 def send_data_frames(
     conn: H2Connection,
     stream_id: int,
@@ -88,10 +133,7 @@ def send_data_frames(
     """Append to `out` the DATA frames that carry `data` on `stream_id` (END_STREAM on the last),
     after checking the stream may send; the caller keeps within `local_flow_control_window()`.
     Raises h2's StreamClosedError / ProtocolError (nothing appended) where h2's send_data would."""
-    stream = conn.streams.get(stream_id)
-    if stream is None:
-        conn._get_stream_by_id(stream_id)  # raises the error h2 would (closed, or no such stream)
-        raise AssertionError("unreachable")
+    stream = _stream(conn, stream_id)
     machine = stream.state_machine
     machine.process_input(StreamInputs.SEND_DATA)
     if end_stream:

@@ -29,7 +29,13 @@ from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
-from ._h2fence import ServerConnection, header_block_size, release_closed_streams, send_data_frames
+from ._h2fence import (
+    ServerConnection,
+    header_block_size,
+    release_closed_streams,
+    send_data_frames,
+    send_response_headers,
+)
 from ._h2messages import MalformedRequest, parse_h2c_upgrade, parse_request, response_headers
 from ._rules import H2Limits
 from .events import Request
@@ -385,7 +391,14 @@ class H2Connection:
         return self._out
 
     def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
+        """HEADERS on `stream_id`: an interim response (1xx), or trailers (with `end_stream`)."""
         self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+        if end_stream:
+            self._active.discard(stream_id)
+
+    def send_response(self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
+        """The final response head (`:status` 200..599 first), checked by `response_headers()`."""
+        send_response_headers(self._h2, stream_id, headers, end_stream, self._ours())
         if end_stream:
             self._active.discard(stream_id)
 
