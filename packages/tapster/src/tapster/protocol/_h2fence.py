@@ -5,7 +5,8 @@ Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x o
 
 - `open_inbound_streams`: h2 turns a HEADERS frame past SETTINGS_MAX_CONCURRENT_STREAMS into a
   connection error; RFC 9113 §5.1.2 makes it a stream error (we answer REFUSED_STREAM in
-  `http2.py`). The property still runs, because reading it is how h2 prunes closed streams.
+  `http2.py`). The property still runs (once 64 streams are held), as reading it is how h2 prunes
+  closed streams.
 - content-length: h2 raises a connection error for a bad or mismatched request Content-Length;
   RFC 9113 §8.1.1 makes that a malformed request, a stream error: `http2.py` checks it instead.
 - the header block being collected across CONTINUATION frames (`header_block_size`), so that a
@@ -52,10 +53,17 @@ class _LenientStream(H2Stream):
         self._actual_content_length += length
 
 
+# h2 walks every stream it holds to prune the closed ones each time a stream opens; doing it only
+# once this many are held keeps that walk off the per-request path (an idle connection is pruned
+# by release_closed_streams()).
+_PRUNE_AT = 64
+
+
 class ServerConnection(H2Connection):
     @property
     def open_inbound_streams(self) -> int:
-        H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # prunes closed streams
+        if len(self.streams) >= _PRUNE_AT:
+            H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # prunes closed streams
         return 0  # the concurrent-stream limit is enforced as a stream error by tapster
 
     def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[Event]]:
