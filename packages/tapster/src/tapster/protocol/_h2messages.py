@@ -4,6 +4,7 @@ version-neutral `Request` head, response headers checked and lowercased for HPAC
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
 from tapster.errors import LocalProtocolError, RemoteProtocolError
@@ -24,8 +25,12 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 _PSEUDO = frozenset((b":method", b":scheme", b":path", b":authority", b":protocol"))
 # Request-target characters (RFC 9112 §3.2, as REQUEST_LINE_RE takes them): visible ASCII but "#".
-_PATH_CHARS = frozenset(range(0x21, 0x7F)) - {0x23}
+_PATH_RE = re.compile(rb"[\x21\x22\x24-\x7e]+")
 _CHECKED_NAMES: set[bytes] = set()  # request header names found valid (bounded like http11's)
+# Short request header values found valid: clients send the same user-agent, accept, ... on every
+# request. Bounded in count and in the length of a value kept, like http11's memories.
+_CHECKED_VALUES: set[bytes] = set()
+_CHECKED_RESPONSE_VALUES: set[bytes] = set()  # the same for the app's response values (no CTLs)
 # Response header names HTTP/2 must not carry (RFC 9113 §8.2.2), dropped from what the app sends.
 _HOP_BY_HOP = _CONNECTION_SPECIFIC | {b"te"}
 
@@ -42,10 +47,14 @@ def _check_name(name: bytes) -> None:
 def _check_value(name: bytes, value: bytes) -> None:
     # RFC 9113 §8.2.1: no NUL, CR or LF, no leading or trailing whitespace; like HTTP/1.1, we also
     # refuse the other control characters (RFC 9110 §5.5 field-vchar).
+    if value in _CHECKED_VALUES:
+        return
     if R.BAD_VALUE_RE.search(value) is not None:
         raise MalformedRequest(f"invalid value for header {name!r}")
     if value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
         raise MalformedRequest(f"whitespace around the value of header {name!r}")
+    if len(value) <= R.MEMO_VALUE_LENGTH and len(_CHECKED_VALUES) < R.MEMO_ENTRIES:
+        _CHECKED_VALUES.add(value)
 
 
 def parse_request(
@@ -108,7 +117,7 @@ def parse_request(
             raise MalformedRequest("missing :scheme or :path")
         if not path:
             raise MalformedRequest("empty :path")
-        if not all(c in _PATH_CHARS for c in path):
+        if _PATH_RE.fullmatch(path) is None:
             raise MalformedRequest("invalid characters in :path")
         if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
             raise MalformedRequest(":path must start with '/' (or be '*' for OPTIONS)")
@@ -164,11 +173,14 @@ def checked_fields(
             lname = name.lower()
             if lname not in _CHECKED_NAMES and R.TOKEN_RE.fullmatch(name) is None:
                 raise LocalProtocolError(f"invalid response header name {name!r}")
-            if R.BAD_VALUE_RE.search(value) is not None:
-                raise LocalProtocolError(
-                    f"invalid value for response header {name!r}: CR, LF, NUL and control "
-                    "characters are not allowed (response splitting)"
-                )
+            if value not in _CHECKED_RESPONSE_VALUES:
+                if R.BAD_VALUE_RE.search(value) is not None:
+                    raise LocalProtocolError(
+                        f"invalid value for response header {name!r}: CR, LF, NUL and control "
+                        "characters are not allowed (response splitting)"
+                    )
+                if len(value) <= R.MEMO_VALUE_LENGTH and len(_CHECKED_RESPONSE_VALUES) < R.MEMO_ENTRIES:
+                    _CHECKED_RESPONSE_VALUES.add(value)
             if lname in _HOP_BY_HOP:
                 continue
             out.append((lname, value))
