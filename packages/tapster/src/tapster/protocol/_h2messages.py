@@ -64,6 +64,7 @@ def parse_request(
     (RFC 8441) and whether the client accepts trailers; raises MalformedRequest."""
     pseudo: dict[bytes, bytes] = {}
     regular: list[tuple[bytes, bytes]] = []
+    cookies: list[bytes] = []
     host: bytes | None = None
     length: int | None = None
     expect_continue = te_trailers = False
@@ -96,8 +97,14 @@ def parse_request(
             host = value
         elif name == b"expect" and value.lower() == b"100-continue":
             expect_continue = True
+        elif name == b"cookie":
+            cookies.append(value)
+            continue
         regular.append((name, value))
 
+    if cookies:
+        # RFC 9113 §8.2.3: split cookie fields are joined with "; " for an HTTP/1.1-style reader.
+        regular.append((b"cookie", cookies[0] if len(cookies) == 1 else b"; ".join(cookies)))
     method = pseudo.get(b":method")
     scheme = pseudo.get(b":scheme")
     path = pseudo.get(b":path")

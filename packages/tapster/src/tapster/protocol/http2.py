@@ -151,7 +151,7 @@ class H2Connection:
                 client_side=False,
                 header_encoding=None,
                 validate_inbound_headers=False,  # ours: malformed requests are stream errors
-                normalize_inbound_headers=True,  # joins split cookie fields (RFC 9113 §8.2.3)
+                normalize_inbound_headers=False,  # (it only joins cookie fields: parse_request does)
                 validate_outbound_headers=False,  # ours, once per response (response_headers())
                 normalize_outbound_headers=False,
             )
