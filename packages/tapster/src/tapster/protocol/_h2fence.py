@@ -18,9 +18,10 @@ Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x o
 - DATA frames (`send_data_frames`): h2 builds a frame object per 16 KiB and copies the body several
   times on its way out; here the frames are a 9-byte header and a view of the app's body, while the
   stream's state machine and both send windows are moved exactly as h2's own `send_data` moves them.
-- a final response's HEADERS (`send_response_headers`): encoded by h2's own HPACK encoder (one
-  compression state for the connection), framed here, the stream's state machine moved as h2's
-  `send_headers` moves it; interim responses, trailers and pushes still go through h2.
+- a final response's HEADERS (`send_response_headers`): encoded with the static table only
+  (`_hpack.py`; h2's own encoder when a table size update is owed), framed here, the stream's state
+  machine moved as h2's `send_headers` moves it; interim responses, trailers and pushes still go
+  through h2.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from h2.events import ConnectionTerminated, Event
 from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
+
+from ._hpack import encode_response
 
 __all__ = [
     "ServerConnection",
@@ -116,7 +119,9 @@ def send_response_headers(
     machine.process_input(StreamInputs.SEND_HEADERS)
     if end_stream:
         machine.process_input(StreamInputs.SEND_END_STREAM)
-    block = conn.encoder.encode(headers)
+    block = encode_response(conn.encoder, headers)
+    if block is None:
+        block = conn.encoder.encode(headers)  # a table size update is owed: h2's encoder says it
     limit = conn.max_outbound_frame_size
     sid = stream_id.to_bytes(4, "big")
     end = 0x1 if end_stream else 0
