@@ -226,3 +226,22 @@ def test_shutdown_sends_goaway_and_the_deadline_terminates_what_is_left() -> Non
     peer.backend.run_until_idle()
     assert cancelled == [True]
     assert peer.transport.aborted
+
+
+def test_the_connection_window_is_shared_fairly_across_streams() -> None:
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"z" * 200_000})
+
+    peer = Peer(big, window=1 << 20)  # streams may take a lot; the connection's 64 KiB limits them
+    first = peer.request("/a")
+    second = peer.request("/b")
+    for _ in range(3):
+        peer.client.increment_flow_control_window(65536)  # the connection window only
+        peer.exchange()
+    a, b = len(peer.data(first)), len(peer.data(second))
+    # The first stream started with the whole initial window; what came later is shared a frame
+    # at a time, so neither stream takes it all.
+    assert a + b >= 3 * 65536
+    assert b >= 65536, (a, b)
+    assert abs((a - 65535) - b) <= 2 * 16384, (a, b)

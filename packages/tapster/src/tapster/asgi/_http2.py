@@ -147,6 +147,12 @@ class H2Stream:
             cycle.disconnect()
         self._wake_writer()
 
+    def transport_resumed(self) -> None:
+        """The socket drained: a writer held only by it (not by its own buffer) may go on."""
+        if self._pending_size <= self.state.config.write_buffer_size:
+            self.write_paused = False
+            self._wake_writer()
+
     def _body_timer(self) -> Deadline:
         deadline = self._body_deadline
         if deadline is None:
@@ -531,11 +537,8 @@ class H2Protocol:
 
     def resume_writing(self) -> None:
         self.transport_paused = False
-        limit = self.state.config.write_buffer_size
         for stream in list(self.streams.values()):
-            if stream._pending_size <= limit:
-                stream.write_paused = False
-                stream._wake_writer()
+            stream.transport_resumed()
 
     # ----------------------------------------------------------------- server control
 
@@ -575,7 +578,7 @@ class H2Protocol:
         cycle = RequestCycle(stream, http_scope(stream, request, extensions), request)
         stream.cycle = cycle
         if request.has_body and not request.expect_continue:
-            stream._body_timer().set_in(self.state.config.body_timeout)
+            stream.body_wanted()  # the body is due now: its deadline runs
         task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
         cycle.task = task
