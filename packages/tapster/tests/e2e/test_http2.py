@@ -509,3 +509,20 @@ def test_a_response_head_larger_than_a_frame_goes_out_in_continuation_frames(ser
     assert bytes(response.body) == b"ok"
     assert client.get("/").status == 200  # HPACK state still in step on both sides
     client.close()
+
+
+def test_without_http2_the_preface_is_a_505_and_upgrades_are_ignored(
+    serve: ServeFactory, recorder: Recorder
+) -> None:
+    running = serve(recorder, http2=False)
+    with running.connect() as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 505 ")
+    with running.connect() as sock:
+        sock.sendall(
+            b"GET /scope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        )
+        data = sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")  # served as HTTP/1.1, no 101
+    assert b'"http_version": "1.1"' in data
