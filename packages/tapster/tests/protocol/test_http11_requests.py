@@ -711,3 +711,11 @@ def test_a_broken_preface_is_a_505() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         conn.next_event()
     assert info.value.status_hint == 505
+
+
+def test_the_http2_preface_is_a_505_when_http2_is_off() -> None:
+    conn = H11Connection(h2_preface=False)
+    conn.receive_data(_H2_OPENING)
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.status_hint == 505

@@ -57,7 +57,7 @@ class H11Protocol:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.backend = state.backend
-        self.conn = H11Connection(state.limits)
+        self.conn = H11Connection(state.limits, h2_preface=state.config.http2)
         self.cycle: RequestCycle | None = None
         self._tasks: set[Handle] = set()
         self._closed = False
@@ -207,14 +207,11 @@ class H11Protocol:
                 assert self.cycle is not None
                 self.cycle.body_complete()
                 self.deadline.when = None
-            elif isinstance(event, H2Preface):
-                if self.state.config.http2:
-                    self.state.connections.discard(self)
-                    self._closed = True
-                    self.deadline.cancel()
-                    self._hand_over_to_h2(self.transport, event.data)
-                else:
-                    self._write_error(505, "HTTP/2 is not enabled on this server")
+            elif isinstance(event, H2Preface):  # (only when HTTP/2 is on)
+                self.state.connections.discard(self)
+                self._closed = True
+                self.deadline.cancel()
+                self._hand_over_to_h2(self.transport, event.data)
                 return
             else:  # ConnectionClosed: the client closed or half-closed its side
                 if self.cycle is not None:

@@ -52,13 +52,17 @@ class H11Connection(Responding):
         "_body_mode",
         "_chunk_ext_total",
         "_eof",
+        "_h2_preface",
         "_remaining",
         "_request_keep_alive",
         "limits",
     )
 
-    def __init__(self, limits: H11Limits | None = None) -> None:
+    def __init__(self, limits: H11Limits | None = None, *, h2_preface: bool = True) -> None:
+        """`h2_preface`: recognise the HTTP/2 preface on a fresh connection (H2Preface); when off it
+        is a request line like any other, answered 505."""
         self.limits = limits if limits is not None else H11Limits()
+        self._h2_preface = h2_preface
         self.client_state = _IDLE
         self.server_state = _IDLE
         self._buf = b""
@@ -149,7 +153,7 @@ class H11Connection(Responding):
             self._diagnose_head(head)
         method, target, major, minor, fields = match.groups()
         if major != b"1":
-            if head == b"PRI * HTTP/2.0" and self._fresh:
+            if head == b"PRI * HTTP/2.0" and self._fresh and self._h2_preface:
                 # RFC 9113 §3.3: HTTP/2 with prior knowledge, once the whole preface is here.
                 rest = self._buf
                 if rest[:6] == b"SM\r\n\r\n":
