@@ -69,3 +69,16 @@ def test_a_table_size_update_owed_is_left_to_h2s_encoder() -> None:
     block = encoder.encode([(b":status", b"200")])
     assert block[0] & 0xE0 == 0x20  # RFC 7541 §6.3: the block opens with the size update
     assert encode_response(encoder, [(b":status", b"200")]) is not None  # once said, ours again
+
+
+def test_secrets_are_never_indexed_and_never_remembered() -> None:
+    from tapster.protocol import _hpack
+
+    headers = [(b":status", b"200"), (b"set-cookie", b"session=s3cret")]
+    block = encode_response(hpack.Encoder(), headers)
+    assert block is not None
+    decoder = hpack.Decoder()
+    decoded = decoder.decode(block, raw=True)
+    assert decoded == headers
+    assert isinstance(decoded[1], hpack.NeverIndexedHeaderTuple)  # RFC 7541 §6.2.3
+    assert (b"set-cookie", b"session=s3cret") not in _hpack._MEMO

@@ -560,3 +560,15 @@ def test_checked_header_values_are_remembered_within_bounds() -> None:
         get().response_head(200, [(b"x-ok", b"text/plain")], body=b"")
         with pytest.raises(LocalProtocolError, match="response splitting"):
             get().response_head(200, [(b"x-ok", b"text/plain\r\nx-evil: 1")], body=b"")
+
+
+def test_secret_header_values_are_never_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapster.protocol import _responding
+
+    monkeypatch.setattr(_responding, "_CHECKED_VALUES", set())  # (other tests may have filled it)
+    conn = H11Connection()
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.next_event()
+    conn.response_head(200, [(b"set-cookie", b"session=abc"), (b"x-plain", b"remember-me")], b"", b"")
+    assert b"session=abc" not in _responding._CHECKED_VALUES
+    assert b"remember-me" in _responding._CHECKED_VALUES

@@ -53,7 +53,11 @@ def _check_value(name: bytes, value: bytes) -> None:
         raise MalformedRequest(f"invalid value for header {name!r}")
     if value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
         raise MalformedRequest(f"whitespace around the value of header {name!r}")
-    if len(value) <= R.MEMO_VALUE_LENGTH and len(_CHECKED_VALUES) < R.MEMO_ENTRIES:
+    if (
+        len(value) <= R.MEMO_VALUE_LENGTH
+        and len(_CHECKED_VALUES) < R.MEMO_ENTRIES
+        and name not in R.SENSITIVE_NAMES
+    ):
         _CHECKED_VALUES.add(value)
 
 
@@ -186,7 +190,11 @@ def checked_fields(
                         f"invalid value for response header {name!r}: CR, LF, NUL and control "
                         "characters are not allowed (response splitting)"
                     )
-                if len(value) <= R.MEMO_VALUE_LENGTH and len(_CHECKED_RESPONSE_VALUES) < R.MEMO_ENTRIES:
+                if (
+                    len(value) <= R.MEMO_VALUE_LENGTH
+                    and len(_CHECKED_RESPONSE_VALUES) < R.MEMO_ENTRIES
+                    and lname not in R.SENSITIVE_NAMES
+                ):
                     _CHECKED_RESPONSE_VALUES.add(value)
             if lname in _HOP_BY_HOP:
                 continue

@@ -121,7 +121,11 @@ class Responding:
                                 f"invalid value for response header {name!r}: CR, LF, NUL and control "
                                 "characters are not allowed (response splitting)"
                             )
-                        if len(value) <= R.MEMO_VALUE_LENGTH and len(checked) < R.MEMO_ENTRIES:
+                        if (
+                            len(value) <= R.MEMO_VALUE_LENGTH
+                            and len(checked) < R.MEMO_ENTRIES
+                            and lname not in R.SENSITIVE_NAMES
+                        ):
                             checked.add(value)
                     if lname not in _FRAMING:
                         pass  # most headers: copied as they are

@@ -88,6 +88,8 @@ BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # save work, so the bounds are fixed rather than configured.
 MEMO_ENTRIES = 256
 MEMO_VALUE_LENGTH = 64
+# Header names whose values are secrets (RFC 7541 §7.1.3): never kept in a memory of checked values.
+SENSITIVE_NAMES = frozenset((b"set-cookie", b"cookie", b"authorization", b"proxy-authorization"))
 
 
 def diagnose_request_line(line: bytes) -> str:
