@@ -526,3 +526,36 @@ def test_without_http2_the_preface_is_a_505_and_upgrades_are_ignored(
         data = sock.recv(65536)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")  # served as HTTP/1.1, no 101
     assert b'"http_version": "1.1"' in data
+
+
+def test_websocket_frames_sent_before_the_accept_are_kept(serve: ServeFactory) -> None:
+    release = threading.Event()
+
+    async def slow_accept(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        while not release.is_set():
+            from .apps import pause
+
+            await pause()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": "got " + message["text"]})
+        await receive()
+
+    running = serve(slow_accept)
+    client = connect_h2(running)
+    sid = client.request(
+        "/ws", "CONNECT", protocol="websocket", end=False, headers=[("sec-websocket-version", "13")]
+    )
+    frames = FrameProtocol(client=True, extensions=[])
+    client.send(sid, frames.send_data("early", fin=True))  # before the 200: legal to send, not to lose
+    release.set()
+    response = client.responses[sid]
+    while not response.body:
+        client.read_some()
+    assert response.status == 200
+    frames.receive_bytes(bytes(response.body))
+    assert next(iter(frames.received_frames())).payload == "got early"
+    client.close()

@@ -109,6 +109,8 @@ class H2Protocol:
         if self._closed:
             return
         for event in self.core.receive_data(data, self.backend.now()):
+            if self._closed:
+                break  # a connection error among the events: nothing after it is served
             if isinstance(event, StreamData):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:

@@ -37,6 +37,7 @@ class H2Stream:
     __slots__ = (
         "_body_deadline",
         "_drain",
+        "_early",
         "_end_pending",
         "_head_request",
         "_no_body",
@@ -84,6 +85,9 @@ class H2Stream:
         self._remaining: int | None = None  # the response's content-length, counting down
         self._trailer_fields: list[tuple[bytes, bytes]] | None = None  # sent after the last DATA
         self._body_deadline: Deadline | None = None
+        #: WebSocket bytes that came before the app accepted: handed over by upgrade(). Bounded by
+        #: the stream window, which is not reopened until then.
+        self._early: list[bytes] = []
 
     # ----------------------------------------------------------------- fed by the connection
 
@@ -98,6 +102,12 @@ class H2Stream:
                 cycle.data_received(data)
             if end:
                 cycle.eof_received()
+            return
+        if isinstance(cycle, WebSocketCycle):  # (not accepted yet)
+            if end:
+                self.lost()  # the client gave up before the answer: the app hears a disconnect
+            elif data:
+                self._early.append(data)
             return
         assert isinstance(cycle, RequestCycle)
         if data:
@@ -115,6 +125,8 @@ class H2Stream:
         if isinstance(cycle, WebSocketCycle):
             if self.upgraded:
                 cycle.eof_received()
+            else:
+                self.lost()  # ended before the app accepted
         elif cycle is not None:
             cycle.body_complete()
             if self._body_deadline is not None:
@@ -389,7 +401,8 @@ class H2Stream:
         self.upgraded = True
         self.conn.flush()
         self._ack()
-        return b""
+        early, self._early = b"".join(self._early), []
+        return early
 
     def write(self, data: bytes) -> None:
         if not self.closed and not self.ended:
