@@ -559,3 +559,33 @@ def test_websocket_frames_sent_before_the_accept_are_kept(serve: ServeFactory) -
     frames.receive_bytes(bytes(response.body))
     assert next(iter(frames.received_frames())).payload == "got early"
     client.close()
+
+
+def test_a_websocket_the_app_ends_gets_its_close_handshake(serve: ServeFactory) -> None:
+    async def bye(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "bye"})
+        # returns: the server closes with 1000 and waits for the client's answer
+
+    running = serve(bye)
+    client = connect_h2(running)
+    sid = client.request(
+        "/ws", "CONNECT", protocol="websocket", end=False, headers=[("sec-websocket-version", "13")]
+    )
+    frames = FrameProtocol(client=True, extensions=[])
+    response = client.responses[sid]
+    received: list[object] = []
+    while len(received) < 2:
+        assert client.read_some() or not client.closed
+        assert response.reset is None, "the stream was reset instead of closed"
+        frames.receive_bytes(bytes(response.body))
+        response.body.clear()
+        received += list(frames.received_frames())
+    assert [f.opcode for f in received] == [Opcode.TEXT, Opcode.CLOSE]  # type: ignore[attr-defined]
+    client.send(sid, frames.close(CloseReason.NORMAL_CLOSURE, ""), end=True)
+    assert client.wait(sid).ended
+    assert response.reset is None
+    client.close()

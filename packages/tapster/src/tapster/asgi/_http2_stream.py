@@ -366,9 +366,10 @@ class H2Stream:
 
     def done(self, task: Handle | None) -> None:
         self.conn.task_done(task)
-        if not self._end_pending and not self.closed:
+        if not self._end_pending and not self.closed and not self.upgraded:
             # The app's task ended without completing the response (and the cycle said nothing):
-            # the stream must not stay open forever.
+            # the stream must not stay open forever. (A WebSocket ends by its close handshake, or
+            # by its deadline, after the app has returned.)
             self.abort()
 
     def body_consumed(self, size: int) -> None:
