@@ -105,3 +105,20 @@ def test_many_finished_streams_are_pruned_as_new_ones_open() -> None:
         conn.receive_data(HeadersFrame(sid, data=block, flags=["END_HEADERS", "END_STREAM"]).serialize())
         conn.send_headers(sid, [(":status", "200")], end_stream=True)
     assert len(conn.streams) <= 64  # bounded, though nothing but new streams prunes them
+
+
+def test_compacted_settings_still_change_and_acknowledge() -> None:
+    import collections
+
+    from h2.settings import SettingCodes
+    from tapster.protocol._h2fence import compact_settings
+
+    conn = ServerConnection(h2.config.H2Configuration(client_side=False))
+    assert isinstance(conn.local_settings._settings[SettingCodes.INITIAL_WINDOW_SIZE], collections.deque)
+    compact_settings(conn)
+    settings = conn.local_settings
+    settings[SettingCodes.INITIAL_WINDOW_SIZE] = 1000  # pending until acknowledged, as in h2
+    assert settings.initial_window_size == 65535
+    changed = settings.acknowledge()
+    assert changed[SettingCodes.INITIAL_WINDOW_SIZE].new_value == 1000
+    assert settings.initial_window_size == 1000

@@ -31,6 +31,7 @@ from hyperframe.frame import GoAwayFrame
 
 from ._h2fence import (
     ServerConnection,
+    compact_settings,
     header_block_size,
     release_closed_streams,
     send_data_frames,
@@ -191,6 +192,7 @@ class H2Connection:
         else:
             conn.initiate_upgrade_connection(upgrade_settings)
             self._active.add(1)
+        compact_settings(conn)
         # The decoder's bound applies at once (h2 applies it only after the client's ACK).
         conn.decoder.max_header_list_size = limits.max_header_list_size
         # One slow stream must never stall the others: the connection window holds every stream's.
@@ -477,6 +479,7 @@ class H2Connection:
         """No stream is active: let h2 drop the state of the closed ones now (it otherwise keeps them
         until the next request), so an idle connection holds no more than its tables."""
         release_closed_streams(self._h2)
+        compact_settings(self._h2)  # (settings the client sent since then)
 
     @property
     def active_streams(self) -> int:
