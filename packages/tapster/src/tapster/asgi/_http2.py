@@ -139,12 +139,7 @@ class H2Protocol:
         return False  # the client is done: close (in-flight responses have nobody to read them)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._closed = True
-        self.deadline.cancel()
-        for stream in list(self.streams.values()):
-            stream.lost()
-        self.streams.clear()
-        self.blocked.clear()
+        self._lose_streams()
         self.state.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -193,22 +188,15 @@ class H2Protocol:
         if self.core.push_enabled:
             extensions["http.response.push"] = {}
         cycle = RequestCycle(stream, http_scope(stream, request, extensions), request)
-        stream.cycle = cycle
         if request.has_body and not request.expect_continue:
             stream.body_wanted()  # the body is due now: its deadline runs
-        task = self.backend.spawn(cycle.run())
-        self._tasks.add(task)
-        cycle.task = task
+        self._run(stream, cycle)
 
     def start_pushed(self, sid: int, request: Request) -> None:
         """Answer a promised request (server push) as if the client had sent it."""
         stream = H2Stream(self, sid, request)
         self.streams[sid] = stream
-        cycle = RequestCycle(stream, http_scope(stream, request, {}), request)
-        stream.cycle = cycle
-        task = self.backend.spawn(cycle.run())
-        self._tasks.add(task)
-        cycle.task = task
+        self._run(stream, RequestCycle(stream, http_scope(stream, request, {}), request))
 
     def _start_connect(self, stream: H2Stream, event: StreamRequest) -> None:
         if event.protocol != b"websocket":
@@ -221,7 +209,10 @@ class H2Protocol:
             error_log.debug("rejected WebSocket over HTTP/2 from %s: %s", self.client, exc)
             stream.send_error(exc.status_hint, str(exc))
             return
-        cycle = WebSocketCycle(stream, event.request, handshake)
+        self._run(stream, WebSocketCycle(stream, event.request, handshake))
+
+    def _run(self, stream: H2Stream, cycle: RequestCycle | WebSocketCycle) -> None:
+        """`cycle` serves `stream`: its app runs in a task of its own, owned by the connection."""
         stream.cycle = cycle
         task = self.backend.spawn(cycle.run())
         self._tasks.add(task)
@@ -293,12 +284,17 @@ class H2Protocol:
         if self._closed:
             return
         self._flush_now()
+        self._lose_streams()
+        self.transport.close()
+
+    def _lose_streams(self) -> None:
+        """The connection is over: every stream's app hears of it, and no timer keeps it alive."""
         self._closed = True
         self.deadline.cancel()
         for stream in list(self.streams.values()):
             stream.lost()
         self.streams.clear()
-        self.transport.close()
+        self.blocked.clear()
 
     def _idle(self) -> None:
         """No stream open: the connection may idle for keep_alive_timeout, then it is closed."""

@@ -482,11 +482,6 @@ class H2Connection:
         compact_settings(self._h2)  # (settings the client sent since then)
 
     @property
-    def active_streams(self) -> int:
-        """Streams with a request we took and have not finished answering."""
-        return len(self._active)
-
-    @property
     def push_enabled(self) -> bool:
         return bool(self._h2.remote_settings.enable_push)
 
