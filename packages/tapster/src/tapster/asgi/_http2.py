@@ -231,6 +231,9 @@ class H2Protocol:
             if self.core.going_away:
                 self._close()
             else:
+                # The last open stream: no other answer can join this write, so it leaves now
+                # rather than a loop iteration later (a client waiting on one stream at a time).
+                self._flush_now()
                 self._idle()
 
     def task_done(self, task: Handle | None) -> None:
