@@ -11,6 +11,8 @@ off, serving ``bench.apps:app``; h2load runs pinned to CPU 1 (``-t1 -c<C> -m<M> 
     small-h2c   GET /       -c4 -m32   cleartext, HTTP/2 by prior knowledge (h2c)
     small-tls   GET /       -c4 -m32   TLS 1.3, HTTP/2 chosen by ALPN
     1mib-h2c    GET /1mib   -c4 -m4    cleartext h2c, 1 MiB responses
+    echo16k-h2c POST /echo  -c4 -m32   cleartext h2c, 16 KiB request bodies the app reads and echoes
+    latency-h2c GET /       -c1 -m1    cleartext h2c, one client waiting on each answer
 
 Servers (``--only`` takes these names, row names, or both):
 
@@ -87,6 +89,7 @@ that means at least ~17k req/s over h2c and ~14-15k over TLS (4x Hypercorn) with
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import importlib.util
@@ -156,17 +159,32 @@ class H2Row:
     clients: int  # h2load -c: connections
     streams: int  # h2load -m: concurrent streams per connection
     body_size: int  # bytes of one response body, checked before the load
+    upload: int = 0  # bytes of request body each request POSTs (h2load -d), 0: a GET
 
     def describe(self) -> str:
         transport = "TLS, ALPN h2" if self.tls else "h2c, prior knowledge"
-        return f"GET {self.path}, {self.body_size} B bodies, -c{self.clients} -m{self.streams}, {transport}"
+        method = f"POST {self.path} of {self.upload} B" if self.upload else f"GET {self.path}"
+        return f"{method}, {self.body_size} B bodies, -c{self.clients} -m{self.streams}, {transport}"
 
 
+ECHO_SIZE = 16 * 1024
 ROWS = (
     H2Row("small-h2c", "/", tls=False, clients=4, streams=32, body_size=PLAIN_SIZE),
     H2Row("small-tls", "/", tls=True, clients=4, streams=32, body_size=PLAIN_SIZE),
     H2Row("1mib-h2c", "/1mib", tls=False, clients=4, streams=4, body_size=LARGE_SIZE),
+    # What users also send: request bodies the app reads, and one client waiting on each answer.
+    H2Row("echo16k-h2c", "/echo", tls=False, clients=4, streams=32, body_size=ECHO_SIZE, upload=ECHO_SIZE),
+    H2Row("latency-h2c", "/", tls=False, clients=1, streams=1, body_size=PLAIN_SIZE),
 )
+
+
+def upload_file(size: int) -> str:
+    """A file of `size` bytes for h2load -d, written once per run (removed at exit)."""
+    path = Path(tempfile.gettempdir()) / f"tapster-bench-http2-upload-{os.getpid()}-{size}"
+    if not path.exists():
+        path.write_bytes(b"x" * size)
+        atexit.register(path.unlink, missing_ok=True)
+    return str(path)
 
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -396,6 +414,8 @@ def h2load_argv(port: int, row: H2Row, *, duration: float | None, requests: int 
         argv += [f"-c{row.clients}", f"-m{row.streams}", f"-D{round(duration * 1000)}ms"]
     else:
         argv += ["-c1", "-m1", f"-n{requests}"]
+    if row.upload:
+        argv += ["-d", upload_file(row.upload)]
     scheme = "https" if row.tls else "http"
     return [*argv, f"{scheme}://{HOST}:{port}{row.path}"]
 
