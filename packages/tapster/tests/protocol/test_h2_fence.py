@@ -10,8 +10,9 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.stream
+import pytest
 from h2.frame_buffer import FrameBuffer
-from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, SettingsFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 from tapster.protocol._h2fence import ServerConnection, header_block_size, release_closed_streams
 from tapster.protocol.http2 import PREFACE, ErrorCode, H2Connection
 
@@ -33,6 +34,10 @@ def test_the_private_names_exist() -> None:
     for name in ("_initialize_content_length", "_track_content_length"):
         assert callable(getattr(h2.stream.H2Stream, name)), name
     assert callable(h2.errors._error_code_from_int)
+    assert list(inspect.signature(conn_cls._receive_frame).parameters) == ["self", "frame"]
+    for name in ("_stream_is_closed_by_reset", "_stream_is_closed_by_end", "_prepare_for_sending"):
+        assert callable(getattr(conn_cls, name)), name
+    assert "_frame_dispatch_table" in ServerConnection(h2.config.H2Configuration(client_side=False)).__dict__
     assert "_headers_buffer" in FrameBuffer().__dict__
 
 
@@ -122,3 +127,53 @@ def test_compacted_settings_still_change_and_acknowledge() -> None:
     changed = settings.acknowledge()
     assert changed[SettingCodes.INITIAL_WINDOW_SIZE].new_value == 1000
     assert settings.initial_window_size == 1000
+
+
+def _request(sid: int, end_stream: bool) -> bytes:
+    import hpack
+
+    fields = [(":method", "POST"), (":scheme", "http"), (":path", "/"), (":authority", "a")]
+    block = hpack.Encoder().encode(fields)
+    flags = ["END_HEADERS", "END_STREAM"] if end_stream else ["END_HEADERS"]
+    return bytes(HeadersFrame(sid, data=block, flags=flags).serialize())
+
+
+# Frames on streams in every kind of closed state, which _receive_frame's error handling sorts into
+# stream errors (RST_STREAM) and connection errors (GOAWAY). Each byte string follows the preface.
+_DATA = bytes(DataFrame(1, b"x").serialize())
+_CLOSED_STREAM_CASES = {
+    "data after the client reset": _request(1, False) + RstStreamFrame(1).serialize() + _DATA,
+    "data after the client's END_STREAM": _request(1, True) + _DATA,
+    "headers on a stream closed implicitly": _request(3, True) + _request(1, True),
+    "data on a stream closed implicitly": _request(3, True) + _DATA,
+    "headers after the client reset": _request(1, False) + RstStreamFrame(1).serialize() + _request(1, True),
+}
+
+
+@pytest.mark.parametrize("case", list(_CLOSED_STREAM_CASES))
+def test_receiving_frames_on_closed_streams_matches_h2(case: str) -> None:
+    # The override must be h2's _receive_frame but for the trace log: same events, same frames
+    # written, same connection errors.
+    outcomes = []
+    for cls in (h2.connection.H2Connection, ServerConnection):
+        conn = cls(h2.config.H2Configuration(client_side=False))
+        _serve(conn)
+        try:
+            events = conn.receive_data(_CLOSED_STREAM_CASES[case])
+            result: object = [type(e).__name__ for e in events]
+        except h2.exceptions.ProtocolError as exc:
+            result = (type(exc).__name__, str(exc))
+        outcomes.append((result, conn.data_to_send()))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_receiving_a_data_frame_never_formats_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Frame) -> str:
+        raise AssertionError("a received frame was formatted")
+
+    conn = ServerConnection(h2.config.H2Configuration(client_side=False))
+    _serve(conn)
+    monkeypatch.setattr(Frame, "__repr__", refuse)
+    upload = DataFrame(1, b"x" * 16384, flags=["END_STREAM"]).serialize()
+    events = conn.receive_data(_request(1, False) + upload)
+    assert [type(e).__name__ for e in events] == ["RequestReceived", "DataReceived", "StreamEnded"]

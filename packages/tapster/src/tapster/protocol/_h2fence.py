@@ -22,6 +22,10 @@ Checked against h2 4.4.1 (constraints.txt pins it; pyproject.toml allows 4.4.x o
   (`_hpack.py`; h2's own encoder when a table size update is owed), framed here, the stream's state
   machine moved as h2's `send_headers` moves it; interim responses, trailers and pushes still go
   through h2.
+- receiving a frame (`_receive_frame`): h2's own formats `repr(frame)` for a trace log line before
+  it looks at the logging level, and a DATA frame's repr hexlifies its whole payload (16 KiB of
+  request body: a tenth of the server's time on uploads). The override is h2's dispatch and its
+  handling of frames on closed streams, without that line.
 - settings (`compact_settings`): h2 keeps every setting of both directions in a `deque` (about
   540 bytes each, a dozen per connection, two thirds of an idle connection's memory); a list with a
   `popleft` holds the same one or two values in a tenth of that.
@@ -32,9 +36,9 @@ from __future__ import annotations
 from typing import Any
 
 from h2.connection import H2Connection
-from h2.errors import _error_code_from_int
+from h2.errors import ErrorCodes, _error_code_from_int
 from h2.events import ConnectionTerminated, Event
-from h2.exceptions import ProtocolError
+from h2.exceptions import ProtocolError, StreamClosedError, StreamIDTooLowError
 from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
@@ -72,6 +76,29 @@ class ServerConnection(H2Connection):
         if len(self.streams) >= _PRUNE_AT:
             H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # prunes closed streams
         return 0  # the concurrent-stream limit is enforced as a stream error by tapster
+
+    def _receive_frame(self, frame: Frame) -> list[Event]:
+        # h2's _receive_frame without its eager repr(frame) (see the module's docstring).
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except StreamClosedError as exc:
+            if not self._stream_is_closed_by_reset(exc.stream_id):
+                raise  # closed by END_STREAM: a connection error
+            reset = RstStreamFrame(exc.stream_id)
+            reset.error_code = exc.error_code
+            self._prepare_for_sending([reset])
+            return list(exc._events)
+        except StreamIDTooLowError as exc:
+            if self._stream_is_closed_by_reset(exc.stream_id):
+                reset = RstStreamFrame(exc.stream_id)
+                reset.error_code = ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([reset])
+                return []
+            if self._stream_is_closed_by_end(exc.stream_id):
+                raise StreamClosedError(exc.stream_id) from exc
+            raise  # closed implicitly by a higher stream id: PROTOCOL_ERROR
+        self._prepare_for_sending(frames)
+        return events
 
     def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[Event]]:
         event = ConnectionTerminated()
