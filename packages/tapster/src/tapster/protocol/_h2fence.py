@@ -79,6 +79,8 @@ class ServerConnection(H2Connection):
 
     def _receive_frame(self, frame: Frame) -> list[Event]:
         # h2's _receive_frame without its eager repr(frame) (see the module's docstring).
+        frames: list[Frame]
+        events: list[Event]
         try:
             frames, events = self._frame_dispatch_table[frame.__class__](frame)
         except StreamClosedError as exc:
