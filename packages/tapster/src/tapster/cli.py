@@ -21,13 +21,15 @@ __all__ = ["main"]
 _TUNABLES = tuple(
     f
     for f in dataclasses.fields(Config)
-    if f.name.startswith(("max_", "ws_max_", "ws_ping_", "h2_")) or f.name.endswith("_timeout")
+    if f.name.startswith(("max_", "ws_max_", "ws_ping_", "ws_deflate_", "h2_")) or f.name.endswith("_timeout")
 ) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
 _FLOATS = ("_timeout", "_interval", "_per_second")
 _UNITS = {
     "max_headers": "fields",
     "backlog": "connections",
     "ws_max_queue": "messages",
+    "ws_deflate_window_bits": "bits",
+    "ws_deflate_level": "zlib level",
     "h2_max_concurrent_streams": "streams",
     "h2_max_resets": "resets",
     "h2_max_control_frames": "frames",

@@ -56,6 +56,9 @@ class Config:
     ws_ping_interval: float = 20.0  # seconds between the server's pings; 0 sends none
     ws_ping_timeout: float = 20.0  # seconds to wait for a pong (-> close 1011) or a close answer
     ws_per_message_deflate: bool = True  # accept permessage-deflate compression (RFC 7692)
+    ws_deflate_window_bits: int = 12  # our compressor's window (2**n bytes), and the client's when it lets us
+    ws_deflate_level: int = 6  # zlib compression level, 1 (fastest) to 9 (smallest)
+    ws_deflate_idle_timeout: float = 10.0  # seconds without a message, then a websocket's zlib state is freed
 
     # HTTP/2 (RFC 9113). Precedents in tapster.protocol.http2.H2Limits.
     http2: bool = True  # offer h2 by ALPN over TLS, and serve h2c (prior knowledge, Upgrade) on cleartext
@@ -99,6 +102,14 @@ class Config:
         if self.h2_stream_window > 2**31 - 1:
             raise ConfigError(
                 f"h2_stream_window must be at most 2**31-1 (RFC 9113 §6.9.1); got {self.h2_stream_window}"
+            )
+        if type(self.ws_deflate_window_bits) is not int or not 9 <= self.ws_deflate_window_bits <= 15:
+            raise ConfigError(
+                f"ws_deflate_window_bits must be an integer from 9 to 15; got {self.ws_deflate_window_bits!r}"
+            )
+        if type(self.ws_deflate_level) is not int or not 1 <= self.ws_deflate_level <= 9:
+            raise ConfigError(
+                f"ws_deflate_level must be an integer from 1 to 9; got {self.ws_deflate_level!r}"
             )
         if type(self.ws_ping_interval) not in (int, float) or not self.ws_ping_interval >= 0:
             raise ConfigError(

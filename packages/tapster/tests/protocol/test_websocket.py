@@ -206,7 +206,7 @@ def test_accept_rejects_what_the_app_may_not_send(
         (["permessage-deflate"], b"sec-websocket-extensions: permessage-deflate\r\n"),
         (
             ["permessage-deflate; client_max_window_bits"],
-            b"sec-websocket-extensions: permessage-deflate; client_max_window_bits=15\r\n",
+            b"sec-websocket-extensions: permessage-deflate; client_max_window_bits=12\r\n",
         ),
         (["x-unknown", "permessage-deflate; server_max_window_bits=10"], b"server_max_window_bits=10"),
         (["permessage-deflate; server_max_window_bits=8"], None),  # zlib cannot: declined

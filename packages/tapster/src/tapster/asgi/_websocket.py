@@ -53,6 +53,7 @@ class WebSocketCycle:
         "_closed",
         "_connect_sent",
         "_going_away",
+        "_idle",
         "_ping_count",
         "_ping_payload",
         "_queue",
@@ -86,6 +87,8 @@ class WebSocketCycle:
         self._closed: tuple[int, str] | None = None  # (code, reason) the app gets in websocket.disconnect
         self._connect_sent = False
         self._going_away = False
+        # Frees a compressing websocket's zlib state once it has been quiet for a while.
+        self._idle: Deadline | None = None
         self._reading_paused = False
         self._ping_payload: bytes | None = None  # the ping whose pong is awaited
         self._ping_count = 0
@@ -111,6 +114,8 @@ class WebSocketCycle:
             self._closed = (_ABNORMAL, "")
         self.phase = Phase.CLOSED
         self.deadline.cancel()
+        if self._idle is not None:
+            self._idle.cancel()
         self._wake()
 
     def shutdown(self) -> None:
@@ -161,6 +166,8 @@ class WebSocketCycle:
             if isinstance(event, Message):
                 queue.append(event.data)
                 self._wake()
+                if self._idle is not None:
+                    self._idle.set_in(stream.state.config.ws_deflate_idle_timeout)
             elif isinstance(event, Closed):
                 out = ws.data_to_send()
                 if out:
@@ -186,6 +193,8 @@ class WebSocketCycle:
             self._closed = (code, reason)
         self.phase = Phase.CLOSED
         self.deadline.cancel()
+        if self._idle is not None:
+            self._idle.cancel()
         self._wake()
         if abort:
             self.stream.abort()
@@ -256,6 +265,8 @@ class WebSocketCycle:
                 raise ClientDisconnected("the client closed the connection")
             assert self.ws is not None
             stream.write(self.ws.send_message(data))
+            if self._idle is not None:
+                self._idle.set_in(stream.state.config.ws_deflate_idle_timeout)
             if stream.write_paused:
                 await stream.wait_writable()
         elif kind == "websocket.accept":
@@ -312,11 +323,15 @@ class WebSocketCycle:
                 message.get("headers", ()),
                 max_message_size=config.ws_max_message_size,
                 deflate=config.ws_per_message_deflate,
+                deflate_window_bits=config.ws_deflate_window_bits,
+                deflate_level=config.ws_deflate_level,
             )
         except LocalProtocolError as exc:
             error_log.error("invalid websocket.accept from the ASGI app for %s: %s", self._where(), exc)
             raise
         self.ws = ws
+        if ws.deflate is not None:
+            self._idle = Deadline(stream.state.backend, ws.release)
         self.phase = Phase.OPEN
         self._log_access(101 if self.request.http_version != b"2" else 200)
         ws.receive_data(stream.upgrade(headers))

@@ -1,5 +1,6 @@
 """A sans-I/O WebSocket server connection (RFC 6455, RFC 7692): the opening handshake on our own
-HTTP/1.1 parser, then framing by wsproto.
+HTTP/1.1 parser, then frames by our own strict codec (masking in C by `websockets`' speed-ups) and
+permessage-deflate on zlib (`_wsdeflate.py`).
 
 `parse_upgrade()` turns a `Request` the HTTP/1.1 parser flagged (it carried an Upgrade header) into a
 `Handshake`, or says it is no WebSocket upgrade at all. `accept()` builds the 101 response and the
@@ -13,22 +14,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import enum
-import zlib
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
-from wsproto.events import Pong as _WsprotoPong
-from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
-from wsproto.utilities import generate_accept_token
 
 from tapster.errors import LocalProtocolError, RemoteProtocolError
 
 from . import _rules as R
+from ._wsdeflate import DeflateError, PerMessageDeflate, negotiate_deflate
 from .events import NEED_DATA, Request, Sentinel
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - a platform without the C speed-ups
+    from websockets.utils import apply_mask
 
 __all__ = [
     "Closed",
@@ -46,9 +47,23 @@ __all__ = [
 ]
 
 WEBSOCKET_VERSION = b"13"  # RFC 6455 §4.1: the only version there is
-# RFC 6455 §7.4: codes an endpoint may send. 1005, 1006 and 1015 only ever describe a close that
-# had no such frame; 1004 is reserved; 3000-4999 belong to libraries and applications.
-_SENDABLE_CODES = frozenset(int(c) for c in CloseReason if c not in (1005, 1006, 1015))
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+# RFC 6455 §7.4 and IANA's registry: the codes a close frame may carry, besides 3000-4999 (libraries
+# and applications). 1005, 1006 and 1015 only ever describe a close that had no such frame; 1004 is
+# reserved.
+_SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+_RECEIVABLE_CODES = _SENDABLE_CODES
+_PROTOCOL_ERROR = 1002
+_NO_STATUS = 1005  # what a close frame without a payload reports
+_ABNORMAL = 1006  # the connection closed without a close frame
+_INVALID_DATA = 1007
+_MESSAGE_TOO_BIG = 1009
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def accept_token(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
 
 
 class HandshakeError(RemoteProtocolError):
@@ -164,60 +179,6 @@ def parse_h2_websocket(request: Request) -> Handshake:
     return Handshake(None, subprotocols, extensions)
 
 
-class _BoundedDeflate(PerMessageDeflate):
-    """permessage-deflate whose inflater never produces more than `max_size` bytes per message: the
-    compressed frame of a deflate bomb fails with 1009 before it can fill memory."""
-
-    def __init__(self, max_size: int) -> None:
-        super().__init__()
-        self.max_size = max_size
-        self._budget = max_size
-
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes | CloseReason:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
-            return data
-        assert self._decompressor is not None
-        try:
-            out = self._decompressor.decompress(data, self._budget + 1)
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        if len(out) > self._budget or self._decompressor.unconsumed_tail:
-            return CloseReason.MESSAGE_TOO_BIG
-        self._budget -= len(out)
-        return out
-
-    def frame_inbound_complete(
-        self, proto: FrameDecoder | FrameProtocol, fin: bool
-    ) -> bytes | CloseReason | None:
-        result = super().frame_inbound_complete(proto, fin)
-        if isinstance(result, bytes) and len(result) > self._budget:
-            return CloseReason.MESSAGE_TOO_BIG
-        if fin:
-            self._budget = self.max_size
-        return result
-
-
-def _negotiate_deflate(offers: Iterable[str], max_size: int) -> tuple[_BoundedDeflate, bytes] | None:
-    """RFC 7692 §5: accept the first permessage-deflate offer whose parameters we support."""
-    for offer in offers:
-        if offer.split(";", 1)[0].strip().lower() != PerMessageDeflate.name:
-            continue
-        extension = _BoundedDeflate(max_size)
-        try:
-            params = extension.accept(offer)
-        except ValueError:  # a malformed window size: decline this offer
-            continue
-        if params is None or params is False:
-            continue
-        name = PerMessageDeflate.name.encode()
-        return extension, name + b"; " + params.encode("ascii") if isinstance(
-            params, str
-        ) and params else name
-    return None
-
-
 # Header fields of the 101 response that the server owns (the app uses `subprotocol` for its one).
 _OWN_HEADERS = frozenset(
     (
@@ -237,13 +198,15 @@ def negotiate(
     *,
     max_message_size: int,
     deflate: bool,
+    deflate_window_bits: int = 12,
+    deflate_level: int = 6,
 ) -> tuple[list[tuple[bytes, bytes]], WebSocketConnection]:
     """The response headers accepting `handshake` (validated; HTTP/1.1 adds its own Upgrade and
     Connection, HTTP/2 none) and the connection that speaks WebSocket from then on. Raises
     LocalProtocolError for invalid app input."""
     pairs: list[tuple[bytes, bytes]] = []
     if handshake.key is not None:  # RFC 8441 §5: no key, and no accept token, over HTTP/2
-        pairs.append((b"sec-websocket-accept", generate_accept_token(handshake.key)))
+        pairs.append((b"sec-websocket-accept", accept_token(handshake.key)))
     if subprotocol is not None:
         # RFC 6455 §4.2.2: the server selects one of the client's values, or none.
         if subprotocol not in handshake.subprotocols:
@@ -266,13 +229,13 @@ def negotiate(
         raise LocalProtocolError(
             f"accept headers must be an iterable of (bytes, bytes) pairs, got {headers!r}"
         ) from None
-    extensions: list[Extension] = []
+    extension: PerMessageDeflate | None = None
     if deflate:
-        negotiated = _negotiate_deflate(handshake.extensions, max_message_size)
+        negotiated = negotiate_deflate(handshake.extensions, deflate_window_bits, deflate_level)
         if negotiated is not None:
-            extensions.append(negotiated[0])
-            pairs.append((b"sec-websocket-extensions", negotiated[1]))
-    return pairs, WebSocketConnection(max_message_size, extensions)
+            extension = negotiated[0]
+            pairs.append((b"sec-websocket-extensions", negotiated[1].encode("ascii")))
+    return pairs, WebSocketConnection(max_message_size, extension)
 
 
 def switching_protocols(extra: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -293,11 +256,21 @@ def accept(
     *,
     max_message_size: int,
     deflate: bool,
+    deflate_window_bits: int = 12,
+    deflate_level: int = 6,
 ) -> tuple[bytes, WebSocketConnection]:
     """The HTTP/1.1 101 response accepting `handshake` (`extra`: pre-formatted server header lines),
     and the connection that speaks WebSocket from then on. Raises LocalProtocolError for invalid app
     input."""
-    pairs, ws = negotiate(handshake, subprotocol, headers, max_message_size=max_message_size, deflate=deflate)
+    pairs, ws = negotiate(
+        handshake,
+        subprotocol,
+        headers,
+        max_message_size=max_message_size,
+        deflate=deflate,
+        deflate_window_bits=deflate_window_bits,
+        deflate_level=deflate_level,
+    )
     return switching_protocols(extra, pairs), ws
 
 
@@ -310,82 +283,207 @@ class WSState(enum.Enum):
 
 
 class WebSocketConnection:
-    """One open WebSocket, server side. `max_message_size` bounds a message (after decompression)."""
+    """One open WebSocket, server side: RFC 6455 framing, strict, with permessage-deflate when
+    `deflate` was negotiated. `max_message_size` bounds a message (after decompression)."""
 
-    __slots__ = ("_out", "_parts", "_size", "_ws", "max_message_size", "state")
+    __slots__ = (
+        "_buf",
+        "_compressed",
+        "_decoder",
+        "_deflate",
+        "_eof",
+        "_opcode",
+        "_out",
+        "_parts",
+        "_size",
+        "max_message_size",
+        "state",
+    )
 
-    def __init__(self, max_message_size: int, extensions: list[Extension] | None = None) -> None:
-        self._ws = Connection(ConnectionType.SERVER, extensions)
+    def __init__(self, max_message_size: int, deflate: PerMessageDeflate | None = None) -> None:
         self.max_message_size = max_message_size
         self.state = WSState.OPEN
-        self._parts: list[str | bytes] = []  # the message being received, in pieces
-        self._size = 0  # bytes in _parts
+        self._deflate = deflate
+        self._buf = bytearray()
+        self._eof = False
         self._out = b""
+        # The data message being received in fragments: its opcode (0: none), whether it is
+        # compressed, its pieces, its size so far, and its UTF-8 decoder (text only).
+        self._opcode = 0
+        self._compressed = False
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    @property
+    def deflate(self) -> PerMessageDeflate | None:
+        """The negotiated permessage-deflate state, None without compression."""
+        return self._deflate
 
     # ----------------------------------------------------------------- receiving
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the peer (ignored once the connection is closed: they can only be late)."""
-        if self.state is not WSState.CLOSED and data:
-            self._ws.receive_data(data)
+        if self.state is not WSState.CLOSED:
+            self._buf += data
 
     def receive_eof(self) -> None:
         """The peer closed TCP. Without a close frame first, that is an abnormal closure (1006)."""
-        if self.state is not WSState.CLOSED:
-            self._ws.receive_data(None)
+        self._eof = True
 
     def next_event(self) -> Event:
         """The next whole message, pong or close; NEED_DATA when more bytes must arrive first.
 
         Pings are answered (their pongs wait in `data_to_send()`); a close frame from the peer is
-        answered likewise (RFC 6455 §5.5.1). Nothing comes after `Closed`.
+        answered likewise (RFC 6455 §5.5.1). A frame that breaks the protocol fails the connection
+        with the close code RFC 6455 §7.4.1 names. Nothing comes after `Closed`.
         """
         if self.state is WSState.CLOSED:
             return NEED_DATA
-        ws = self._ws
-        for event in ws.events():
-            if isinstance(event, (TextMessage, BytesMessage)):
-                data = event.data
-                if isinstance(data, str):
-                    self._size += len(data) if data.isascii() else len(data.encode())
-                else:
-                    data = bytes(data)  # already bytes: no copy
-                    self._size += len(data)
-                if self._size > self.max_message_size:
-                    return self._fail(int(CloseReason.MESSAGE_TOO_BIG))
-                if not event.message_finished:
-                    self._parts.append(data)
-                    continue
-                self._size = 0
-                if self._parts:
-                    parts, self._parts = self._parts, []
-                    parts.append(data)
-                    if isinstance(data, str):
-                        return Message("".join(parts))  # type: ignore[arg-type] # all str
-                    return Message(b"".join(parts))  # type: ignore[arg-type] # all bytes
-                return Message(data)
-            if isinstance(event, Ping):
-                self._out += ws.send(event.response())
-            elif isinstance(event, _WsprotoPong):
-                return Pong(bytes(event.payload))
-            elif isinstance(event, CloseConnection):
-                state = ws.state
-                if state is ConnectionState.REMOTE_CLOSING:  # the peer closes: answer in kind
-                    self._out += ws.send(event.response())
-                elif state is not ConnectionState.CLOSED:  # a frame wsproto rejected
-                    return self._fail(int(event.code), event.reason or "")
-                self.state = WSState.CLOSED
-                return Closed(int(event.code), event.reason or "")
+        buf = self._buf
+        while True:
+            size = len(buf)
+            if size < 2:
+                break
+            b0 = buf[0]
+            b1 = buf[1]
+            opcode = b0 & 0x0F
+            # RFC 6455 §5.2: checked on the first two bytes, before waiting for the payload.
+            if not b1 & 0x80:
+                return self._fail(_PROTOCOL_ERROR, "a client frame must be masked")
+            if b0 & 0x30:
+                return self._fail(_PROTOCOL_ERROR, "reserved bits RSV2/RSV3 set")
+            if opcode >= 8:
+                if opcode > 10:
+                    return self._fail(_PROTOCOL_ERROR, f"reserved opcode {opcode}")
+                if not b0 & 0x80 or b0 & 0x40 or b1 & 0x7F > 125:
+                    return self._fail(
+                        _PROTOCOL_ERROR, "a control frame must be final, uncompressed, <= 125 bytes"
+                    )
+            elif opcode == 0:
+                if not self._opcode:
+                    return self._fail(_PROTOCOL_ERROR, "a continuation frame without a message to continue")
+                if b0 & 0x40:
+                    return self._fail(_PROTOCOL_ERROR, "RSV1 set on a continuation frame")
+            elif opcode <= 2:
+                if self._opcode:
+                    return self._fail(_PROTOCOL_ERROR, "a new message before the last one was finished")
+                if b0 & 0x40 and self._deflate is None:
+                    return self._fail(_PROTOCOL_ERROR, "RSV1 set without a negotiated extension")
+            else:
+                return self._fail(_PROTOCOL_ERROR, f"reserved opcode {opcode}")
+            length = b1 & 0x7F
+            if length < 126:
+                start = 6
+            elif length == 126:
+                if size < 4:
+                    break
+                length = buf[2] << 8 | buf[3]
+                start = 8
+                if length < 126:
+                    return self._fail(_PROTOCOL_ERROR, "frame length not in its shortest form")
+            else:
+                if size < 10:
+                    break
+                length = int.from_bytes(buf[2:10], "big")
+                start = 14
+                if length < 0x10000 or length >> 63:
+                    return self._fail(_PROTOCOL_ERROR, "frame length not in its shortest form")
+            if opcode < 8 and self._size + length > self.max_message_size:
+                return self._fail(_MESSAGE_TOO_BIG, "")
+            end = start + length
+            if size < end:
+                break
+            payload = apply_mask(buf[start:end], buf[start - 4 : start]) if length else b""
+            del buf[:end]
+            if opcode >= 8:
+                event = self._control(opcode, payload)
+                if event is not None:
+                    return event
+                continue
+            event = self._data(opcode, b0, payload)
+            if event is not None:
+                return event
+        if self._eof:
+            self.state = WSState.CLOSED
+            return Closed(_ABNORMAL, "")
         return NEED_DATA
 
-    def _fail(self, code: int, reason: str = "") -> Closed:
-        """RFC 6455 §7.1.7, fail the connection: send a close frame and stop reading."""
-        if code == CloseReason.MESSAGE_TOO_BIG:
-            reason = f"message larger than {self.max_message_size} bytes"
-        if self._ws.state is ConnectionState.OPEN:
-            self._out += self._ws.send(CloseConnection(code, reason))
+    def _control(self, opcode: int, payload: bytes) -> Event | None:
+        if opcode == 9:  # ping: answered with a pong carrying the same payload (RFC 6455 §5.5.2)
+            if self.state is WSState.OPEN:
+                self._out += _frame(0x8A, payload)
+            return None
+        if opcode == 10:
+            return Pong(payload)
+        # close (RFC 6455 §5.5.1, §7.1.5)
+        if len(payload) == 1:
+            return self._fail(_PROTOCOL_ERROR, "a close frame with a one-byte payload")
+        code = _NO_STATUS
+        reason = ""
+        if payload:
+            code = payload[0] << 8 | payload[1]
+            if code not in _RECEIVABLE_CODES and not 3000 <= code <= 4999:
+                return self._fail(_PROTOCOL_ERROR, f"invalid close code {code}")
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                return self._fail(_INVALID_DATA, "close reason is not valid UTF-8")
+        if self.state is WSState.OPEN:  # the peer closes: answer in kind, echoing its code and reason
+            self._out += _frame(0x88, payload)
         self.state = WSState.CLOSED
         self._parts.clear()
+        return Closed(code, reason)
+
+    def _data(self, opcode: int, b0: int, payload: bytes) -> Event | None:
+        fin = b0 & 0x80
+        if opcode:  # the first frame of a message
+            self._opcode = opcode
+            self._compressed = bool(b0 & 0x40)
+        if self._compressed:
+            assert self._deflate is not None
+            try:
+                payload = self._deflate.decompress(payload, bool(fin), self.max_message_size - self._size)
+            except DeflateError as exc:
+                return self._fail(
+                    _MESSAGE_TOO_BIG if exc.too_big else _INVALID_DATA, "" if exc.too_big else str(exc)
+                )
+        self._size += len(payload)
+        data: str | bytes
+        if self._opcode == 1:
+            decoder = self._decoder
+            try:
+                if fin and decoder is None:
+                    data = payload.decode()
+                else:
+                    if decoder is None:
+                        decoder = self._decoder = _utf8_decoder()
+                    data = decoder.decode(payload, bool(fin))
+            except UnicodeDecodeError:
+                return self._fail(_INVALID_DATA, "text message is not valid UTF-8")
+        else:
+            data = payload
+        if not fin:
+            self._parts.append(data)
+            return None
+        self._opcode = 0
+        self._size = 0
+        self._decoder = None
+        if self._parts:
+            parts, self._parts = self._parts, []
+            parts.append(data)
+            data = "".join(parts) if isinstance(data, str) else b"".join(parts)  # type: ignore[arg-type]
+        return Message(data)
+
+    def _fail(self, code: int, reason: str) -> Closed:
+        """RFC 6455 §7.1.7, fail the connection: send a close frame and stop reading."""
+        if code == _MESSAGE_TOO_BIG:
+            reason = f"message larger than {self.max_message_size} bytes"
+        if self.state is WSState.OPEN:
+            self._out += _close_frame(code, reason)
+        self.state = WSState.CLOSED
+        self._parts.clear()
+        self._buf.clear()
         return Closed(code, reason)
 
     def data_to_send(self) -> bytes:
@@ -396,22 +494,49 @@ class WebSocketConnection:
     # ----------------------------------------------------------------- sending
 
     def send_message(self, data: str | bytes) -> bytes:
+        """The frame carrying `data` (text for a `str`, binary for `bytes`)."""
         if self.state is not WSState.OPEN:
             raise LocalProtocolError("the WebSocket is closing: no more messages can be sent")
         if isinstance(data, str):
-            return self._ws.send(TextMessage(data=data))
-        return self._ws.send(BytesMessage(data=data))
+            first = 0x81
+            data = data.encode()
+        else:
+            first = 0x82
+        if self._deflate is not None:
+            return _frame(first | 0x40, self._deflate.compress(data))
+        return _frame(first, data)
 
     def send_ping(self, payload: bytes) -> bytes:
         if self.state is not WSState.OPEN:
             return b""
-        return self._ws.send(Ping(payload=payload))
+        return _frame(0x89, payload)
 
     def send_close(self, code: int = 1000, reason: str = "") -> bytes:
         """Start the closing handshake (RFC 6455 §7.1.2); b"" if a close was already sent."""
         if type(code) is not int or (code not in _SENDABLE_CODES and not 3000 <= code <= 4999):
             raise LocalProtocolError(f"invalid WebSocket close code {code!r}: use 1000-1014 or 3000-4999")
-        if self._ws.state is not ConnectionState.OPEN:
+        if len(reason.encode()) > 123:
+            raise LocalProtocolError("a WebSocket close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5)")
+        if self.state is not WSState.OPEN:
             return b""
         self.state = WSState.CLOSING
-        return self._ws.send(CloseConnection(code, reason))
+        return _close_frame(code, reason)
+
+    def release(self) -> None:
+        """The connection is idle: free what it can rebuild (the compression contexts)."""
+        if self._deflate is not None:
+            self._deflate.release()
+
+
+def _frame(first: int, payload: bytes) -> bytes:
+    """A server frame (never masked): `first` is its first byte (FIN, RSV1, opcode)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 0x10000:
+        return bytes((first, 126, size >> 8, size & 0xFF)) + payload
+    return bytes((first, 127)) + size.to_bytes(8, "big") + payload
+
+
+def _close_frame(code: int, reason: str) -> bytes:
+    return _frame(0x88, code.to_bytes(2, "big") + reason.encode()[:123])
