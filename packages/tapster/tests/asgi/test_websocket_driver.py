@@ -674,3 +674,42 @@ def test_a_late_pong_does_not_extend_the_close_timeout() -> None:
     assert not c.closed
     c.advance(0.2)
     assert c.closed
+
+
+# ----------------------------------------------------------------------------- compression
+
+
+def test_a_quiet_compressing_websocket_frees_its_zlib_state_and_still_talks() -> None:
+    from wsproto.extensions import PerMessageDeflate
+
+    c = WS(echo, ws_deflate_idle_timeout=10.0, ws_ping_interval=0)
+    c.open(b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+    [answer] = [line for line in c.head.split(b"\r\n") if line.startswith(b"sec-websocket-extensions: ")]
+    assert answer == b"sec-websocket-extensions: permessage-deflate; client_max_window_bits=12"
+    client_deflate = PerMessageDeflate()
+    client_deflate.finalize(answer.split(b": ", 1)[1].decode())
+    c.client = Connection(ConnectionType.CLIENT, [client_deflate])
+    c.client.receive_data(b"")
+    assert c.proto.websocket is not None
+    assert c.proto.websocket.ws is not None
+    deflate = c.proto.websocket.ws.deflate
+    assert deflate is not None
+
+    def holds_zlib() -> bool:
+        return deflate._inflater is not None or deflate._deflater is not None
+
+    for i in range(3):
+        c.send(TextMessage(data=f"hello {i} hello {i}"))
+        assert c.events() == [TextMessage(data=f"hello {i} hello {i}")]
+    assert holds_zlib()
+    c.advance(9.9)
+    assert holds_zlib()
+    c.send(TextMessage(data="still here"))  # a message pushes the idle deadline on
+    assert c.events() == [TextMessage(data="still here")]
+    c.advance(9.9)
+    assert holds_zlib()
+    c.advance(0.2)
+    assert not holds_zlib()  # quiet for ws_deflate_idle_timeout: freed
+    c.send(TextMessage(data="hello 2 hello 2, back again"))  # refers back to earlier messages
+    assert c.events() == [TextMessage(data="hello 2 hello 2, back again")]
+    assert holds_zlib()

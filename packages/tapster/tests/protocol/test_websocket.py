@@ -1,4 +1,4 @@
-"""The sans-I/O WebSocket core: the upgrade handshake on our HTTP/1.1 parser, then frames via wsproto.
+"""The sans-I/O WebSocket core: the upgrade handshake on our HTTP/1.1 parser, then our frame codec.
 
 No sockets. The peer is a wsproto client connection; inputs are fed whole, byte by byte, and with
 trailing data (STYLE.md #12).
@@ -429,3 +429,244 @@ def test_fuzz_any_input_gives_events_or_a_close(data: bytes, deflate: bool) -> N
         assert isinstance(event, (Message, Pong))
     if events and isinstance(events[-1], Closed):
         assert peer.server.state is WSState.CLOSED
+
+
+# ----------------------------------------------------------------------------- strict framing
+
+_MASK = b"\x01\x02\x03\x04"
+
+
+def client_frame(first: int, payload: bytes = b"", *, length: bytes | None = None) -> bytes:
+    """A masked client frame; `first` is its first byte (FIN, RSV, opcode), `length` overrides the
+    encoded length field (for non-minimal encodings)."""
+    size = len(payload)
+    if length is None:
+        if size < 126:
+            length = bytes([size])
+        elif size < 0x10000:
+            length = b"\x7e" + size.to_bytes(2, "big")
+        else:
+            length = b"\x7f" + size.to_bytes(8, "big")
+    masked = bytes(b ^ _MASK[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | length[0]]) + length[1:] + _MASK + masked
+
+
+_TEXT_START = client_frame(0x01, b"ab")  # a text message's first fragment (no FIN)
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [
+        pytest.param(client_frame(0xA1, b"x"), 1002, id="rsv2"),
+        pytest.param(client_frame(0x91, b"x"), 1002, id="rsv3"),
+        pytest.param(client_frame(0xC1, b"x"), 1002, id="rsv1 without deflate"),
+        pytest.param(client_frame(0x83, b"x"), 1002, id="reserved data opcode 3"),
+        pytest.param(client_frame(0x87), 1002, id="reserved data opcode 7"),
+        pytest.param(client_frame(0x8B), 1002, id="reserved control opcode 11"),
+        pytest.param(client_frame(0x09, b"x"), 1002, id="fragmented ping"),
+        pytest.param(client_frame(0x89, b"x" * 126), 1002, id="ping over 125 bytes"),
+        pytest.param(client_frame(0x80, b"x"), 1002, id="continuation without a message"),
+        pytest.param(_TEXT_START + client_frame(0x81, b"x"), 1002, id="new message inside a fragmented one"),
+        pytest.param(
+            client_frame(0x82, b"abc", length=b"\x7e\x00\x03"), 1002, id="16-bit length for 3 bytes"
+        ),
+        pytest.param(
+            client_frame(0x82, b"abc", length=b"\x7f" + (3).to_bytes(8, "big")), 1002, id="64-bit small"
+        ),
+        pytest.param(bytes([0x82, 0xFF]) + (1 << 63).to_bytes(8, "big") + _MASK, 1002, id="64-bit top bit"),
+        pytest.param(client_frame(0x88, b"\x03"), 1002, id="one-byte close payload"),
+        pytest.param(client_frame(0x88, (1004).to_bytes(2, "big")), 1002, id="close code 1004"),
+        pytest.param(client_frame(0x88, (999).to_bytes(2, "big")), 1002, id="close code 999"),
+        pytest.param(
+            client_frame(0x88, (1000).to_bytes(2, "big") + b"\xff"), 1007, id="close reason not UTF-8"
+        ),
+        pytest.param(client_frame(0x81, b"\xed\xa0\x80"), 1007, id="UTF-8 surrogate"),
+        pytest.param(
+            client_frame(0x01, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xff"), 1007, id="invalid fragment fails fast"
+        ),
+        pytest.param(client_frame(0x82, b"x" * 65), 1009, id="over the message size"),
+        pytest.param(
+            client_frame(0x02, b"x" * 40) + client_frame(0x80, b"x" * 25), 1009, id="fragments over it"
+        ),
+    ],
+)
+def test_broken_frames_fail_with_their_close_code(frames: bytes, code: int, mode: str) -> None:
+    peer = Peer(max_message_size=64)
+    events = peer.feed(frames, mode)
+    assert len(events) == 1, events
+    assert isinstance(events[0], Closed)
+    assert events[0].code == code
+    assert peer.server.state is WSState.CLOSED
+    # The client is told why, with the same code, in a close frame.
+    assert [e.code for e in peer.answers() if isinstance(e, CloseConnection)] == [code]
+    peer.server.receive_data(client_frame(0x81, b"late"))
+    assert peer.server.next_event() is NEED_DATA  # nothing after the close
+
+
+def test_a_frame_too_big_fails_on_its_header_before_the_payload_arrives() -> None:
+    peer = Peer(max_message_size=1000)
+    header = bytes([0x82, 0xFF]) + (10**9).to_bytes(8, "big") + _MASK
+    assert peer.feed(header) == [Closed(1009, "message larger than 1000 bytes")]
+
+
+def test_control_frames_between_fragments_are_handled(mode: str) -> None:
+    peer = Peer()
+    data = _TEXT_START + client_frame(0x89, b"p") + client_frame(0x8A, b"q") + client_frame(0x80, b"c")
+    assert peer.feed(data, mode) == [Pong(b"q"), Message("abc")]
+    assert peer.answers() == [ClientPong(payload=b"p")]
+
+
+def test_utf8_split_across_fragments_is_whole(mode: str) -> None:
+    peer = Peer()
+    data = client_frame(0x01, b"\xc3") + client_frame(0x00, b"\xa9\xe2\x82") + client_frame(0x80, b"\xac")
+    assert peer.feed(data, mode) == [Message("é€")]
+
+
+def test_an_incomplete_utf8_sequence_at_the_end_is_1007() -> None:
+    peer = Peer()
+    assert peer.feed(client_frame(0x01, b"a\xc3") + client_frame(0x80, b"")) == [
+        Closed(1007, "text message is not valid UTF-8")
+    ]
+
+
+def test_empty_messages_and_frames() -> None:
+    peer = Peer()
+    data = client_frame(0x81) + client_frame(0x82) + client_frame(0x02) + client_frame(0x80, b"x")
+    assert peer.feed(data) == [Message(""), Message(b""), Message(b"x")]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 100_000])
+def test_server_frames_use_the_shortest_length(size: int) -> None:
+    peer = Peer(max_message_size=200_000)
+    frame = peer.server.send_message(b"y" * size)
+    assert frame[1] == (size if size < 126 else 126 if size < 65536 else 127)
+    peer.client.receive_data(frame)
+    assert [e.data for e in peer.client.events()] == [b"y" * size]  # type: ignore[attr-defined]
+
+
+def test_close_reason_is_bounded_by_the_frame() -> None:
+    peer = Peer()
+    with pytest.raises(LocalProtocolError, match="123 bytes"):
+        peer.server.send_close(1000, "é" * 62)
+    assert peer.server.state is WSState.OPEN
+    peer.server.send_close(1000, "é" * 61)
+
+
+# A valid conversation, generated: messages cut into fragments at random, pings and pongs between
+# fragments. Whatever the cut of the bytes on the wire, the same messages come out, whole.
+_messages = st.lists(st.one_of(st.text(max_size=40), st.binary(max_size=40)), max_size=6)
+
+
+@st.composite
+def _conversation(draw: st.DrawFn) -> tuple[bytes, list[object], list[int]]:
+    wire = b""
+    expected: list[object] = []
+    for message in draw(_messages):
+        raw = message.encode() if isinstance(message, str) else message
+        cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=3)))
+        pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+        for i, piece in enumerate(pieces):
+            opcode = (1 if isinstance(message, str) else 2) if i == 0 else 0
+            fin = 0x80 if i == len(pieces) - 1 else 0
+            wire += client_frame(fin | opcode, piece)
+            if fin:
+                expected.append(Message(message))
+            if draw(st.booleans()):
+                payload = draw(st.binary(max_size=8))
+                wire += client_frame(0x8A, payload)
+                expected.append(Pong(payload))
+    splits = draw(st.lists(st.integers(0, len(wire)), max_size=8))
+    return wire, expected, sorted(splits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_conversation())
+def test_generated_conversations_come_out_whole_however_the_bytes_are_cut(
+    case: tuple[bytes, list[object], list[int]],
+) -> None:
+    wire, expected, splits = case
+    for mode in ("whole", "bytewise"):
+        assert Peer(max_message_size=1000).feed(wire, mode) == expected
+    peer = Peer(max_message_size=1000)
+    events: list[object] = []
+    for a, b in zip([0, *splits], [*splits, len(wire)], strict=True):
+        events += peer.feed(wire[a:b])
+    assert events == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=130)), max_size=5), st.booleans())
+def test_generated_frames_give_the_same_events_whole_and_byte_by_byte(
+    frames: list[tuple[int, bytes]], deflate: bool
+) -> None:
+    # Any first byte (every opcode, FIN and RSV combination): a message, a pong, a close with one of
+    # the codes a broken frame earns, or need-more-data; never an exception, and the same events
+    # whether the bytes come at once or one by one.
+    wire = b"".join(client_frame(first, payload) for first, payload in frames)
+    results = []
+    for mode in ("whole", "bytewise"):
+        peer = Peer(max_message_size=64, deflate=deflate)
+        events = peer.feed(wire, mode)
+        for event in events[:-1]:
+            assert isinstance(event, (Message, Pong))
+        if events and isinstance(events[-1], Closed):
+            assert events[-1].code in (1000, 1001, 1002, 1003, 1005, 1007, 1009) or events[-1].code >= 1010
+        results.append(events)
+    assert results[0] == results[1]
+
+
+# ----------------------------------------------------------------------------- compression state
+
+
+def deflate_peer(offer: str = "permessage-deflate; client_max_window_bits") -> Peer:
+    """A Peer whose wsproto client took the server's answer to `offer` (window bits and all)."""
+    peer = Peer(max_message_size=1 << 20)
+    response, peer.server = accept(
+        handshake(extensions=(offer,)), None, [], max_message_size=1 << 20, deflate=True
+    )
+    answer = [line for line in response.split(b"\r\n") if line.startswith(b"sec-websocket-extensions: ")]
+    client_deflate = PerMessageDeflate()
+    client_deflate.finalize(answer[0].split(b": ", 1)[1].decode())
+    peer.client = Connection(ConnectionType.CLIENT, [client_deflate])
+    return peer
+
+
+def test_released_compression_state_is_rebuilt_with_the_clients_window() -> None:
+    peer = deflate_peer()
+    texts = [f'{{"user": "ann", "seq": {i}, "text": "hello hello hello {i}"}}' for i in range(40)]
+    for i, text in enumerate(texts):
+        assert peer.feed(peer.client.send(TextMessage(data=text))) == [Message(text)]
+        peer.client.receive_data(peer.server.send_message(text))
+        assert [e.data for e in peer.client.events()] == [text]  # type: ignore[attr-defined]
+        if i % 3 == 0:
+            peer.server.release()  # the client's compressor still refers back to earlier messages
+
+
+def test_the_client_window_asked_for_is_what_the_client_may_use() -> None:
+    peer = deflate_peer()
+    # wsproto's client took "client_max_window_bits=12" from the answer: its messages fit 4 KiB.
+    text = "".join(f"{i:05d}" for i in range(4000))  # 20 KB, repeats far apart
+    assert peer.feed(peer.client.send(TextMessage(data=text))) == [Message(text)]
+    assert peer.feed(peer.client.send(TextMessage(data=text))) == [Message(text)]
+
+
+def test_idle_compressing_connections_hold_little_memory() -> None:
+    import tracemalloc
+
+    peers = [deflate_peer() for _ in range(20)]
+    text = "chat message " * 20
+    frames = [peer.client.send(TextMessage(data=text)) for peer in peers]  # the client's zlib: not counted
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for peer, frame in zip(peers, frames, strict=True):
+            assert peer.feed(frame) == [Message(text)]
+            peer.server.send_message(text)
+        busy = tracemalloc.get_traced_memory()[0]
+        for peer in peers:
+            peer.server.release()
+        idle = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert (busy - before) / len(peers) > 20 * 1024  # zlib's state is traced: the measure is real
+    assert (idle - before) / len(peers) < 2 * 1024  # what is left: the window's bytes, no zlib state
