@@ -517,7 +517,7 @@ async def test_receiving_from_a_task_group_ends_cleanly_when_the_client_leaves()
 
 async def test_the_inbox_is_bounded(streams: list[Any]) -> None:
     # The handler reads nothing: the receiving task stops reading from the server once the inbox
-    # (WEBSOCKET_MAX_QUEUE messages) is full, and holds at most one more in hand.
+    # (WEBSOCKET_MAX_QUEUE messages) is full.
     app = Firkin(__name__)
     app.config["WEBSOCKET_MAX_QUEUE"] = 3
     release = anyio.Event()
@@ -547,7 +547,7 @@ async def test_the_inbox_is_bounded(streams: list[Any]) -> None:
         group.start_soon(run_app, app, ws_scope(app, "/"), receive, send)
         for _ in range(100):
             await anyio.sleep(0)
-        assert pulled == 1 + 3 + 1  # the connect, a full inbox, one in hand
+        assert pulled == 1 + 3  # the connect and a full inbox
         release.set()
         with anyio.fail_after(5):
             while len(received) < 50:

@@ -10,6 +10,7 @@ way the handler ends cleanly.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -69,7 +70,16 @@ class WebsocketConnection:
         self._receive = receive
         self._send = send
         self.state = State.CONNECTING
-        self._to_handler, self._inbox = anyio.create_memory_object_stream[str | bytes](max_queue)
+        # Messages received and not yet read by the handler (at most max_queue), and whether the
+        # client's messages have ended (it left, or the connection is over). The waits are events of
+        # the running async library, made with its own class (anyio.Event() looks the library up
+        # each time it is called, which costs more than the message).
+        self._inbox: deque[str | bytes] = deque()
+        self._max_queue = max_queue
+        self._ended = False
+        self._event_class: type[anyio.Event] | None = None
+        self._data_ready: anyio.Event | None = None  # set when a message arrives or the inbox ends
+        self._space: anyio.Event | None = None  # set when the handler makes room in a full inbox
         self._receiving = 0  # tasks waiting in receive(): they hear of a disconnect from the inbox
         self._handler_scopes: list[anyio.CancelScope] = []
         self.disconnect_code = 1006  # RFC 6455 §7.1.5: closed without a close frame
@@ -99,23 +109,45 @@ class WebsocketConnection:
 
     # ----------------------------------------------------------------- receiving
 
+    def _event(self) -> anyio.Event:
+        cls = self._event_class
+        if cls is None:
+            event = anyio.Event()
+            self._event_class = type(event)
+            return event
+        return cls()
+
     async def run_receiver(self) -> None:
         """Read the server's messages until the client leaves: data into the inbox (waiting when it
         is full), the disconnect as the end of the inbox."""
+        inbox = self._inbox
         try:
             while True:
                 message = await self._receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
                     text = message.get("text")
-                    data: str | bytes = text if text is not None else (message.get("bytes") or b"")
-                    await self._to_handler.send(data)
+                    inbox.append(text if text is not None else (message.get("bytes") or b""))
+                    ready = self._data_ready
+                    if ready is not None:
+                        self._data_ready = None
+                        ready.set()
+                    while len(inbox) >= self._max_queue and not self._ended:
+                        space = self._space = self._event()
+                        await space.wait()
                 elif kind == "websocket.disconnect":
                     self._client_left(message.get("code", 1005), message.get("reason") or "")
                     return
                 # websocket.connect opens the handshake: nothing to do until the app answers.
         finally:
-            self._to_handler.close()  # receive() then raises WebsocketDisconnected, after what is queued
+            self._end_inbox()  # receive() then raises WebsocketDisconnected, after what is queued
+
+    def _end_inbox(self) -> None:
+        self._ended = True
+        for event in (self._data_ready, self._space):
+            if event is not None:
+                event.set()
+        self._data_ready = self._space = None
 
     def _client_left(self, code: int, reason: str) -> None:
         left_while_open = self.state in (State.CONNECTING, State.OPEN)
@@ -138,17 +170,29 @@ class WebsocketConnection:
 
     def close_inbox(self) -> None:
         """Drop what the handler did not read (the connection is over)."""
-        self._to_handler.close()
-        self._inbox.close()
+        self._inbox.clear()
+        self._end_inbox()
 
     async def receive(self) -> str | bytes:
-        self._receiving += 1
-        try:
-            return await self._inbox.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise WebsocketDisconnected(self.disconnect_code, self.disconnect_reason) from None
-        finally:
-            self._receiving -= 1
+        inbox = self._inbox
+        while True:
+            if inbox:
+                data = inbox.popleft()
+                space = self._space
+                if space is not None:
+                    self._space = None
+                    space.set()
+                return data
+            if self._ended:
+                raise WebsocketDisconnected(self.disconnect_code, self.disconnect_reason)
+            ready = self._data_ready
+            if ready is None:
+                ready = self._data_ready = self._event()
+            self._receiving += 1
+            try:
+                await ready.wait()
+            finally:
+                self._receiving -= 1
 
     # ----------------------------------------------------------------- sending
 
