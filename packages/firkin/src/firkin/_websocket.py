@@ -9,8 +9,10 @@ way the handler ends cleanly.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,7 +24,7 @@ from .wrappers.websocket import Websocket, WebsocketDisconnected
 
 if TYPE_CHECKING:
     from .app import Firkin
-    from .typing import ASGIReceive, ASGIScope, ASGISend
+    from .typing import ASGIMessage, ASGIReceive, ASGIScope, ASGISend
     from .wrappers import Response
 
 __all__ = ["WebsocketConnection", "handle_websocket", "websocket_from_scope"]
@@ -70,17 +72,19 @@ class WebsocketConnection:
         self._receive = receive
         self._send = send
         self.state = State.CONNECTING
-        # Messages received and not yet read by the handler (at most max_queue), and whether the
-        # client's messages have ended (it left, or the connection is over). The waits are events of
-        # the running async library, made with its own class (anyio.Event() looks the library up
-        # each time it is called, which costs more than the message).
+        # Messages read from the server and not yet by the handler (at most max_queue), and whether
+        # the client's messages have ended (it left, or the connection is over).
         self._inbox: deque[str | bytes] = deque()
         self._max_queue = max_queue
         self._ended = False
+        self._reading = False  # a task is inside the server's receive(): nobody else may call it
+        self._receiving = 0  # tasks inside receive(): they hear of a disconnect from the inbox
+        # The waits are events of the running async library, made with its own class (anyio.Event()
+        # looks the library up each time, which costs more than the message).
         self._event_class: type[anyio.Event] | None = None
-        self._data_ready: anyio.Event | None = None  # set when a message arrives or the inbox ends
-        self._space: anyio.Event | None = None  # set when the handler makes room in a full inbox
-        self._receiving = 0  # tasks waiting in receive(): they hear of a disconnect from the inbox
+        self._data_ready: anyio.Event | None = None  # set when the inbox or the reading changes
+        self._watch: anyio.Event | None = None  # wakes the watcher (see run_receiver)
+        self._call_soon: Callable[[Callable[[], object]], object] | None = None
         self._handler_scopes: list[anyio.CancelScope] = []
         self.disconnect_code = 1006  # RFC 6455 §7.1.5: closed without a close frame
         self.disconnect_reason = ""
@@ -109,6 +113,12 @@ class WebsocketConnection:
 
     # ----------------------------------------------------------------- receiving
 
+    # Who reads from the server: a handler waiting in receive() reads for itself (the message goes
+    # straight to it, with no task in between); while no handler waits there, the watcher task
+    # (run_receiver) reads instead, so that the client leaving is seen even while the handler waits
+    # on something else, and what it reads waits in the inbox. The watcher is woken only when a
+    # handler leaves receive() and has not come back by the next turn of the event loop.
+
     def _event(self) -> anyio.Event:
         cls = self._event_class
         if cls is None:
@@ -117,37 +127,71 @@ class WebsocketConnection:
             return event
         return cls()
 
+    def _watcher_may_read(self) -> bool:
+        return not (self._ended or self._reading or self._receiving or len(self._inbox) >= self._max_queue)
+
+    def _wake_watcher(self) -> None:
+        watch = self._watch
+        if watch is not None and self._watcher_may_read():
+            self._watch = None
+            watch.set()
+
+    def _wake_watcher_soon(self) -> None:
+        call_soon = self._call_soon
+        if call_soon is None:
+            try:
+                call_soon = self._call_soon = asyncio.get_running_loop().call_soon
+            except RuntimeError:  # not asyncio (trio): the woken watcher runs after we yield, as late
+                self._wake_watcher()
+                return
+        call_soon(self._wake_watcher)
+
+    def _wake_readers(self) -> None:
+        ready = self._data_ready
+        if ready is not None:
+            self._data_ready = None
+            ready.set()
+
+    def _take(self, message: ASGIMessage) -> str | bytes | None:
+        """The data of a server message; None for websocket.connect. A disconnect ends the inbox."""
+        kind = message["type"]
+        if kind == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else (message.get("bytes") or b"")
+        if kind == "websocket.disconnect":
+            self._client_left(message.get("code", 1005), message.get("reason") or "")
+            self._end_inbox()
+        return None  # websocket.connect opens the handshake: nothing to do until the app answers
+
     async def run_receiver(self) -> None:
-        """Read the server's messages until the client leaves: data into the inbox (waiting when it
-        is full), the disconnect as the end of the inbox."""
+        """The watcher: read the server's messages into the inbox while no handler waits in
+        receive(), until the client leaves."""
         inbox = self._inbox
         try:
-            while True:
-                message = await self._receive()
-                kind = message["type"]
-                if kind == "websocket.receive":
-                    text = message.get("text")
-                    inbox.append(text if text is not None else (message.get("bytes") or b""))
-                    ready = self._data_ready
-                    if ready is not None:
-                        self._data_ready = None
-                        ready.set()
-                    while len(inbox) >= self._max_queue and not self._ended:
-                        space = self._space = self._event()
-                        await space.wait()
-                elif kind == "websocket.disconnect":
-                    self._client_left(message.get("code", 1005), message.get("reason") or "")
-                    return
-                # websocket.connect opens the handshake: nothing to do until the app answers.
+            while not self._ended:
+                if not self._watcher_may_read():
+                    watch = self._watch = self._event()
+                    await watch.wait()
+                    continue
+                self._reading = True
+                try:
+                    message = await self._receive()
+                finally:
+                    self._reading = False
+                data = self._take(message)
+                if data is not None:
+                    inbox.append(data)
+                self._wake_readers()  # the message, or the end, or a turn to read
         finally:
             self._end_inbox()  # receive() then raises WebsocketDisconnected, after what is queued
 
     def _end_inbox(self) -> None:
         self._ended = True
-        for event in (self._data_ready, self._space):
-            if event is not None:
-                event.set()
-        self._data_ready = self._space = None
+        self._wake_readers()
+        watch = self._watch
+        if watch is not None:
+            self._watch = None
+            watch.set()
 
     def _client_left(self, code: int, reason: str) -> None:
         left_while_open = self.state in (State.CONNECTING, State.OPEN)
@@ -175,24 +219,35 @@ class WebsocketConnection:
 
     async def receive(self) -> str | bytes:
         inbox = self._inbox
-        while True:
-            if inbox:
-                data = inbox.popleft()
-                space = self._space
-                if space is not None:
-                    self._space = None
-                    space.set()
-                return data
-            if self._ended:
-                raise WebsocketDisconnected(self.disconnect_code, self.disconnect_reason)
-            ready = self._data_ready
-            if ready is None:
-                ready = self._data_ready = self._event()
-            self._receiving += 1
-            try:
-                await ready.wait()
-            finally:
-                self._receiving -= 1
+        self._receiving += 1
+        try:
+            while True:
+                if inbox:
+                    if len(inbox) == self._max_queue:
+                        self._wake_watcher_soon()  # it may have stopped at a full inbox
+                    return inbox.popleft()
+                if self._ended:
+                    raise WebsocketDisconnected(self.disconnect_code, self.disconnect_reason)
+                if self._reading:  # the watcher (or another task) is reading: wait for it
+                    ready = self._data_ready
+                    if ready is None:
+                        ready = self._data_ready = self._event()
+                    await ready.wait()
+                    continue
+                self._reading = True
+                try:
+                    message = await self._receive()
+                finally:
+                    self._reading = False
+                    if self._data_ready is not None:
+                        self._wake_readers()  # another task waits: its turn to read
+                data = self._take(message)
+                if data is not None:
+                    return data
+        finally:
+            self._receiving -= 1
+            if not self._receiving:
+                self._wake_watcher_soon()
 
     # ----------------------------------------------------------------- sending
 
@@ -220,11 +275,18 @@ class WebsocketConnection:
         await self._send_or_gone(message)
 
     async def send(self, data: str | bytes) -> None:
-        self._move("send")
-        if isinstance(data, str):
-            await self._send_or_gone({"type": "websocket.send", "text": data})
-        else:
-            await self._send_or_gone({"type": "websocket.send", "bytes": data})
+        if self.state is not State.OPEN:
+            self._move("send")  # raises what sending in this state is
+        message = (
+            {"type": "websocket.send", "text": data}
+            if isinstance(data, str)
+            else {"type": "websocket.send", "bytes": data}
+        )
+        try:  # (what _send_or_gone does, one coroutine call less on the path of every message)
+            await self._send(message)
+        except (OSError, ClientDisconnected) as exc:
+            self.state = State.GONE
+            raise WebsocketDisconnected(self.disconnect_code, self.disconnect_reason) from exc
 
     async def close(self, code: int, reason: str) -> None:
         if self.state is State.GONE:
