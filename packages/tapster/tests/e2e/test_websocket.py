@@ -236,3 +236,44 @@ def test_raw_socket_handshake_and_unmasked_frame_is_1002(serve: ServeFactory) ->
             rest += chunk
         assert rest[0] == 0x88  # a close frame
         assert int.from_bytes(rest[2:4], "big") == 1002
+
+
+async def patient(scope: Scope, receive: Receive, send: Send) -> None:
+    """Waits for a message with a timeout that expires (a cancelled receive()), then receives again;
+    and two tasks waiting at once, one of them cancelled."""
+    import anyio
+
+    if scope["type"] == "lifespan":
+        await echo(scope, receive, send)
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    for _ in range(3):
+        with anyio.move_on_after(0.05):
+            await receive()
+            raise AssertionError("nothing was sent yet")
+    await send({"type": "websocket.send", "text": "timed out"})
+    message = await receive()
+    await send({"type": "websocket.send", "text": "got " + message["text"]})
+    got: list[str] = []
+    async with anyio.create_task_group() as group:
+
+        async def reader() -> None:
+            got.append((await receive())["text"])
+
+        group.start_soon(reader)
+        with anyio.move_on_after(0.05):
+            await receive()  # waits beside the reader, then is cancelled: the reader must not be
+        await send({"type": "websocket.send", "text": "ready"})
+    await send({"type": "websocket.send", "text": "reader got " + got[0]})
+
+
+def test_a_cancelled_receive_leaves_the_next_one_working(serve: ServeFactory) -> None:
+    running = serve(patient)
+    with connect(ws_url(running)) as ws:
+        assert ws.recv(timeout=5) == "timed out"
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "got hello"
+        assert ws.recv(timeout=5) == "ready"
+        ws.send("again")
+        assert ws.recv(timeout=5) == "reader got again"

@@ -15,17 +15,34 @@ __all__ = ["AsyncioBackend", "run", "serve", "uvloop_available"]
 
 
 class _Waiter:
-    __slots__ = ("_future",)
+    """A one-shot event. Each waiting task awaits a future of its own: asyncio cancels the future a
+    cancelled task was awaiting, and a shared one would take every other waiter down with it (and
+    stay cancelled for whoever waits next)."""
+
+    __slots__ = ("_futures", "_loop", "_woken")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._future: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._futures: list[asyncio.Future[None]] = []
+        self._woken = False
 
     def wake(self) -> None:
-        if not self._future.done():
-            self._future.set_result(None)
+        self._woken = True
+        for future in self._futures:
+            if not future.done():
+                future.set_result(None)
+        self._futures.clear()
 
     def wait(self) -> Awaitable[None]:
-        return self._future
+        future: asyncio.Future[None] = self._loop.create_future()
+        if self._woken:
+            future.set_result(None)
+            return future
+        futures = self._futures
+        if futures:  # drop the futures of waits that were cancelled (a receive() with a timeout, looped)
+            futures[:] = [f for f in futures if not f.done()]
+        futures.append(future)
+        return future
 
 
 class _Handles:
