@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from firkin import Blueprint, Firkin, Response, abort, jsonify, make_response, redirect, request, url_for
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
 
 pytestmark = pytest.mark.anyio
@@ -302,3 +303,80 @@ async def test_a_built_response_reads_like_one_made_by_hand() -> None:
     response = await app.test_client().get("/")
     assert response.headers["X-Stamp"] == "1"
     assert response.headers["Content-Length"] == str(len(b'{"a":1}\n'))
+
+
+_TUPLES: list[tuple[object, ...]] = [
+    ("Hello", 200, {"Content-Type": "text/plain"}),
+    ("Hello", 201),
+    (b"\x00\x01", 404, [("X-One", "1"), ("x-two", "2"), ("X-One", "again")]),
+    ("héllo", {"X-Token": "abc", "Cache-Control": "no-store"}),
+    ("", 204, {"X-Deleted": "yes"}),
+    ("Hello", 299, {}),  # a code with no reason phrase
+    ("Hello", 200, (("Content-Type", "application/x-thing"), ("X-A", "b"))),
+]
+
+
+@pytest.mark.parametrize("rv", _TUPLES, ids=[repr(t)[:40] for t in _TUPLES])
+async def test_a_returned_tuple_is_the_response_werkzeug_builds(rv: tuple[object, ...]) -> None:
+    # make_response builds `return body, status, headers` directly; read, it is what Response(...)
+    # would have been: status line, every header in werkzeug's order and spelling, the body.
+    app = Firkin(__name__)
+    async with app.app_context():
+        built = app.make_response(rv)
+        assert built.asgi_headers() is not None  # the direct path was taken
+        body, *rest = rv
+        status = rest[0] if rest and isinstance(rest[0], int) else None
+        headers = rest[-1] if rest and not isinstance(rest[-1], int) else None
+        by_hand = Response(body, status=status, headers=headers)  # type: ignore[arg-type]
+        assert (built.status, await built.get_data()) == (by_hand.status, await by_hand.get_data())
+        assert built.asgi_headers() == [
+            (name.lower().encode(), value.encode("latin-1")) for name, value in by_hand.headers.items()
+        ]
+        assert list(built.headers.items()) == list(by_hand.headers.items())
+
+
+@pytest.mark.parametrize(
+    ("rv", "status", "headers"),
+    [
+        (("Hello", 200, {"X-Bad": "a\r\nInjected: 1"}), 200, {"X-Bad": "a\r\nInjected: 1"}),  # refused
+        (("Hello", 200, {"X-Number": 5}), 200, {"X-Number": 5}),  # werkzeug makes it "5"
+        (("Hello", 200, {"Content-Length": "5"}), 200, {"Content-Length": "5"}),
+        (("Hello", "201 MADE"), "201 MADE", None),
+        (("Hello", 200, Headers({"X-A": "b"})), 200, Headers({"X-A": "b"})),
+    ],
+    ids=["newline", "int value", "content-length", "str status", "Headers"],
+)
+async def test_tuples_the_direct_path_declines_go_the_usual_way(
+    rv: tuple[object, ...], status: int | str, headers: object
+) -> None:
+    app = Firkin(__name__)
+    async with app.app_context():
+        try:
+            by_hand = Response(rv[0], status=status, headers=headers)  # type: ignore[arg-type]
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=str(exc)):
+                app.make_response(rv)
+            return
+        built = app.make_response(rv)
+        assert built.status == by_hand.status
+        assert list(built.headers.items()) == list(by_hand.headers.items())
+
+
+async def test_a_returned_tuple_reaches_the_client_and_after_request_hooks() -> None:
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def index() -> tuple[str, int, dict[str, str]]:
+        return "Hello", 202, {"Content-Type": "text/plain", "X-View": "1"}
+
+    @app.after_request
+    async def stamp(response: Response) -> Response:
+        response.headers["X-Stamp"] = response.headers["X-View"] + "2"
+        return response
+
+    response = await app.test_client().get("/")
+    assert response.status_code == 202
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.headers["X-Stamp"] == "12"
+    assert response.headers["Content-Length"] == "5"
+    assert await response.get_data() == b"Hello"

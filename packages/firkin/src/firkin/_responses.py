@@ -26,6 +26,10 @@ def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) 
     headers, bytes, Response objects (werkzeug's too), HTTP exceptions, iterables to stream."""
     status: int | str | None = None
     headers: Any = None
+    if type(rv) is tuple:
+        fast = _tuple_response(app, rv)
+        if fast is not None:
+            return fast
     if isinstance(rv, tuple):
         length = len(rv)
         if length == 3:
@@ -79,6 +83,47 @@ def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) 
     if headers:
         response.headers.update(headers)
     return response
+
+
+def _tuple_response(app: Firkin, rv: tuple[Any, ...]) -> Response | None:
+    """`return body, status, headers` (or two of them) with a str or bytes body, an int status and
+    headers as a dict or a list of str pairs, built directly; None for anything else."""
+    body = rv[0]
+    if type(body) is str:
+        data = body.encode()
+    elif type(body) is bytes:
+        data = body
+    else:
+        return None
+    status: Any = 200
+    headers: Any = ()
+    if len(rv) == 3:
+        status, headers = rv[1], rv[2]
+    elif len(rv) == 2:
+        if type(rv[1]) is int:
+            status = rv[1]
+        else:
+            headers = rv[1]
+    else:
+        return None
+    if type(headers) is dict:
+        headers = list(headers.items())
+    elif type(headers) is tuple:
+        headers = list(headers)  # a tuple of pairs
+    elif type(headers) is not list:
+        return None  # Headers objects and the rest: the usual way
+    content_type = None
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return None
+        lower = pair[0].lower() if type(pair[0]) is str else ""
+        if lower == "content-type":
+            if content_type is not None:
+                return None
+            content_type = pair[1]
+        elif lower == "content-length":
+            return None
+    return app.response_class.of_parts(data, status, content_type, headers)
 
 
 def _convert_response(app: Firkin, rv: SansIOResponse) -> Response:

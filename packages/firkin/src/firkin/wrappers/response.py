@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.http import parse_etags, parse_range_header, remove_entity_headers
+from werkzeug.http import HTTP_STATUS_CODES, parse_etags, parse_range_header, remove_entity_headers
 from werkzeug.sansio.http import is_resource_modified
 from werkzeug.sansio.response import Response as SansIOResponse
 from werkzeug.utils import get_content_type
@@ -256,6 +256,19 @@ def _latin1(text: str) -> bytes:
     return text.encode("latin-1")
 
 
+@functools.lru_cache(maxsize=128)
+def _lower_name(name: str) -> bytes:
+    """A header name as the server sends it (lower case; UnicodeEncodeError if not latin-1)."""
+    return name.lower().encode("latin-1")
+
+
+@functools.lru_cache(maxsize=64)
+def _status_line(code: int) -> str:
+    """werkzeug's status for an int code: "404 NOT FOUND", "299 UNKNOWN"."""
+    reason = HTTP_STATUS_CODES.get(code)
+    return f"{code} {reason.upper() if reason is not None else 'UNKNOWN'}"
+
+
 class Response(SansIOResponse):
     """The response a view returns (or that `make_response` builds). Its body is sent by the ASGI
     layer; in tests read it with `await response.get_data()` / `await response.get_json()`."""
@@ -309,6 +322,45 @@ class Response(SansIOResponse):
         response.response = DataBody(data)
         return response
 
+    @classmethod
+    def of_parts(
+        cls, data: bytes, status: int, content_type: str | None, headers: list[tuple[str, str]]
+    ) -> Response | None:
+        """What `Response(data, status, headers)` gives, built directly when it can be (headers of
+        str names and values, no Content-Length among them; `content_type` is the Content-Type among
+        `headers`, or None for the default): the path of `return body, status, headers`. None when
+        it cannot be: the caller then builds it the usual way, errors and all."""
+        if (
+            cls.__init__ is not Response.__init__
+            or not cls.automatically_set_content_length
+            or cls.default_mimetype is None
+            or type(status) is not int
+        ):
+            return None
+        pairs: list[tuple[bytes, bytes]] = []
+        for name, value in headers:
+            if type(name) is not str or type(value) is not str or "\n" in value or "\r" in value:
+                return None  # werkzeug refuses it, with its own message
+            try:
+                pairs.append((_lower_name(name), value.encode("latin-1")))
+            except UnicodeEncodeError:
+                return None
+        names = [name for name, _ in headers]
+        if content_type is None:
+            content_type = default_content_type(cls.default_mimetype)
+            pairs.append((b"content-type", _latin1(content_type)))
+            names.append("Content-Type")
+        pairs.append((b"content-length", b"%d" % len(data)))
+        names.append("Content-Length")
+        response = cls.__new__(cls)
+        response._headers = None
+        response._asgi_headers = pairs
+        response._header_names = names
+        response._status = _status_line(status)
+        response._status_code = status
+        response.response = DataBody(data)
+        return response
+
     def __await__(self) -> Generator[Any, None, Response]:
         """Awaiting a response gives the response itself: `app.make_response()` returns a response,
         so sync code (a Flask extension's after_request hook) can use it, and Quart's
@@ -316,9 +368,11 @@ class Response(SansIOResponse):
         return self
         yield  # a generator that never suspends
 
-    # Built lazily by of_data: the ASGI header pairs until `headers` is first read (then None).
+    # Built lazily by of_data and of_parts: the ASGI header pairs until `headers` is first read (then
+    # None), and the names as given (None: of_data's, spelled as in _NAMES).
     _headers: Headers | None
     _asgi_headers: list[tuple[bytes, bytes]] | None = None
+    _header_names: list[str] | None = None
 
     @property
     def headers(self) -> Headers:
@@ -328,8 +382,14 @@ class Response(SansIOResponse):
             headers = self._headers = Headers.__new__(Headers)  # what Headers() does, without the call
             pairs = self._asgi_headers
             assert pairs is not None
-            headers._list = [(_NAMES[name], value.decode("latin-1")) for name, value in pairs]
-            self._asgi_headers = None
+            names = self._header_names
+            if names is None:
+                headers._list = [(_NAMES[name], value.decode("latin-1")) for name, value in pairs]
+            else:
+                headers._list = [
+                    (name, value.decode("latin-1")) for name, (_, value) in zip(names, pairs, strict=True)
+                ]
+            self._asgi_headers = self._header_names = None
         return headers
 
     @headers.setter
