@@ -380,3 +380,45 @@ async def test_a_returned_tuple_reaches_the_client_and_after_request_hooks() -> 
     assert response.headers["X-Stamp"] == "12"
     assert response.headers["Content-Length"] == "5"
     assert await response.get_data() == b"Hello"
+
+
+async def test_redirect_and_abort_are_the_responses_werkzeug_builds() -> None:
+    from werkzeug.utils import redirect as werkzeug_redirect
+
+    app = Firkin(__name__)
+    async with app.app_context():
+        for location, code in [("/target", 302), ("/a?b=<c>&d='e'", 301), ("https://example.com/é", 307)]:
+            built = redirect(location, code)
+            assert built.asgi_headers() is not None  # built directly
+            by_hand = werkzeug_redirect(location, code, Response=Response)  # type: ignore[arg-type]
+            assert (built.status, await built.get_data()) == (by_hand.status, await by_hand.get_data())
+            assert list(built.headers.items()) == list(by_hand.headers.items())
+        with pytest.raises(ValueError, match="newline"):
+            redirect("/a\r\nInjected: 1")  # refused as werkzeug refuses it
+
+    @app.get("/gone")
+    async def gone() -> str:
+        abort(404)
+
+    @app.get("/custom")
+    async def custom() -> str:
+        abort(403, "not yours")
+
+    client = app.test_client()
+    response = await client.get("/gone")
+    expected = NotFound()
+    assert response.status == "404 NOT FOUND"
+    assert await response.get_data() == expected.get_body().encode()
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    response = await client.get("/custom")
+    assert response.status_code == 403
+    assert b"<p>not yours</p>" in await response.get_data()
+
+    async def not_found(error: Exception) -> tuple[str, int]:
+        return "custom 404", 404
+
+    # An error handler put in place later, behind the setup methods' back (as an extension may), is
+    # still found: whether any exist is not cached.
+    app.error_handler_spec[None][404][NotFound] = not_found
+    response = await client.get("/gone")
+    assert await response.get_data() == b"custom 404"

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from flask.json.provider import DefaultJSONProvider
+from markupsafe import escape
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
+from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.routing import RequestRedirect, RoutingException
 from werkzeug.sansio.response import Response as SansIOResponse
 from werkzeug.wrappers import Response as WSGIResponse
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .typing import ResponseReturnValue
     from .wrappers import Response
 
-__all__ = ["json_body", "make_general_response"]
+__all__ = ["json_body", "make_general_response", "redirect_response"]
 
 
 def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) -> Response:
@@ -49,6 +50,10 @@ def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) 
             "The view function did not return a valid response. The function either returned None"
             " or ended without a return statement."
         )
+    if type(rv) in _PLAIN_ERRORS and rv.response is None:  # type: ignore[union-attr]
+        fast = _error_response(app, rv)  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
     given: object = rv
     if isinstance(rv, HTTPException) and rv.response is not None:
         given = rv.response  # abort(response): that response is the answer
@@ -124,6 +129,56 @@ def _tuple_response(app: Firkin, rv: tuple[Any, ...]) -> Response | None:
         elif lower == "content-length":
             return None
     return app.response_class.of_parts(data, status, content_type, headers)
+
+
+# The HTTP exceptions whose body and headers are HTTPException's own (werkzeug's plain 4xx and 5xx:
+# NotFound, BadRequest, Forbidden, ...), not those adding headers (Allow, WWW-Authenticate, ...).
+_PLAIN_ERRORS = frozenset(
+    cls
+    for cls in default_exceptions.values()
+    if cls.get_headers is HTTPException.get_headers
+    and cls.get_body is HTTPException.get_body
+    and cls.get_description is HTTPException.get_description
+    and not issubclass(cls, RoutingException)
+)
+_HTML = "text/html; charset=utf-8"
+_error_bodies: dict[tuple[type[HTTPException], str | None], bytes] = {}
+
+
+def _error_response(app: Firkin, rv: HTTPException) -> Response | None:
+    """The response of a plain HTTP exception (abort(404)), its body rendered once per description."""
+    description = rv.description
+    if description is not None and type(description) is not str:
+        return None
+    key = (type(rv), description)
+    body = _error_bodies.get(key)
+    if body is None:
+        body = rv.get_body().encode()
+        if len(_error_bodies) < 256:  # bounded: descriptions may vary per call
+            _error_bodies[key] = body
+    code = rv.code
+    assert code is not None
+    return app.response_class.of_parts(body, code, _HTML, [("Content-Type", _HTML)])
+
+
+def redirect_response(app: Firkin, location: str, code: int) -> Response | None:
+    """What werkzeug's redirect() builds (the same body and headers, in its order), built directly;
+    None when it cannot be."""
+    if type(location) is not str:
+        return None
+    html = escape(location)
+    body = (
+        "<!doctype html>\n"
+        "<html lang=en>\n"
+        "<title>Redirecting...</title>\n"
+        "<h1>Redirecting...</h1>\n"
+        "<p>You should be redirected automatically to the target URL: "
+        f'<a href="{html}">{html}</a>. If not, click the link.\n'
+    ).encode()
+    response = app.response_class.of_parts(body, code, _HTML, [("Content-Type", _HTML)])
+    if response is None or not response._add_header("Location", location):
+        return None
+    return response
 
 
 def _convert_response(app: Firkin, rv: SansIOResponse) -> Response:

@@ -22,7 +22,7 @@ from werkzeug.routing import BuildError, MapAdapter, RoutingException, Rule
 
 from firkin.cli import AppGroup
 
-from ._responses import json_body, make_general_response
+from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
 from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
 from ._websocket import DEFAULT_MAX_QUEUE
@@ -533,6 +533,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             return error
         if isinstance(error, RoutingException):  # RequestRedirect: the redirect itself
             return error
+        if not self._has_error_handlers():
+            return error
         handler = self._find_error_handler(error, self._current_blueprints())
         if handler is None:
             return error
@@ -547,6 +549,11 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         if handler is None:
             raise error
         return cast("ResponseReturnValue", await self._call(handler, error))
+
+    def _has_error_handlers(self) -> bool:
+        """Whether any error handler is registered, for the app or a blueprint (read each time, as
+        extensions may add them behind the app's back; a few small dicts)."""
+        return any(handlers for spec in self.error_handler_spec.values() for handlers in spec.values())
 
     def _current_blueprints(self) -> list[str]:
         """The current request's blueprints, else the current websocket's (error handlers apply to both)."""
@@ -623,6 +630,15 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             if isinstance(rv, response_class):
                 return rv
         return make_general_response(self, rv)
+
+    def redirect(self, location: str, code: int = 302) -> Response:  # type: ignore[override]
+        """A redirect response to `location` (what Flask's `app.redirect` gives)."""
+        response = redirect_response(self, location, code)
+        if response is None:
+            from werkzeug.utils import redirect as werkzeug_redirect
+
+            response = cast("Response", werkzeug_redirect(location, code, Response=self.response_class))  # type: ignore[arg-type]
+        return response
 
     # ----------------------------------------------------------------- background tasks
 

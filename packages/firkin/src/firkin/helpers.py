@@ -91,8 +91,8 @@ def redirect(location: str, code: int = 302, Response: type[Response] | None = N
 
         from .wrappers import Response as _Response
 
-        response = _redirect(location, code=code, Response=Response or _Response)  # type: ignore[arg-type]
-    return response  # type: ignore[return-value]
+        response = _redirect(location, code=code, Response=Response or _Response)  # type: ignore[arg-type,assignment]
+    return response
 
 
 def abort(code: int | Response, *args: Any, **kwargs: Any) -> NoReturn:

@@ -361,6 +361,20 @@ class Response(SansIOResponse):
         response.response = DataBody(data)
         return response
 
+    def _add_header(self, name: str, value: str) -> bool:
+        """Add a header to a response built by of_parts, its headers still unread; False when it
+        cannot be done that way (then `headers` is the way)."""
+        pairs = self._asgi_headers
+        names = self._header_names
+        if pairs is None or names is None or self._headers is not None or "\n" in value or "\r" in value:
+            return False
+        try:
+            pairs.append((_lower_name(name), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            return False
+        names.append(name)
+        return True
+
     def __await__(self) -> Generator[Any, None, Response]:
         """Awaiting a response gives the response itself: `app.make_response()` returns a response,
         so sync code (a Flask extension's after_request hook) can use it, and Quart's
