@@ -390,7 +390,7 @@ async def test_redirect_and_abort_are_the_responses_werkzeug_builds() -> None:
         for location, code in [("/target", 302), ("/a?b=<c>&d='e'", 301), ("https://example.com/é", 307)]:
             built = redirect(location, code)
             assert built.asgi_headers() is not None  # built directly
-            by_hand = werkzeug_redirect(location, code, Response=Response)  # type: ignore[arg-type]
+            by_hand: Response = werkzeug_redirect(location, code, Response=Response)  # type: ignore[arg-type,assignment]
             assert (built.status, await built.get_data()) == (by_hand.status, await by_hand.get_data())
             assert list(built.headers.items()) == list(by_hand.headers.items())
         with pytest.raises(ValueError, match="newline"):
