@@ -434,3 +434,37 @@ async def test_get_template_attribute(app: Firkin) -> None:
         assert await get_template_attribute("_macros.html", "answer") == 42
         with pytest.raises(AttributeError):
             await get_template_attribute("_macros.html", "missing")
+
+
+async def test_the_session_opens_only_if_the_template_uses_it(app: Firkin) -> None:
+    opened: list[str] = []
+    interface = app.session_interface
+    open_now = interface.open_now  # type: ignore[attr-defined]
+
+    def counting(app: Firkin, request: Any) -> Any:
+        opened.append(request.path)
+        return open_now(app, request)
+
+    interface.open_now = counting  # type: ignore[attr-defined]  # the default interface, counted
+    app.secret_key = "secret"
+
+    @app.get("/plain")
+    async def plain() -> str:
+        return await render_template_string("<p>{{ request.path }}</p>")
+
+    @app.get("/uses")
+    async def uses() -> str:
+        return await render_template_string("{% if session %}{{ session['who'] }}{% else %}nobody{% endif %}")
+
+    @app.get("/login")
+    async def login() -> str:
+        session["who"] = "ann"
+        return "ok"
+
+    client = app.test_client()
+    assert await (await client.get("/plain")).get_data() == b"<p>/plain</p>"
+    assert opened == []  # rendered without reading the session cookie
+    assert await (await client.get("/uses")).get_data() == b"nobody"
+    await client.get("/login")
+    assert await (await client.get("/uses")).get_data() == b"ann"
+    assert opened == ["/uses", "/login", "/uses"]

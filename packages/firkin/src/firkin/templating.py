@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from flask.templating import DispatchingJinjaLoader
 from flask.templating import Environment as _FlaskEnvironment
 from flask.templating import _default_template_ctx_processor as _flask_default_processor
 from jinja2 import Template
+from werkzeug.local import LocalProxy
 
 from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request, _no_app_msg
@@ -62,7 +64,8 @@ async def update_template_context(app: Firkin, context: dict[str, Any]) -> None:
         context["g"] = app_ctx.g
     if req_ctx is not None:
         context["request"] = req_ctx.request
-        context["session"] = req_ctx.session
+        # The session opens (reads and checks its cookie) only if the template uses it.
+        context["session"] = LocalProxy(partial(getattr, req_ctx, "session"))
         names = (None, *reversed(req_ctx.request.blueprints))
     processors = app.template_context_processors
     for name in names:
