@@ -620,6 +620,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         response_class = self.response_class
         if isinstance(rv, str):
             return response_class.of_data(rv.encode(), default_content_type(response_class.default_mimetype))
+        if type(rv) is bytes:
+            return response_class.of_data(rv, default_content_type(response_class.default_mimetype))
         if isinstance(rv, dict | list) and type(self.json) is DefaultJSONProvider:
             return response_class.of_data(
                 json_body(self.json, rv, self.config["DEBUG"]), default_content_type(self.json.mimetype)

@@ -46,7 +46,8 @@ class Body:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
+    def _start(self) -> int | None:
+        """Mark the body as being read (it can be read once); the size limit that applies."""
         if self._consumed:
             raise RuntimeError(
                 "the request body was already read; use `await request.get_data()` to cache it"
@@ -56,9 +57,10 @@ class Body:
         limit = owner.max_content_length if owner is not None else None
         if self._data is not None:
             self._check(len(self._data), limit)
-            if self._data:
-                yield self._data
-            return
+        return limit
+
+    async def _next_chunk(self, limit: int | None) -> bytes | None:
+        """The next non-empty piece of the body from the server; None at its end."""
         assert self._receive is not None
         while not self._done:
             message = await self._receive()
@@ -70,7 +72,17 @@ class Body:
             if chunk:
                 self._received += len(chunk)
                 self._check(self._received, limit)
-                yield chunk
+                return chunk
+        return None
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        limit = self._start()
+        if self._data is not None:
+            if self._data:
+                yield self._data
+            return
+        while (chunk := await self._next_chunk(limit)) is not None:
+            yield chunk
 
     @property
     def in_memory(self) -> bool:
@@ -83,7 +95,14 @@ class Body:
             raise RequestEntityTooLarge()
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
+        """The whole body (without an async generator in between: most bodies are one piece)."""
+        limit = self._start()
+        if self._data is not None:
+            return self._data
+        chunks = []
+        while (chunk := await self._next_chunk(limit)) is not None:
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _no_owner() -> Request | None:
