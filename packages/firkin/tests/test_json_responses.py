@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from firkin import Firkin
+from firkin import Firkin, Response, jsonify
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +103,33 @@ async def test_same_text_as_json_dumps_and_errors_leave_no_trace() -> None:
     assert (await client.get("/items")).status_code == 500  # an object() in the list
     items[0] = 1  # the same list, now encodable: no stale "circular reference" from the failure
     assert await (await client.get("/items")).get_data() == b'{"items":[1]}\n'
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {"message": "héllo", "ok": True}),
+        (({"b": 1, "a": [1, 2]},), {}),
+        ((1, "two", None), {}),
+        (("just a str",), {}),
+        ((), {}),
+    ],
+)
+@pytest.mark.parametrize("settings", [{}, {"DEBUG": True}, {"sort_keys": False, "ensure_ascii": False}])
+async def test_jsonify_is_what_the_json_provider_responds(
+    args: tuple[object, ...], kwargs: dict[str, object], settings: dict[str, object]
+) -> None:
+    app = Firkin(__name__)
+    app.config["DEBUG"] = settings.get("DEBUG", False)
+    for name in ("sort_keys", "ensure_ascii"):
+        if name in settings:
+            setattr(app.json, name, settings[name])
+    async with app.app_context():
+        built = jsonify(*args, **kwargs)
+        by_provider = cast(Response, app.json.response(*args, **kwargs))  # firkin's response class
+        assert built.status == by_provider.status
+        assert await built.get_data() == await by_provider.get_data()
+        assert list(built.headers.items()) == list(by_provider.headers.items())
+    with pytest.raises(TypeError):
+        async with app.app_context():
+            jsonify(1, a=2)

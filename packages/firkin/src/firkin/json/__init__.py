@@ -7,7 +7,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flask.json.provider import DefaultJSONProvider, JSONProvider
 
+from firkin._responses import json_body
 from firkin.globals import _cv_app
+from firkin.wrappers.response import default_content_type
 
 if TYPE_CHECKING:
     from firkin.wrappers import Response
@@ -45,5 +47,13 @@ def jsonify(*args: Any, **kwargs: Any) -> Response:
         raise RuntimeError(
             "jsonify() needs an application context: call it in a view or `async with app.app_context()`"
         )
-    response: Response = ctx.app.json.response(*args, **kwargs)  # type: ignore[assignment]
+    app = ctx.app
+    provider = app.json
+    if type(provider) is DefaultJSONProvider:
+        # What DefaultJSONProvider.response() builds, built directly (as make_response does for a
+        # returned dict): the same body, the same content type.
+        obj = provider._prepare_response_obj(args, kwargs)
+        body = json_body(provider, obj, app.config["DEBUG"])
+        return app.response_class.of_data(body, default_content_type(provider.mimetype))
+    response: Response = provider.response(*args, **kwargs)  # type: ignore[assignment]
     return response
