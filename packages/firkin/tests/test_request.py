@@ -249,3 +249,44 @@ async def test_send_push_promise() -> None:
         ]
     with pytest.raises(RuntimeError, match="request context"):
         await make_push_promise("/style.css")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"name=alice&x=1",
+        b"a=1&a=2&b=&c",
+        b"q=caf%C3%A9+au+lait&empty=",
+        b"bad=%FF%FE&ok=1",  # percent-escapes that are not UTF-8: kept as werkzeug keeps them
+        b"raw=\xff\xfe",  # a body that is not UTF-8: an empty form, as werkzeug's silent parser gives
+        b"",
+    ],
+)
+async def test_an_urlencoded_form_is_what_werkzeug_parses(body: bytes) -> None:
+    import io
+
+    from werkzeug.datastructures import MultiDict
+    from werkzeug.formparser import FormDataParser
+
+    app = Firkin(__name__)
+    seen: dict[str, object] = {}
+
+    @app.post("/")
+    async def index() -> str:
+        form = await request.form
+        seen["form"] = list(form.items(multi=True))
+        seen["files"] = list((await request.files).items())
+        seen["params"] = dict(request.mimetype_params)
+        request.mimetype_params["changed"] = "yes"  # the caller's own copy
+        return "ok"
+
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    for _ in range(2):  # the second time, the parsed Content-Type comes from the cache
+        response = await app.test_client().post("/", data=body, headers={"Content-Type": content_type})
+        assert response.status_code == 200
+        _, form, _ = FormDataParser(cls=MultiDict).parse(
+            io.BytesIO(body), "application/x-www-form-urlencoded", len(body), {"charset": "utf-8"}
+        )
+        assert seen["form"] == list(form.items(multi=True))
+        assert seen["files"] == []
+        assert seen["params"] == {"charset": "utf-8"}

@@ -7,10 +7,12 @@ import io
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, MultiDict
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
+from werkzeug.http import parse_options_header
 from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.utils import get_host
 
@@ -111,6 +113,8 @@ def _no_owner() -> Request | None:
 
 # Copied from the request onto a pushed one: what content negotiation depends on (Quart's list).
 _PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control", "user-agent")
+
+_content_types: dict[str, tuple[str, dict[str, str]]] = {}
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
 
@@ -234,12 +238,28 @@ class Request(Routed, SansIORequest):
     @property
     def host_header(self) -> str | None:
         """The raw Host header, or None."""
+        return self._header(b"host")
+
+    def _header(self, name: bytes) -> str | None:
+        """The first value of a header (`name` lowercase), without building all the headers."""
         if self._headers is not None:
-            return self._headers.get("host")
-        for name, value in self._raw_headers:
-            if name == b"host":
+            return self._headers.get(name.decode("latin-1"))
+        for key, value in self._raw_headers:
+            if key == name:
                 return value.decode("latin-1")
         return None
+
+    def _parse_content_type(self) -> None:
+        # werkzeug's, with the parse of each Content-Type value remembered (bounded): the same few
+        # values come again and again, and parse_options_header is a regular-expression walk.
+        if "_parsed_content_type" not in self.__dict__:
+            value = self._header(b"content-type") or ""
+            parsed = _content_types.get(value)
+            if parsed is None:
+                parsed = parse_options_header(value)
+                if len(_content_types) < 256:
+                    _content_types[value] = parsed
+            self._parsed_content_type = (parsed[0], dict(parsed[1]))  # the params: the caller's to change
 
     # ----------------------------------------------------------------- limits
 
@@ -409,6 +429,19 @@ class Request(Routed, SansIORequest):
         if self._form_loaded():
             return
         data = await self._get_data(True, False, False)
+        if (
+            self.mimetype == "application/x-www-form-urlencoded"
+            and self.form_data_parser_class is FormDataParser
+        ):
+            # What FormDataParser does with an urlencoded body (silent, as firkin makes it: a body
+            # that is not UTF-8 is an empty form), without building the parser and a stream.
+            cls = awaitable_class(self.parameter_storage_class)
+            try:
+                items = parse_qsl(data.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+            except ValueError:
+                items = []
+            self._form, self._files = cls(items), cls()
+            return
         parser = self.form_data_parser_class(
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
