@@ -87,6 +87,9 @@ class SecureCookieSessionInterface(SessionInterface):
         """`open_session` without the await: it only reads and checks the cookie."""
         if not app.secret_key:
             return None  # no key: a null session, which says how to fix it when written to
+        has_header = getattr(request, "has_header", None)  # a Request's; a Websocket has headers only
+        if has_header is not None and not has_header(b"cookie"):
+            return self.session_class()  # what Flask's gives without a cookie, without parsing none
         return self._flask.open_session(app, request)  # type: ignore[arg-type]
 
     async def save_session(self, app: Firkin, session: SessionMixin, response: Response) -> None:
