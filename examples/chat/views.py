@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream
 from firkin import (
     Blueprint,
@@ -170,14 +171,25 @@ async def _receive_commands(member: Member) -> None:
     try:
         while True:
             await member.handle(await websocket.receive())
+            # receive() returns at once while messages are waiting: let the sender tasks run between
+            # two commands, so that a burst from one client reaches the outboxes a little at a time.
+            await anyio.lowlevel.checkpoint()
     except WebsocketDisconnected:
         return
 
 
 async def _send_outbox(outbox: MemoryObjectReceiveStream[str], done: anyio.CancelScope) -> None:
+    """Send what is in the outbox; waits only when the outbox is empty or the socket cannot take more
+    (the server's send() waits then), so the outbox fills only while the client does not read."""
     try:
-        async for text in outbox:
-            await websocket.send(text)
-    except WebsocketDisconnected:
+        while True:
+            await websocket.send(await outbox.receive())
+            while True:
+                try:
+                    text = outbox.receive_nowait()
+                except anyio.WouldBlock:
+                    break
+                await websocket.send(text)
+    except (WebsocketDisconnected, anyio.EndOfStream):
         pass
     done.cancel()  # the client left: stop receiving too
