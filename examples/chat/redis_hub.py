@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from .hub import Client, HubError
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN = 0.1  # seconds before the listener's first attempt to reconnect, doubled each failure
 RECONNECT_MAX = 5.0  # seconds between attempts at most
 SOCKET_TIMEOUT = 5.0  # seconds for a command's answer (and to connect)
+RETRIES = 3  # more tries of a command whose connection broke, within about 0.1 s (redis-py's default,
+# 10 tries up to 1 s apart, would keep a user waiting seconds before being told to try again)
 
 _UNAVAILABLE = "The chat cannot reach its message store (Redis) just now; try again in a moment."
 _GAP = (
@@ -50,12 +55,14 @@ class RedisHub:
         self.url = url
         self.history = history
         self.prefix = prefix
-        #: How many times the listener has subscribed (more than once: it reconnected).
+        #: Whether the listener is subscribed now, and how many times it has subscribed (more than
+        #: once: it reconnected, by itself or through redis-py's retries).
+        self.listening = False
         self.subscriptions = 0
         self._rooms: dict[str, set[Client]] = {}  # this process's clients only
         self._redis: Redis | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._subscribed: asyncio.Event | None = None  # set (and replaced) at each subscription
+        self._changed: asyncio.Event | None = None  # set (and replaced) when those change
 
     def _history_key(self, room: str) -> str:
         return f"{self.prefix}history:{room}"
@@ -85,12 +92,13 @@ class RedisHub:
             decode_responses=True,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=RETRIES),
         )
-        self._subscribed = asyncio.Event()
+        self._changed = asyncio.Event()
         try:
             await self._redis.ping()
             self._listener = asyncio.create_task(self._listen(), name=f"chat: Redis listener ({self.url})")
-            await asyncio.wait_for(self.wait_subscribed(), timeout)
+            await asyncio.wait_for(self.wait_until(lambda: self.listening), timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             await self.close()
             raise RuntimeError(f"Cannot reach Redis at {self.url}: {exc or type(exc).__name__}") from exc
@@ -106,11 +114,17 @@ class RedisHub:
             await connection.aclose()
         self._rooms.clear()
 
-    async def wait_subscribed(self, count: int = 1) -> None:
-        """Wait until the listener has subscribed `count` times in all (a reconnection counts)."""
-        while self.subscriptions < count:
-            assert self._subscribed is not None
-            await self._subscribed.wait()
+    async def wait_until(self, check: Callable[[], bool]) -> None:
+        """Wait until `check()` is true; it is tried again each time `listening` or `subscriptions`
+        changes."""
+        while not check():
+            assert self._changed is not None, "the hub is not serving"
+            await self._changed.wait()
+
+    def _tell_changed(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        if event is not None:
+            event.set()
 
     async def _listen(self) -> None:
         delay = RECONNECT_MIN
@@ -125,6 +139,8 @@ class RedisHub:
                         delay = RECONNECT_MIN
                         self._on_subscribed()
             except (RedisError, OSError) as exc:
+                self.listening = False
+                self._tell_changed()
                 log.warning(
                     "Lost the Redis pub/sub connection to %s (%s); reconnecting in %.1f s",
                     self.url,
@@ -132,6 +148,8 @@ class RedisHub:
                     delay,
                 )
             except Exception:  # a bug must not end the chat for this process: log it, go on
+                self.listening = False
+                self._tell_changed()
                 log.exception("The Redis listener failed; starting it again in %.1f s", delay)
             finally:
                 await _close_quietly(pubsub)
@@ -139,6 +157,7 @@ class RedisHub:
             delay = min(delay * 2, RECONNECT_MAX)
 
     def _on_subscribed(self) -> None:
+        self.listening = True
         self.subscriptions += 1
         if self.subscriptions > 1:
             log.info("Subscribed to %s again", self.url)
@@ -146,9 +165,7 @@ class RedisHub:
             for members in self._rooms.values():
                 for client in members:
                     client.deliver(gap)
-        event, self._subscribed = self._subscribed, asyncio.Event()
-        if event is not None:
-            event.set()
+        self._tell_changed()
 
     def _fan_out(self, channel: str, text: str) -> None:
         room = channel[len(self._channel("")) :]

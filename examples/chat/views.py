@@ -62,11 +62,15 @@ async def index() -> str:
 
 @chat.get("/health")
 async def health() -> dict[str, Any]:
+    """{"status": "ok", "hub": "memory", "rooms": {room: members}}, or with Redis
+    {"status": "ok" or "degraded", "hub": "redis", "listening": whether pub/sub is connected}."""
     hub = get_hub()
-    answer: dict[str, Any] = {"status": "ok", "hub": "memory" if isinstance(hub, MemoryHub) else "redis"}
     if isinstance(hub, MemoryHub):
-        answer["rooms"] = hub.rooms()
-    return answer
+        return {"status": "ok", "hub": "memory", "rooms": hub.rooms()}
+    from .redis_hub import RedisHub
+
+    assert isinstance(hub, RedisHub)
+    return {"status": "ok" if hub.listening else "degraded", "hub": "redis", "listening": hub.listening}
 
 
 class Member:
