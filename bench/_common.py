@@ -48,6 +48,8 @@ class Row:
     name: str
     path: str
     lua: str | None  # a wrk script, for requests other than a plain GET
+    connections: int | None = None  # wrk connections for this row (None: --connections)
+    error_status: bool = False  # the row's answer is a 4xx: counted as responses, not as errors
 
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -253,6 +255,7 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def wrk_argv(port: int, row: Row, duration: float, connections: int, scripts: dict[str, Path]) -> list[str]:
+    connections = row.connections or connections
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency"]
     if row.name in scripts:
         argv += ["-s", str(scripts[row.name])]
@@ -354,7 +357,7 @@ def measure_server(
                 )
                 cell.samples.append(sample)
                 flag = ""
-                if wrk.socket_errors or wrk.non_2xx:
+                if wrk.socket_errors or (wrk.non_2xx and not row.error_status):
                     flag = f"  !! socket errors {wrk.socket_errors}, non-2xx {wrk.non_2xx}"
                 print(
                     f"  round {round_no} {spec.name:<14} {row.name:<9} {wrk.req_per_s:>10.0f} req/s"
@@ -464,7 +467,7 @@ def report(
             per_cpu = cell.median("req_per_cpu_s")
             values = [s.req_per_s for s in cell.samples]
             spread = f"{min(values):.0f}..{max(values):.0f}" if values else "-"
-            errors = sum(s.socket_errors + s.non_2xx for s in cell.samples)
+            errors = sum(s.socket_errors + (0 if row.error_status else s.non_2xx) for s in cell.samples)
             line = (
                 f"  {spec.name:<{width}} {fmt(rps, '9.0f')} {spread:>13} {fmt(cell.median('p99_ms'), '8.2f')}"
                 f" {fmt(per_cpu, '10.0f')}"

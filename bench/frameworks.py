@@ -39,13 +39,42 @@ from bench._common import (
     kill_all,
 )
 from bench._common import main as run_benchmark
-from bench.fw_apps import HELLO, JSON_BODY, user_body
+from bench.fw_apps import (
+    FORM_BODY,
+    HELLO,
+    JSON_BODY,
+    MULTIPART_BODY,
+    MULTIPART_TYPE,
+    UPLOAD_SIZE,
+    template_body,
+    user_body,
+)
 
 USER_ID = 123
+
+
+def _post(body: str, content_type: str) -> str:
+    """A wrk script that POSTs `body` (a Lua long string keeps it byte for byte)."""
+    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{content_type}"\nwrk.body = [==[{body}]==]\n'
+
+
+ECHO_BODY = "x" * 16384
 ROWS = (
     Row("plaintext", "/", None),
     Row("json", "/json", None),
     Row("user", f"/user/{USER_ID}", None),
+    # The idioms (bench/fw_apps/__init__.py says what each app does for each).
+    Row("tuple", "/tuple", None),
+    Row("response", "/response", None),
+    Row("jsonify", "/jsonify", None),
+    Row("template", "/template", None),
+    Row("redirect", "/redirect", None),
+    Row("abort", "/abort", None, error_status=True),
+    Row("form", "/form", _post(FORM_BODY, "application/x-www-form-urlencoded")),
+    Row("echo16k", "/echo", _post(ECHO_BODY, "application/octet-stream")),
+    Row("session", "/s/session", None),
+    Row("upload", "/upload", _post(MULTIPART_BODY, MULTIPART_TYPE)),
+    Row("latency", "/", None, connections=1),
 )
 # The ratios: every server against each of these (by name).
 BASELINES = ("starlette", "quart")
@@ -107,23 +136,41 @@ def server_specs() -> list[ServerSpec]:
 
 def check_routes(port: int) -> None:
     """Each row's response is what the app sends, so no server is timed doing something else."""
-    expected: dict[str, Any] = {
-        "/": HELLO,
-        "/json": JSON_BODY,
-        f"/user/{USER_ID}": user_body(USER_ID),
-    }
-    for path, want in expected.items():
+    # (method, path, body, content type) -> (status, what the body must be; None: any, for error pages)
+    expected: list[tuple[str, str, str | None, str | None, int, Any]] = [
+        ("GET", "/", None, None, 200, HELLO),
+        ("GET", "/json", None, None, 200, JSON_BODY),
+        ("GET", f"/user/{USER_ID}", None, None, 200, user_body(USER_ID)),
+        ("GET", "/tuple", None, None, 200, HELLO),
+        ("GET", "/response", None, None, 200, HELLO),
+        ("GET", "/jsonify", None, None, 200, JSON_BODY),
+        ("GET", "/template", None, None, 200, template_body()),
+        ("GET", "/redirect", None, None, 302, None),
+        ("GET", "/abort", None, None, 404, None),
+        ("POST", "/form", FORM_BODY, "application/x-www-form-urlencoded", 200, "alice"),
+        ("POST", "/echo", ECHO_BODY, "application/octet-stream", 200, ECHO_BODY),
+        ("GET", "/s/session", None, None, 200, "Hello, anonymous!"),
+        ("POST", "/upload", MULTIPART_BODY, MULTIPART_TYPE, 200, str(UPLOAD_SIZE)),
+    ]
+    for method, path, body, content_type, status, want in expected:
         # A connection per request: Gunicorn's sync worker closes it after each response.
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
         try:
-            conn.request("GET", path)
+            headers = {"Content-Type": content_type} if content_type else {}
+            conn.request(method, path, body=body.encode() if body is not None else None, headers=headers)
             response = conn.getresponse()
             raw = response.read()
+            location = response.getheader("Location") or ""
         finally:
             conn.close()
-        got: Any = raw.decode() if isinstance(want, str) else json.loads(raw)
-        if response.status != 200 or got != want:
-            raise RuntimeError(f"GET {path}: status {response.status}, body {raw[:80]!r}")
+        if want is None:
+            got: Any = None
+        else:
+            got = raw.decode() if isinstance(want, str) else json.loads(raw)
+        if response.status != status or got != want:
+            raise RuntimeError(f"{method} {path}: status {response.status}, body {raw[:80]!r}")
+        if status == 302 and location not in ("/", f"http://{HOST}:{port}/"):
+            raise RuntimeError(f"{method} {path}: Location {location!r}")
 
 
 BENCHMARK = Benchmark(
@@ -136,7 +183,10 @@ BENCHMARK = Benchmark(
     baselines=BASELINES,
     versions=VERSIONS,
     check_routes=check_routes,
-    describe_row=lambda row: f"GET {row.path}",
+    describe_row=lambda row: (
+        f"{'POST' if row.lua else 'GET'} {row.path}"
+        + (f", {row.connections} connection" if row.connections else "")
+    ),
 )
 
 

@@ -8,9 +8,22 @@ Starlette returns ``PlainTextResponse`` and ``JSONResponse``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["HELLO", "JSON_BODY", "user_body"]
+__all__ = [
+    "FORM_BODY",
+    "HELLO",
+    "JSON_BODY",
+    "MULTIPART_BODY",
+    "MULTIPART_TYPE",
+    "SECRET_KEY",
+    "TEMPLATES",
+    "TEMPLATE_CONTEXT",
+    "UPLOAD_SIZE",
+    "template_body",
+    "user_body",
+]
 
 HELLO = "Hello, world!"
 JSON_BODY: dict[str, Any] = {"message": "Hello, world!", "id": 1, "ok": True}
@@ -18,3 +31,35 @@ JSON_BODY: dict[str, Any] = {"message": "Hello, world!", "id": 1, "ok": True}
 
 def user_body(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "name": f"user {user_id}"}
+
+
+# The idioms rows (issue 11 part 3): what Flask users write besides `return "..."` and dicts.
+# GET /tuple     return HELLO, 200, {"Content-Type": "text/plain"} (Starlette: Response(..., headers))
+# GET /response  Response(HELLO, content_type="text/plain")      (Starlette: PlainTextResponse)
+# GET /jsonify   jsonify(JSON_BODY)                                (Starlette: JSONResponse)
+# GET /template  render_template("hello.html", **TEMPLATE_CONTEXT) (Starlette: Jinja2Templates)
+# GET /redirect  redirect("/") -> 302                              (Starlette: RedirectResponse)
+# GET /abort     abort(404) -> werkzeug's 404 page                 (Starlette: raise HTTPException(404))
+# POST /form     the urlencoded FORM_BODY, answers its "name"      (Starlette: await request.form())
+# POST /echo     a 16 KiB body, echoed                             (Starlette: await request.body())
+# GET /s/session a blueprint's before_request hook reads the session, the view answers from it
+#                (no session cookie: the session is read, empty)   (Starlette: SessionMiddleware)
+# POST /upload   a multipart upload of one UPLOAD_SIZE-byte file, answers its size
+TEMPLATES = str(Path(__file__).resolve().parent / "templates")
+TEMPLATE_CONTEXT: dict[str, Any] = {"title": "Hello", "items": [f"item {i}" for i in range(10)]}
+FORM_BODY = "name=alice&email=alice%40example.com&age=30"
+UPLOAD_SIZE = 4096
+_BOUNDARY = "benchboundary7MA4YWxkTrZu0gW"
+MULTIPART_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
+MULTIPART_BODY = (
+    f"--{_BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="file"; filename="notes.txt"\r\n'
+    "Content-Type: text/plain\r\n\r\n" + "x" * UPLOAD_SIZE + f"\r\n--{_BOUNDARY}--\r\n"
+)
+SECRET_KEY = "bench-secret"
+
+
+def template_body() -> str:
+    """What hello.html renders to with TEMPLATE_CONTEXT (every app's /template answers this)."""
+    items = "".join(f"<li>{item}</li>" for item in TEMPLATE_CONTEXT["items"])
+    return f"<!doctype html>\n<title>{TEMPLATE_CONTEXT['title']}</title>\n<ul>{items}</ul>"
