@@ -103,3 +103,19 @@ async def test_same_text_as_json_dumps_and_errors_leave_no_trace() -> None:
     assert (await client.get("/items")).status_code == 500  # an object() in the list
     items[0] = 1  # the same list, now encodable: no stale "circular reference" from the failure
     assert await (await client.get("/items")).get_data() == b'{"items":[1]}\n'
+
+
+async def test_any_mapping_is_sent_as_json() -> None:
+    """firkin.typing.ResponseValue (Quart's too) says Mapping: a mapping that is not a dict is JSON,
+    not an iterable whose keys are streamed."""
+    from types import MappingProxyType
+
+    app = Firkin(__name__)
+
+    @app.route("/")
+    async def index() -> MappingProxyType[str, int]:
+        return MappingProxyType({"a": 1})
+
+    response = await app.test_client().get("/")
+    assert response.mimetype == "application/json"
+    assert await response.get_json() == {"a": 1}
