@@ -33,7 +33,7 @@ from .ctx import AppContext, RequestContext
 from .debug import DebugMiddleware
 from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
 from .helpers import get_flashed_messages
-from .routing import FirkinMap, FirkinRule, subdomain_of
+from .routing import FirkinMap, FirkinRule, has_subdomain_rules, subdomain_of
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
     appcontext_tearing_down,
@@ -201,7 +201,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             server_name = self.config["SERVER_NAME"]
             if self.url_map.host_matching:
                 server_name = None
-            elif not self.subdomain_matching:
+            elif not self.subdomain_matching and not self._has_subdomain_rules():
                 subdomain = self.url_map.default_subdomain or ""
             # Adapters are bound once per (host, root, subdomain, scheme, method) and reused: the
             # path and query are passed to match() (RequestContext.match_request). Bounded: a
@@ -232,6 +232,15 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
                 url_scheme=self.config["PREFERRED_URL_SCHEME"],
             )
         return None
+
+    def _has_subdomain_rules(self) -> bool:
+        """Subdomain matching is on with `subdomain_matching=True` (Flask's flag) and also, as in
+        Quart, when a route or blueprint was registered for a subdomain: such a rule could never
+        match otherwise."""
+        url_map = self.url_map
+        if isinstance(url_map, FirkinMap):
+            return url_map.has_subdomain_rules
+        return has_subdomain_rules(url_map)
 
     def url_for(
         self,
