@@ -69,7 +69,10 @@ def test_bodies() -> None:
     with pytest.raises(ValueError, match="at most one"):
         make_test_body_with_headers(data=b"x", json={"a": 1})
     assert sentinel is not None
-    no_op_push("/style.css", Headers())  # goes nowhere, raises nothing
+
+
+async def test_no_op_push_is_awaited_as_in_quart() -> None:
+    await no_op_push("/style.css", Headers())  # goes nowhere, raises nothing
 
 
 async def test_a_scope_made_by_hand_is_served() -> None:
