@@ -7,6 +7,7 @@ import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from inspect import isawaitable
 from itertools import chain
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -415,7 +416,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         await serving_started(self)
 
     async def shutdown(self) -> None:
-        """Run after_serving functions and the rest of the while_serving generators."""
+        """Run the rest of the while_serving generators (last started first), then the after_serving
+        functions."""
         await serving_stopped(self)
 
     # ----------------------------------------------------------------- handling a request
@@ -423,7 +425,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def handle_request(self, request: Request) -> Response:
         """Turn a request into a response: contexts, hooks, the view, error handlers."""
         ctx = self.request_context(request)
-        await ctx.push()
+        await ctx._push()  # not push(): no need to ask which thread this is, on every request
         error: BaseException | None = None
         try:
             try:
@@ -438,7 +440,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             error = exc
             raise
         finally:
-            await ctx.pop(error)
+            await ctx._pop(error)
 
     async def full_dispatch_request(self, ctx: RequestContext | None = None) -> Response:
         self._got_first_request = True
@@ -481,7 +483,10 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         rule = req.url_rule
         assert rule is not None
         if req.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
-            return self.make_default_options_response()
+            # A subclass may override it sync (Flask's form) or `async def` (Quart's); ours returns
+            # a Response, which is awaitable too, so `await app.make_default_options_response()` works.
+            options = self.make_default_options_response()
+            return await options if isawaitable(options) else options
         view: Callable[..., Any] = self.view_functions[rule.endpoint]
         view_args = req.view_args or {}
         is_async = self._async_views.get(view)
@@ -497,6 +502,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         raise exc
 
     def make_default_options_response(self) -> Response:
+        """The response to an OPTIONS request for a route with automatic options: its Allow header.
+        Call it as Flask does, or await it as in Quart; override it with a plain or an async method."""
         adapter = request_ctx.url_adapter
         assert adapter is not None
         methods = adapter.allowed_methods(request_ctx.request.path)
