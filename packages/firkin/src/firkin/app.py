@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import cached_property
 from inspect import isawaitable
 from itertools import chain
 from types import CoroutineType
@@ -34,6 +36,7 @@ from .ctx import AppContext, RequestContext
 from .debug import DebugMiddleware
 from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
 from .helpers import get_flashed_messages
+from .logging import create_logger
 from .routing import FirkinMap, FirkinRule, has_subdomain_rules, subdomain_of
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
@@ -286,6 +289,14 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         if _anchor is not None:
             url = url + "#" + quote(_anchor, safe="%!#$&'()*+,/:;=?@")
         return url
+
+    # ----------------------------------------------------------------- logging
+
+    @cached_property
+    def logger(self) -> logging.Logger:
+        """The app's logger (named after the app), with `firkin.logging.default_handler` when
+        logging is not configured. Flask's default handler cannot serve an ASGI request."""
+        return create_logger(self)
 
     # ----------------------------------------------------------------- templates
 
