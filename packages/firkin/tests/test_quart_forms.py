@@ -168,3 +168,13 @@ async def test_shutdown_is_startup_reversed() -> None:
     async with app.test_app():
         assert events == ["before", "one up", "two up"]
     assert events == ["before", "one up", "two up", "two down", "one down", "after"]
+
+
+# ---------------------------------------------------------------------------- response.data
+
+
+@pytest.mark.anyio
+async def test_response_data_read_or_awaited() -> None:
+    response = await make_app().test_client().get("/")
+    assert response.data == b"index"  # Flask's form
+    assert await response.data == b"index"  # type: ignore[misc]  # Quart's form

@@ -107,3 +107,9 @@ async def test_a_scope_made_by_hand_is_served() -> None:
 
 def test_quart_names_for_the_client() -> None:
     assert QuartClient is FirkinClient
+
+
+def test_a_test_scopes_raw_path_is_percent_encoded_as_a_client_sends_it() -> None:
+    scope = make_test_scope("http", "/❤️ x", "GET", Headers(), b"", "http", "", "1.1", None)
+    assert scope["path"] == "/❤️ x"
+    assert scope["raw_path"] == b"/%E2%9D%A4%EF%B8%8F%20x"

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.datastructures import Authorization, FileStorage, Headers, MultiDict
 from werkzeug.test import EnvironBuilder
+from werkzeug.urls import iri_to_uri
 
 from firkin.wrappers import Body
 
@@ -165,7 +166,7 @@ def make_test_scope(
         "http_version": http_version,
         "scheme": scheme,
         "path": path,
-        "raw_path": path.encode(),
+        "raw_path": iri_to_uri(path).encode("ascii"),  # as a client sends it: percent-encoded
         "query_string": query_string,
         "root_path": root_path,
         "headers": [
