@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import pytest
-from firkin import Firkin, g, has_app_context, has_request_context, request
+from firkin import Firkin, g, has_app_context, has_request_context, has_websocket_context, request, websocket
 from firkin.ctx import AppContext
 from firkin.wrappers import Response
 
@@ -68,6 +68,29 @@ def test_contexts_pushed_and_popped_without_await_flasks_form() -> None:
     request_ctx.pop()
     assert not has_request_context()
     assert torn_down == ["app", "request", "app"]
+
+
+@pytest.mark.anyio
+async def test_a_websocket_context_pushed_and_popped_with_await() -> None:
+    app = make_app()
+
+    @app.websocket("/ws")
+    async def ws() -> None: ...
+
+    ctx = app.test_websocket_context("/ws?q=3")
+    await ctx.push()
+    assert websocket.args["q"] == "3"
+    await ctx.pop()
+    assert not has_websocket_context()
+
+
+def test_a_websocket_context_pushed_and_popped_without_await() -> None:
+    app = make_app()
+    ctx = app.test_websocket_context("/ws?q=4")
+    ctx.push()
+    assert websocket.args["q"] == "4"
+    ctx.pop()
+    assert not has_websocket_context()
 
 
 @pytest.mark.anyio

@@ -251,3 +251,17 @@ def test_shape_comparison_notices_a_difference() -> None:
     assert not _accepts(_shape(firkin_typing.HeaderValue), _shape(quart_typing.ResponseValue))
     assert not _accepts(_shape(firkin_typing.AfterServingCallable), _shape(quart_typing.TeardownCallable))
     assert _accepts(_shape(firkin_typing.ResponseReturnValue), _shape(quart_typing.ResponseReturnValue))
+
+
+def test_firkin_does_not_import_quart() -> None:
+    """Quart is a test dependency only: importing firkin's modules (Quart's paths) loads none of it."""
+    import subprocess
+
+    code = (
+        "import sys, firkin, firkin.typing, firkin.testing, firkin.testing.connections, "
+        "firkin.wrappers, firkin.wrappers.base, firkin.logging, firkin.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('quart', 'hypercorn'))\n"
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
