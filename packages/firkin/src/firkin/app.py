@@ -201,27 +201,37 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         if request is not None:
-            subdomain = None
             server_name = self.config["SERVER_NAME"]
-            if self.url_map.host_matching:
+            url_map = self.url_map
+            if url_map.host_matching:
                 server_name = None
-            elif not self.subdomain_matching and not self._has_subdomain_rules():
-                subdomain = self.url_map.default_subdomain or ""
-            # Adapters are bound once per (host, root, subdomain, scheme, method) and reused: the
-            # path and query are passed to match() (RequestContext.match_request). Bounded: a
-            # client choosing Host headers cannot grow it without limit.
+            # Adapters are bound once per (host, root, scheme, method) and reused: the path and
+            # query are passed to match() (RequestContext.match_request). Bounded: a client choosing
+            # Host headers cannot grow it without limit.
             # Keyed by the raw Host header: the checked `request.host` (TRUSTED_HOSTS, valid
             # characters) is worked out only when a new adapter is bound, and an untrusted Host
-            # raises there every time, as it is never stored.
+            # raises there every time, as it is never stored. Which subdomain the adapter matches is
+            # decided then too: it depends on the rules, which are all registered before serving.
             raw_host = request.host_header or request.server
-            key = (raw_host, server_name, request.root_path, subdomain, request.scheme, request.method)
+            key = (
+                raw_host,
+                server_name,
+                request.root_path,
+                self.subdomain_matching,
+                request.scheme,
+                request.method,
+            )
             adapter = self._url_adapters.get(key)
             if adapter is None:
                 if len(self._url_adapters) >= 256:
                     self._url_adapters.clear()
-                if subdomain is None and not self.url_map.host_matching:
-                    subdomain = subdomain_of(request.host, server_name, request.scheme)
-                adapter = self._url_adapters[key] = self.url_map.bind(
+                subdomain: str | None = None
+                if not url_map.host_matching:
+                    if self.subdomain_matching or self._has_subdomain_rules():
+                        subdomain = subdomain_of(request.host, server_name, request.scheme)
+                    else:
+                        subdomain = url_map.default_subdomain or ""
+                adapter = self._url_adapters[key] = url_map.bind(
                     server_name or request.host,
                     script_name=request.root_path or None,
                     subdomain=subdomain,
