@@ -303,6 +303,61 @@ def test_no_dotenv_files() -> None:
     assert load_dotenv(load_defaults=False) is False
 
 
+SHOW_ENV_APP = """\
+import os
+
+import click
+from firkin import Firkin
+
+app = Firkin(__name__)
+
+
+@app.cli.command()
+def show():
+    names = ("FOO", "BAR", "BAZ", "FROM_FLASKENV", "FROM_QUARTENV")
+    click.echo(" ".join(os.environ.get(name, "-") for name in names))
+"""
+
+
+def run_firkin_script(project: Path, *args: str, **extra: str) -> str:
+    """The installed `firkin` console script, in a process of its own (so .env files are read as a
+    user's shell would have them read), with only PATH and HOME from this environment."""
+    script = Path(sys.executable).parent / "firkin"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "firkin"]
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "SYSTEMROOT") if name in os.environ}
+    done = subprocess.run(
+        [*command, *args], cwd=project, env={**env, **extra}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_dotenv_precedence_through_the_console_script(project: Path) -> None:
+    """Quart reads `.env` and `.quartenv`, `.env` winning; firkin reads `.env` and `.firkinenv` the
+    same way. Neither reads `.flaskenv`, nor (in firkin) `.quartenv`: renamed by the swap, it is
+    `.firkinenv`. The environment wins over every file. Different on purpose: a file given with
+    `-e` wins over `.env` and `.firkinenv`, as in Flask 3.1 (Quart lets the default files win)."""
+    write(project / "app.py", SHOW_ENV_APP)
+    write(project / ".firkinenv", "FOO=firkinenv\nBAR=firkinenv\nBAZ=firkinenv\n")
+    write(project / ".env", "FOO=dotenv\nBAR=dotenv\n")
+    write(project / ".flaskenv", "FOO=flaskenv\nFROM_FLASKENV=yes\n")
+    write(project / ".quartenv", "FOO=quartenv\nFROM_QUARTENV=yes\n")
+    write(project / "custom.env", "FOO=custom\n")
+    assert run_firkin_script(project, "show") == "dotenv dotenv firkinenv - -\n"
+    assert run_firkin_script(project, "show", BAR="environ") == "dotenv environ firkinenv - -\n"
+    assert run_firkin_script(project, "-e", "custom.env", "show") == "custom dotenv firkinenv - -\n"
+    assert run_firkin_script(project, "-e", "custom.env", "show", FOO="environ").startswith("environ ")
+    skipped = run_firkin_script(project, "-e", "custom.env", "show", FIRKIN_SKIP_DOTENV="1")
+    assert skipped == "custom - - - -\n"
+
+
+def test_firkin_app_from_firkinenv_through_the_console_script(project: Path) -> None:
+    """`FIRKIN_APP` (Quart's `QUART_APP`) in `.firkinenv` picks the app before `--app` is needed."""
+    write(project / "service.py", SHOW_ENV_APP)
+    write(project / ".firkinenv", "FIRKIN_APP=service\nBAZ=found\n")
+    assert run_firkin_script(project, "show") == "- - found - -\n"
+
+
 # ---------------------------------------------------------------------------- routes
 
 

@@ -552,15 +552,12 @@ async def test_static_host_needs_host_matching(static: Path) -> None:
 # ----------------------------------------------------------------- Quart's names and errors
 
 
-async def test_attachment_filename_is_a_deprecated_download_name(app: Firkin, static: Path) -> None:
+async def test_attachment_filename_is_quarts_download_name(app: Firkin, static: Path) -> None:
     async with app.app_context():
-        with pytest.warns(DeprecationWarning, match="download_name"):
-            response = await send_file(
-                static / "hello.txt", as_attachment=True, attachment_filename="report.csv"
-            )
+        response = await send_file(static / "hello.txt", as_attachment=True, attachment_filename="report.csv")
         assert response.headers["Content-Disposition"] == "attachment; filename=report.csv"
         assert response.mimetype == "text/csv"
-        with pytest.raises(TypeError, match="download_name only"):
+        with pytest.raises(TypeError, match="not both"):
             await send_file(static / "hello.txt", download_name="a.txt", attachment_filename="b.txt")
 
 
@@ -585,3 +582,64 @@ async def test_send_from_directory_without_app_context(app: Firkin, static: Path
         response = await send_from_directory("static", "hello.txt")  # no request: not conditional
         assert response.status_code == 200
         assert await response.get_data() == DATA
+
+
+# ----------------------------------------------------------------- Quart's send_file
+
+
+async def test_quarts_keyword_names_work_without_warnings(app: Firkin, static: Path) -> None:
+    """`add_etags` and `cache_timeout` (Quart's names for `etag` and `max_age`) are taken as they
+    are: a Quart app's calls run unchanged (filterwarnings=error would catch a warning here)."""
+    async with app.app_context():
+        response = await send_file(static / "hello.txt", add_etags=False, cache_timeout=60)
+        assert "ETag" not in response.headers
+        assert response.cache_control.max_age == 60
+        assert response.cache_control.public
+        assert "Expires" in response.headers
+        for clash in ({"etag": False, "add_etags": False}, {"max_age": 1, "cache_timeout": 1}):
+            with pytest.raises(TypeError, match="not both"):
+                await send_file(static / "hello.txt", **clash)
+
+
+async def test_a_path_given_as_bytes(app: Firkin, static: Path) -> None:
+    async with app.app_context():
+        response = await send_file(os.fsencode(static / "hello.txt"))
+    assert response.mimetype == "text/plain"
+    assert response.content_length == len(DATA)
+
+
+async def test_the_defaults_and_quarts_through_config(app: Firkin, static: Path) -> None:
+    """firkin keeps Flask's defaults: caches revalidate (`no-cache`) and conditional requests are
+    answered. Quart's 12-hour public caching is one setting away."""
+    file_view(app, static / "hello.txt")
+    client = app.test_client()
+    response = await client.get("/file")
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert "Expires" not in response.headers
+    etag = response.headers["ETag"]
+    assert (await client.get("/file", headers={"If-None-Match": etag})).status_code == 304
+    assert (await client.get("/file", headers={"Range": "bytes=0-1"})).status_code == 206
+
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = timedelta(hours=12)  # Quart's default
+    response = await client.get("/file")
+    assert response.cache_control.public
+    assert response.cache_control.max_age == 12 * 3600
+    assert "Expires" in response.headers
+
+
+async def test_conditional_false_is_quarts_default_behaviour(app: Firkin, static: Path) -> None:
+    file_view(app, static / "hello.txt", conditional=False)
+    client = app.test_client()
+    etag = (await client.get("/file")).headers["ETag"]
+    for headers in ({"If-None-Match": etag}, {"Range": "bytes=0-1"}):
+        response = await client.get("/file", headers=headers)
+        assert response.status_code == 200
+        assert await response.get_data() == DATA
+
+
+async def test_a_bytesio_with_quarts_attachment_filename(app: Firkin) -> None:
+    file_view(app, lambda: io.BytesIO(DATA), as_attachment=True, attachment_filename="data.csv")
+    response = await app.test_client().get("/file")
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == "attachment; filename=data.csv"
+    assert await response.get_data() == DATA

@@ -133,3 +133,19 @@ async def test_jsonify_is_what_the_json_provider_responds(
     with pytest.raises(TypeError):
         async with app.app_context():
             jsonify(1, a=2)
+
+
+async def test_any_mapping_is_sent_as_json() -> None:
+    """firkin.typing.ResponseValue (Quart's too) says Mapping: a mapping that is not a dict is JSON,
+    not an iterable whose keys are streamed."""
+    from types import MappingProxyType
+
+    app = Firkin(__name__)
+
+    @app.route("/")
+    async def index() -> MappingProxyType[str, int]:
+        return MappingProxyType({"a": 1})
+
+    response = await app.test_client().get("/")
+    assert response.mimetype == "application/json"
+    assert await response.get_json() == {"a": 1}

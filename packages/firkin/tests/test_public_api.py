@@ -22,6 +22,7 @@ QUART_MODULES = [
     "json",
     "json.provider",
     "json.tag",
+    "logging",
     "routing",
     "sessions",
     "signals",

@@ -137,14 +137,24 @@ async def test_delete_cookie_flask_and_quart_forms() -> None:
     assert client.get_cookie("b") is None
 
 
+def test_set_cookie_takes_quarts_positional_arguments() -> None:
+    client = make_app().test_client()
+    client.set_cookie("localhost", "gone", "1", -1)  # max_age, fourth in Quart's order: expired at once
+    client.set_cookie("localhost", "kept", "1", 60, None, "/sub")
+    assert client.get_cookie("gone") is None
+    assert client.get_cookie("kept") == "1"
+    assert client._cookie_header("/") is None
+    assert client._cookie_header("/sub/x") == "kept=1"
+
+
 def test_set_cookie_refuses_bad_arguments() -> None:
     client = make_app().test_client()
-    with pytest.raises(TypeError, match="at most 3"):
-        client.set_cookie("a", "b", "c", "d")
+    with pytest.raises(TypeError, match="at most 11"):
+        client.set_cookie("a", "b", "c", 1, None, "/", None, False, False, None, "utf-8", "x")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="multiple values"):
-        client.set_cookie("a", "b", key="c")
+        client.set_cookie("a", "b", key="c")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="name"):
-        client.set_cookie(value="x")
+        client.set_cookie(value="x")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="name"):
         client.delete_cookie()
 

@@ -69,7 +69,10 @@ def test_bodies() -> None:
     with pytest.raises(ValueError, match="at most one"):
         make_test_body_with_headers(data=b"x", json={"a": 1})
     assert sentinel is not None
-    no_op_push("/style.css", Headers())  # goes nowhere, raises nothing
+
+
+async def test_no_op_push_is_awaited_as_in_quart() -> None:
+    await no_op_push("/style.css", Headers())  # goes nowhere, raises nothing
 
 
 async def test_a_scope_made_by_hand_is_served() -> None:
@@ -104,3 +107,9 @@ async def test_a_scope_made_by_hand_is_served() -> None:
 
 def test_quart_names_for_the_client() -> None:
     assert QuartClient is FirkinClient
+
+
+def test_a_test_scopes_raw_path_is_percent_encoded_as_a_client_sends_it() -> None:
+    scope = make_test_scope("http", "/❤️ x", "GET", Headers(), b"", "http", "", "1.1", None)
+    assert scope["path"] == "/❤️ x"
+    assert scope["raw_path"] == b"/%E2%9D%A4%EF%B8%8F%20x"

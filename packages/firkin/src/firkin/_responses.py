@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from flask.json.provider import DefaultJSONProvider
@@ -65,13 +65,13 @@ def make_general_response(app: Firkin, rv: ResponseReturnValue | HTTPException) 
     elif isinstance(rv, str | bytes | bytearray):
         response = app.response_class(rv, status=status, headers=headers)
         status = headers = None
-    elif isinstance(rv, dict | list):
-        response = cast("Response", app.json.response(rv))
+    elif isinstance(rv, Mapping | list):  # any mapping is JSON (as typing.ResponseValue says), not streamed
+        response = cast("Response", app.json.response(rv if isinstance(rv, dict | list) else dict(rv)))
     elif isinstance(rv, HTTPException):
         response = app.response_class(rv.get_body(), status=rv.code, headers=list(rv.get_headers()))
         if isinstance(rv, RequestRedirect):
             response.headers["Location"] = rv.new_url
-    elif isinstance(rv, AsyncIterable | Iterable) and not isinstance(rv, dict | list):
+    elif isinstance(rv, AsyncIterable | Iterable):
         response = app.response_class(rv, status=status, headers=headers)
         status = headers = None
     else:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
@@ -33,6 +33,30 @@ def run_sync(coro: Coroutine[Any, Any, T], what: str) -> T:
         f"{what} has to wait (an async hook or I/O), which a plain `with` block cannot do: "
         f"use `async with` instead"
     )
+
+
+class _Done:
+    """An awaitable that is already done: what a call that did its work at once returns, so that
+    both `ctx.push()` (Flask's, sync) and `await ctx.push()` (Quart's) are right."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+
+DONE: Awaitable[None] = _Done()
+
+
+def now_or_awaited(make: Callable[[bool], Coroutine[Any, Any, None]], what: str) -> Awaitable[None]:
+    """`make(False)`, a coroutine to await, in async code (an event loop runs in this thread);
+    elsewhere (a sync test, a worker thread) `make(True)` is run here and now (sync hooks inline),
+    and an awaitable that is done is returned."""
+    if in_event_loop():
+        return make(False)
+    run_sync(make(True), what)
+    return DONE
 
 
 def is_async_callable(func: Any) -> bool:

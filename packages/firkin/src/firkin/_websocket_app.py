@@ -192,7 +192,7 @@ class WebsocketAppMixin(WebsocketScaffoldMixin):
         """Run the websocket's handler in its context, with the hooks and error handlers. Returns the
         response that refuses the handshake, if it came to that, else None."""
         ctx = self.websocket_context(websocket)
-        await ctx.push()
+        await ctx._push()  # not push(): no need to ask which thread this is, on every request
         error: BaseException | None = None
         try:
             try:
@@ -206,7 +206,7 @@ class WebsocketAppMixin(WebsocketScaffoldMixin):
             error = exc  # cancelled, or propagated: the teardowns hear of it
             raise
         finally:
-            await ctx.pop(error)
+            await ctx._pop(error)
 
     async def full_dispatch_websocket(self, ctx: WebsocketContext | None = None) -> Response | None:
         app = cast("Firkin", self)

@@ -123,10 +123,10 @@ def copy_current_websocket_context(func: Callable[P, Any]) -> Callable[P, Corout
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         # The copy shares the websocket and session; its own teardown would run the hooks twice.
-        await copied.push()
+        await copied._push()
         try:
             return await copied.app.ensure_async(func)(*args, **kwargs)
         finally:
-            await copied.pop(None, teardown=False)
+            await copied._pop(None, teardown=False)
 
     return wrapper

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import cached_property
+from inspect import isawaitable
 from itertools import chain
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -33,7 +36,8 @@ from .ctx import AppContext, RequestContext
 from .debug import DebugMiddleware
 from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
 from .helpers import get_flashed_messages
-from .routing import FirkinMap, FirkinRule, subdomain_of
+from .logging import create_logger
+from .routing import FirkinMap, FirkinRule, has_subdomain_rules, subdomain_of
 from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import (
     appcontext_tearing_down,
@@ -197,27 +201,37 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         if request is not None:
-            subdomain = None
             server_name = self.config["SERVER_NAME"]
-            if self.url_map.host_matching:
+            url_map = self.url_map
+            if url_map.host_matching:
                 server_name = None
-            elif not self.subdomain_matching:
-                subdomain = self.url_map.default_subdomain or ""
-            # Adapters are bound once per (host, root, subdomain, scheme, method) and reused: the
-            # path and query are passed to match() (RequestContext.match_request). Bounded: a
-            # client choosing Host headers cannot grow it without limit.
+            # Adapters are bound once per (host, root, scheme, method) and reused: the path and
+            # query are passed to match() (RequestContext.match_request). Bounded: a client choosing
+            # Host headers cannot grow it without limit.
             # Keyed by the raw Host header: the checked `request.host` (TRUSTED_HOSTS, valid
             # characters) is worked out only when a new adapter is bound, and an untrusted Host
-            # raises there every time, as it is never stored.
+            # raises there every time, as it is never stored. Which subdomain the adapter matches is
+            # decided then too: it depends on the rules, which are all registered before serving.
             raw_host = request.host_header or request.server
-            key = (raw_host, server_name, request.root_path, subdomain, request.scheme, request.method)
+            key = (
+                raw_host,
+                server_name,
+                request.root_path,
+                self.subdomain_matching,
+                request.scheme,
+                request.method,
+            )
             adapter = self._url_adapters.get(key)
             if adapter is None:
                 if len(self._url_adapters) >= 256:
                     self._url_adapters.clear()
-                if subdomain is None and not self.url_map.host_matching:
-                    subdomain = subdomain_of(request.host, server_name, request.scheme)
-                adapter = self._url_adapters[key] = self.url_map.bind(
+                subdomain: str | None = None
+                if not url_map.host_matching:
+                    if self.subdomain_matching or self._has_subdomain_rules():
+                        subdomain = subdomain_of(request.host, server_name, request.scheme)
+                    else:
+                        subdomain = url_map.default_subdomain or ""
+                adapter = self._url_adapters[key] = url_map.bind(
                     server_name or request.host,
                     script_name=request.root_path or None,
                     subdomain=subdomain,
@@ -232,6 +246,15 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
                 url_scheme=self.config["PREFERRED_URL_SCHEME"],
             )
         return None
+
+    def _has_subdomain_rules(self) -> bool:
+        """Subdomain matching is on with `subdomain_matching=True` (Flask's flag) and also, as in
+        Quart, when a route or blueprint was registered for a subdomain: such a rule could never
+        match otherwise."""
+        url_map = self.url_map
+        if isinstance(url_map, FirkinMap):
+            return url_map.has_subdomain_rules
+        return has_subdomain_rules(url_map)
 
     def url_for(
         self,
@@ -276,6 +299,14 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         if _anchor is not None:
             url = url + "#" + quote(_anchor, safe="%!#$&'()*+,/:;=?@")
         return url
+
+    # ----------------------------------------------------------------- logging
+
+    @cached_property
+    def logger(self) -> logging.Logger:
+        """The app's logger (named after the app), with `firkin.logging.default_handler` when
+        logging is not configured. Flask's default handler cannot serve an ASGI request."""
+        return create_logger(self)
 
     # ----------------------------------------------------------------- templates
 
@@ -406,7 +437,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         await serving_started(self)
 
     async def shutdown(self) -> None:
-        """Run after_serving functions and the rest of the while_serving generators."""
+        """Run the rest of the while_serving generators (last started first), then the after_serving
+        functions."""
         await serving_stopped(self)
 
     # ----------------------------------------------------------------- handling a request
@@ -414,7 +446,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def handle_request(self, request: Request) -> Response:
         """Turn a request into a response: contexts, hooks, the view, error handlers."""
         ctx = self.request_context(request)
-        await ctx.push()
+        await ctx._push()  # not push(): no need to ask which thread this is, on every request
         error: BaseException | None = None
         try:
             try:
@@ -429,7 +461,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             error = exc
             raise
         finally:
-            await ctx.pop(error)
+            await ctx._pop(error)
 
     async def full_dispatch_request(self, ctx: RequestContext | None = None) -> Response:
         self._got_first_request = True
@@ -472,7 +504,10 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         rule = req.url_rule
         assert rule is not None
         if req.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
-            return self.make_default_options_response()
+            # A subclass may override it sync (Flask's form) or `async def` (Quart's); ours returns
+            # a Response, which is awaitable too, so `await app.make_default_options_response()` works.
+            options = self.make_default_options_response()
+            return await options if isawaitable(options) else options
         view: Callable[..., Any] = self.view_functions[rule.endpoint]
         view_args = req.view_args or {}
         is_async = self._async_views.get(view)
@@ -488,6 +523,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         raise exc
 
     def make_default_options_response(self) -> Response:
+        """The response to an OPTIONS request for a route with automatic options: its Allow header.
+        Call it as Flask does, or await it as in Quart; override it with a plain or an async method."""
         adapter = request_ctx.url_adapter
         assert adapter is not None
         methods = adapter.allowed_methods(request_ctx.request.path)

@@ -170,16 +170,17 @@ async def serving_started(app: Firkin) -> None:
 
 
 async def serving_stopped(app: Firkin) -> None:
-    """after_serving functions, then the while_serving generators to their end."""
+    """The while_serving generators to their end, last started first, then the after_serving
+    functions: the reverse of startup (Quart 0.22's order; 0.21 ran after_serving first)."""
     async with app.app_context():
-        for func in app.after_serving_funcs:
-            await func()
-        for gen in app._serving_gens:
+        for gen in reversed(app._serving_gens):
             try:
                 await gen.__anext__()
             except StopAsyncIteration:
                 continue
             raise RuntimeError(f"while_serving generator {gen!r} yielded more than once")
+        for func in app.after_serving_funcs:
+            await func()
 
 
 class BackgroundTasks:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from werkzeug.exceptions import HTTPException
 
 from ._ctx_base import ConnectionContext
-from ._sync import iterate_in_thread, run_sync
+from ._sync import DONE, iterate_in_thread, now_or_awaited, run_sync
 from ._websocket_ctx import (
     WebsocketContext,
     after_this_websocket,
@@ -84,12 +84,32 @@ class AppContext:
     def url_adapter(self, value: MapAdapter | None) -> None:
         self._url_adapter = value
 
-    def push(self) -> None:
+    def copy(self) -> AppContext:
+        """A new context for the same app, sharing this one's `g` (Quart's `AppContext.copy`)."""
+        copied = self.__class__(self.app)
+        copied.g = self.g
+        return copied
+
+    def push(self) -> Awaitable[None]:
+        """Make this context current. It is done at once, so both `ctx.push()` (Flask's form) and
+        `await ctx.push()` (Quart's) work."""
+        self._push()
+        return DONE
+
+    def _push(self) -> None:
         self._tokens.append(_cv_app.set(self))
         if appcontext_pushed.receivers:
             appcontext_pushed.send(self.app)
 
-    async def pop(
+    def pop(self, exc: BaseException | None = _sentinel, *, teardown: bool = True) -> Awaitable[None]:
+        """Undo `push()`, running the teardown_appcontext functions after the outermost push (unless
+        `teardown=False`): `await ctx.pop()` in async code (Quart's form); in sync code outside an
+        event loop, `ctx.pop()` (Flask's form) pops at once."""
+        return now_or_awaited(
+            lambda sync: self._pop(exc, sync=sync, teardown=teardown), "popping the app context"
+        )
+
+    async def _pop(
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
     ) -> None:
         try:
@@ -129,22 +149,22 @@ class AppContext:
             appcontext_popped.send(self.app)
 
     async def __aenter__(self) -> AppContext:
-        self.push()
+        self._push()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.pop(exc)
+        await self._pop(exc)
 
     def __enter__(self) -> AppContext:
-        self.push()
+        self._push()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        run_sync(self.pop(exc, sync=True), "leaving the app context")
+        run_sync(self._pop(exc, sync=True), "leaving the app context")
 
 
 class RequestContext(ConnectionContext):
@@ -340,8 +360,8 @@ def stream_with_context(
     async def stream() -> AsyncIterator[Any]:
         # The same context objects, pushed again: `request`, `session` and `g` are those of the
         # request, although the view has returned by the time the body is sent.
-        app_ctx.push()
-        await ctx.push()
+        app_ctx._push()
+        await ctx._push()
         try:
             if isinstance(source, AsyncIterator):
                 async for chunk in source:
@@ -359,7 +379,7 @@ def stream_with_context(
                 if sync_close is not None:
                     sync_close()
             # The request was torn down when the view returned: do not run the teardowns again.
-            await ctx.pop(None, teardown=False)
-            await app_ctx.pop(None, teardown=False)
+            await ctx._pop(None, teardown=False)
+            await app_ctx._pop(None, teardown=False)
 
     return stream()

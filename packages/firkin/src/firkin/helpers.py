@@ -117,7 +117,7 @@ def make_response(*args: Any) -> Response:
 
 
 async def send_file(
-    path_or_file: str | os.PathLike[str] | IO[bytes],
+    path_or_file: str | bytes | os.PathLike[str] | IO[bytes],
     mimetype: str | None = None,
     as_attachment: bool = False,
     download_name: str | None = None,
@@ -125,7 +125,10 @@ async def send_file(
     etag: bool | str = True,
     last_modified: datetime | int | float | None = None,
     max_age: int | Callable[[str | None], int | None] | None = None,
+    *,
     attachment_filename: str | None = None,
+    add_etags: bool | None = None,
+    cache_timeout: int | None = None,
 ) -> Response:
     """A response that sends a file, streamed from disk in chunks: `return await send_file(path)`.
 
@@ -142,20 +145,25 @@ async def send_file(
 
     It needs an application context, not a request: outside a request (a background task, a CLI
     command, a test in `app.app_context()`) there are no conditional headers to answer, so
-    `conditional` does nothing. `attachment_filename` is the deprecated name of `download_name`
-    (Quart's and Flask < 2.0's).
+    `conditional` does nothing.
+
+    Quart's keyword names work too: `attachment_filename` (`download_name`), `add_etags` (`etag`)
+    and `cache_timeout` (`max_age`); the defaults are Flask's (docs/firkin/coming-from-quart.md).
     """
     from .wrappers import FileBody, IOBody
 
     if attachment_filename is not None:
         if download_name is not None:
-            raise TypeError("pass download_name only: attachment_filename is its deprecated name")
-        warnings.warn(
-            "send_file(attachment_filename=...) is deprecated: use download_name=...",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+            raise TypeError("pass download_name or attachment_filename (Quart's name for it), not both")
         download_name = attachment_filename
+    if add_etags is not None:
+        if etag is not True:
+            raise TypeError("pass etag or add_etags (Quart's name for it), not both")
+        etag = add_etags
+    if cache_timeout is not None:
+        if max_age is not None:
+            raise TypeError("pass max_age or cache_timeout (Quart's name for it), not both")
+        max_age = cache_timeout
     app_ctx = _cv_app.get(None)
     if app_ctx is None:
         raise RuntimeError(
@@ -167,6 +175,8 @@ async def send_file(
     size: int | None = None
     mtime: float | None = None
     body: ResponseBody
+    if isinstance(path_or_file, bytes):  # a path as bytes, as Quart and Flask take it
+        path_or_file = os.fsdecode(path_or_file)
     if isinstance(path_or_file, str | os.PathLike):
         path = os.path.join(app.root_path, os.fspath(path_or_file))  # an absolute path stays as is
         stat = await anyio.Path(path).stat()

@@ -23,7 +23,7 @@ from werkzeug.routing import (
 if TYPE_CHECKING:
     from werkzeug.routing.matcher import State
 
-__all__ = ["FirkinMap", "FirkinRule", "MapAdapter", "subdomain_of"]
+__all__ = ["FirkinMap", "FirkinRule", "MapAdapter", "has_subdomain_rules", "subdomain_of"]
 
 
 class FirkinRule(Rule):
@@ -231,11 +231,22 @@ class FirkinMap(Map):
         #: per method: the table for HTTP requests and for websockets (None: use the tree walk)
         self._tables: dict[str, _Table | None] = {}
         self._ws_tables: dict[str, _Table | None] = {}
+        self._subdomain_rules: bool | None = None
 
     def add(self, rulefactory: Any) -> None:
         super().add(rulefactory)
         self._tables = {}  # rebuilt from the new tree when next needed
         self._ws_tables = {}
+        self._subdomain_rules = None  # worked out again when next asked
+
+    @property
+    def has_subdomain_rules(self) -> bool:
+        """Whether a rule is for a subdomain other than the default one (which makes firkin match
+        subdomains, as Quart does: see `Firkin.create_url_adapter`)."""
+        found = self._subdomain_rules
+        if found is None:
+            found = self._subdomain_rules = has_subdomain_rules(self)
+        return found
 
     def fast_match(
         self, adapter: MapAdapter, path: str, method: str, websocket: bool = False
@@ -345,6 +356,12 @@ class FirkinMap(Map):
         )
         compiled = self._patterns[content] = (pattern, tuple(names))
         return compiled
+
+
+def has_subdomain_rules(url_map: Map) -> bool:
+    """Whether a rule of `url_map` is for a subdomain other than the map's default."""
+    default = url_map.default_subdomain or ""
+    return any((rule.subdomain or "") != default for rule in url_map.iter_rules())
 
 
 def subdomain_of(host: str, server_name: str | None, scheme: str) -> str:

@@ -4,7 +4,13 @@
 from .app import LifespanError, TestApp
 from .cli import FirkinCliRunner
 from .client import FirkinClient
-from .connections import TestWebsocketConnection, WebsocketResponseError
+from .connections import (
+    HTTPDisconnectError,
+    TestHTTPConnection,
+    TestWebsocketConnection,
+    WebsocketDisconnectError,
+    WebsocketResponseError,
+)
 from .utils import (
     make_scope_and_body,
     make_test_body_with_headers,
@@ -22,11 +28,14 @@ QuartCliRunner = FirkinCliRunner
 __all__ = [
     "FirkinCliRunner",
     "FirkinClient",
+    "HTTPDisconnectError",
     "LifespanError",
     "QuartCliRunner",
     "QuartClient",
     "TestApp",
+    "TestHTTPConnection",
     "TestWebsocketConnection",
+    "WebsocketDisconnectError",
     "WebsocketResponseError",
     "make_scope_and_body",
     "make_test_body_with_headers",

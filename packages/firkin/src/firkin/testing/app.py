@@ -37,6 +37,14 @@ class TestApp:
     def test_client(self) -> FirkinClient:
         return self.app.test_client()
 
+    async def startup(self) -> None:
+        """Start the app (before_serving, while_serving up to its yield), as entering the block does."""
+        await self.__aenter__()
+
+    async def shutdown(self) -> None:
+        """Shut the app down, as leaving the block does."""
+        await self.__aexit__(None, None, None)
+
     async def _run_lifespan(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
 

@@ -6,9 +6,10 @@ import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from http.cookiejar import Cookie, CookieJar
 from http.cookies import SimpleCookie
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin, urlsplit
 
 from werkzeug.datastructures import Headers
@@ -17,13 +18,16 @@ from firkin.globals import _cv_app, _cv_request
 from firkin.signals import request_started
 from firkin.wrappers import DataBody
 
-from .connections import TestWebsocketConnection, make_websocket_scope
-from .utils import make_scope_and_body
+from .connections import TestHTTPConnection, TestWebsocketConnection, make_websocket_scope
+from .utils import make_scope_and_body, make_test_headers_path_and_query_string, make_test_scope
 
 if TYPE_CHECKING:
+    from werkzeug.datastructures import Authorization
+
     from firkin.app import Firkin
     from firkin.ctx import AppContext, RequestContext
     from firkin.sessions import SessionMixin
+    from firkin.typing import TestHTTPConnectionProtocol, TestWebsocketConnectionProtocol
     from firkin.wrappers import Response
 
 __all__ = ["FirkinClient"]
@@ -51,6 +55,13 @@ class _Cookie:
         return host == self.domain or host.endswith("." + self.domain)
 
 
+# Quart's test client takes set_cookie's arguments in this order.
+_QUART_SET_COOKIE = (
+    "server_name", "key", "value", "max_age", "expires", "path", "domain", "secure", "httponly", "samesite",
+    "charset",
+)  # fmt: skip
+
+
 class FirkinClient:
     """`await client.get("/")`, `.post(json=...)`, `.put`, `.delete`, `.patch`, `.head`, `.options`;
     cookies are kept between requests; `session_transaction()` edits the session.
@@ -59,7 +70,14 @@ class FirkinClient:
     or the end of the block, so the test can look at `request`, `session` and `g` after it (Flask's
     `with client:`, Quart's `async with client:`). `push_promises` lists the `(path, headers)` the
     last request pushed (HTTP/2 server push; ask for it with `http_version="2"`), `early_hints` the
-    Link values of each 103 Early Hints it sent."""
+    Link values of each 103 Early Hints it sent.
+
+    `request(path)` streams a request and its response (`TestHTTPConnection`); `websocket(path)`
+    connects to a websocket handler. The classes they make are `http_connection_class` and
+    `websocket_connection_class` (subclasses of firkin's, to change their behaviour)."""
+
+    http_connection_class: type[TestHTTPConnectionProtocol] = TestHTTPConnection
+    websocket_connection_class: type[TestWebsocketConnectionProtocol] = TestWebsocketConnection
 
     def __init__(self, app: Firkin, use_cookies: bool = True) -> None:
         self.app = app
@@ -74,9 +92,70 @@ class FirkinClient:
 
     # ----------------------------------------------------------------- cookies
 
+    @property
+    def cookie_jar(self) -> CookieJar | None:
+        """The client's cookies as an `http.cookiejar.CookieJar` (Quart's attribute), None when the
+        client keeps no cookies. A copy: change cookies with `set_cookie` / `delete_cookie`, or
+        assign a jar to replace them all."""
+        if not self.use_cookies:
+            return None
+        jar = CookieJar()
+        for name, cookie in self.cookies.items():
+            if self._expired(cookie):
+                continue
+            domain = cookie.domain or ""
+            jar.set_cookie(
+                Cookie(
+                    0, name, cookie.value, None, False, domain, bool(domain), False, cookie.path, True,
+                    False, int(cookie.expires) if cookie.expires is not None else None,
+                    cookie.expires is None, None, None, {},
+                )
+            )  # fmt: skip
+        return jar
+
+    @cookie_jar.setter
+    def cookie_jar(self, jar: CookieJar | None) -> None:
+        self.use_cookies = jar is not None
+        self.cookies = {}
+        for cookie in jar or ():
+            if cookie.value is not None:
+                expires = float(cookie.expires) if cookie.expires is not None else None
+                self.cookies[cookie.name] = _Cookie(cookie.value, cookie.path, expires, cookie.domain or None)
+
+    @overload
     def set_cookie(
         self,
-        *args: str,
+        server_name: str,
+        key: str,
+        value: str = "",
+        max_age: int | timedelta | None = None,
+        expires: int | float | datetime | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+        charset: str = "utf-8",
+    ) -> None: ...  # Quart's
+
+    @overload
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | timedelta | None = None,
+        expires: int | float | datetime | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None: ...  # Flask's
+
+    def set_cookie(
+        self,
+        *args: Any,
         server_name: str | None = None,
         key: str | None = None,
         value: str | None = None,
@@ -87,23 +166,29 @@ class FirkinClient:
         secure: bool = False,
         httponly: bool = False,
         samesite: str | None = None,
+        charset: str = "utf-8",
     ) -> None:
         """Put a cookie in the jar, Flask's way, `set_cookie(key, value, domain=..., path=...)`, or
-        Quart's, `set_cookie(server_name, key, value)`: with three positional arguments (or
-        `server_name=`) the first is the host the cookie is for. Without a domain or server name,
-        the cookie goes to every host. `secure`, `httponly` and `samesite` are accepted and not
-        checked (the client sends cookies over http too)."""
-        if len(args) > 3:
-            raise TypeError("set_cookie() takes at most 3 positional arguments (server_name, key, value)")
+        Quart's, `set_cookie(server_name, key, value, max_age, ...)`: with three or more positional
+        arguments (or `server_name=`) the first is the host the cookie is for, and the rest are in
+        Quart's order. Without a domain or server name, the cookie goes to every host. `secure`,
+        `httponly`, `samesite` and `charset` are accepted and not checked (the client sends cookies
+        over http too, and values as given)."""
+        if len(args) > len(_QUART_SET_COOKIE):
+            raise TypeError(f"set_cookie() takes at most {len(_QUART_SET_COOKIE)} positional arguments")
         names: tuple[str, ...] = ("key", "value")
-        if len(args) == 3 or server_name is not None:
-            names = ("server_name", "key", "value")
+        if len(args) >= 3 or server_name is not None:
+            names = _QUART_SET_COOKIE
         given = dict(zip(names, args, strict=False))
         for name, keyword in (("server_name", server_name), ("key", key), ("value", value)):
             if keyword is not None:
                 if name in given:
                     raise TypeError(f"set_cookie() got multiple values for {name!r}")
                 given[name] = keyword
+        max_age = given.get("max_age", max_age)
+        expires = given.get("expires", expires)
+        path = given.get("path", path)
+        domain = given.get("domain", domain)
         if "key" not in given:
             raise TypeError("set_cookie() needs the cookie's name: set_cookie(key, value)")
         when: float | None = None
@@ -120,17 +205,19 @@ class FirkinClient:
 
     def delete_cookie(
         self,
-        *args: str,
+        *args: str | None,
         server_name: str | None = None,
         key: str | None = None,
         path: str = "/",
         domain: str | None = None,
     ) -> None:
         """Remove a cookie from the jar: `delete_cookie(key)` (Flask) or
-        `delete_cookie(server_name, key)` (Quart)."""
-        if len(args) > 2:
-            raise TypeError("delete_cookie() takes at most 2 positional arguments (server_name, key)")
-        if len(args) == 2:
+        `delete_cookie(server_name, key, path, domain)` (Quart)."""
+        if len(args) > 4:
+            raise TypeError(
+                "delete_cookie() takes at most 4 positional arguments (server_name, key, path, domain)"
+            )
+        if len(args) >= 2:
             key = args[1]
         elif args:
             key = args[0]
@@ -285,6 +372,40 @@ class FirkinClient:
     async def trace(self, path: str, **kwargs: Any) -> Response:
         return await self.open(path, method="TRACE", **kwargs)
 
+    def request(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | Headers | list[tuple[str, str]] | None = None,
+        query_string: dict[str, Any] | str | bytes | None = None,
+        scheme: str = "http",
+        root_path: str = "",
+        http_version: str = "1.1",
+        scope_base: dict[str, Any] | None = None,
+        auth: Authorization | tuple[str, str] | None = None,
+        subdomain: str | None = None,
+    ) -> TestHTTPConnection:
+        """A request whose body the test streams and whose response it reads as it comes:
+        `async with client.request("/upload", method="POST") as connection:` (see
+        `TestHTTPConnection`). The client's cookies go with it."""
+        header_map, path_only, query = make_test_headers_path_and_query_string(
+            self.app, path, headers, query_string, auth, subdomain
+        )
+        if self.use_cookies and "Cookie" not in header_map:
+            cookie = self._cookie_header(path_only, header_map.get("Host"))
+            if cookie is not None:
+                header_map["Cookie"] = cookie
+        scope = make_test_scope(
+            "http", path_only, method, header_map, query, scheme, root_path, http_version, scope_base
+        )
+        cls = self.http_connection_class
+        if not (isinstance(cls, type) and issubclass(cls, TestHTTPConnection)):
+            raise TypeError(
+                "http_connection_class must be firkin.testing.connections.TestHTTPConnection or a subclass"
+            )
+        return cls(self.app, scope)
+
     # ----------------------------------------------------------------- websockets
 
     def websocket(
@@ -297,12 +418,19 @@ class FirkinClient:
         subprotocols: list[str] | None = None,
         root_path: str = "",
         http_version: str = "1.1",
+        scope_base: dict[str, Any] | None = None,
+        auth: Authorization | tuple[str, str] | None = None,
+        subdomain: str | None = None,
     ) -> TestWebsocketConnection:
         """Connect to a websocket handler: `async with client.websocket("/ws") as ws:` then
-        `await ws.send(...)` / `await ws.receive()`. The client's cookies go with the handshake."""
+        `await ws.send(...)` / `await ws.receive()`. The client's cookies go with the handshake;
+        `auth`, `subdomain` and `scope_base` are as for `get()`."""
         header_map = Headers(headers) if headers is not None else Headers()
         if self.use_cookies and "Cookie" not in header_map:
-            cookie = self._cookie_header(urlsplit(path).path or "/")
+            host = header_map.get("Host")
+            if host is None and subdomain is not None:
+                host = f"{subdomain}.{self.app.config['SERVER_NAME'] or 'localhost'}"
+            cookie = self._cookie_header(urlsplit(path).path or "/", host)
             if cookie is not None:
                 header_map["Cookie"] = cookie
         scope = make_websocket_scope(
@@ -314,8 +442,16 @@ class FirkinClient:
             subprotocols=subprotocols,
             root_path=root_path,
             http_version=http_version,
+            scope_base=scope_base,
+            auth=auth,
+            subdomain=subdomain,
         )
-        return TestWebsocketConnection(self.app, scope)
+        cls = self.websocket_connection_class
+        if not (isinstance(cls, type) and issubclass(cls, TestWebsocketConnection)):
+            raise TypeError(
+                "websocket_connection_class must be firkin.testing.TestWebsocketConnection or a subclass"
+            )
+        return cls(self.app, scope)
 
     # ----------------------------------------------------------------- sessions
 

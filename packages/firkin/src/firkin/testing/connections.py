@@ -1,5 +1,6 @@
-"""Test websockets: `client.websocket(path)` talks to a handler through the app's ASGI interface, in
-process (Quart's `quart.testing.connections`); `app.test_websocket_context(path)` has no connection."""
+"""Test connections (Quart's `quart.testing.connections`): `client.websocket(path)` talks to a websocket
+handler, `client.request(path)` streams a request's body and its response, both through the app's ASGI
+interface, in process. `app.test_websocket_context(path)` has no connection."""
 
 from __future__ import annotations
 
@@ -18,18 +19,33 @@ from werkzeug.datastructures import Headers
 from firkin.wrappers import DataBody
 from firkin.wrappers.websocket import WebsocketDisconnected
 
-from .utils import make_test_scope, query_bytes, with_host
+from .utils import make_test_scope, query_bytes, with_auth, with_host
 
 if TYPE_CHECKING:
+    from werkzeug.datastructures import Authorization
+
     from firkin.app import Firkin
+    from firkin.typing import HTTPScope, WebsocketScope
     from firkin.wrappers import Response, Websocket
 
 __all__ = [
+    "HTTPDisconnectError",
+    "TestHTTPConnection",
     "TestWebsocketConnection",
+    "WebsocketDisconnectError",
     "WebsocketResponseError",
     "make_test_websocket",
     "make_websocket_scope",
 ]
+
+
+class HTTPDisconnectError(Exception):
+    """`TestHTTPConnection.receive()` after the response's last body chunk: there is nothing more."""
+
+
+class WebsocketDisconnectError(Exception):
+    """Quart's name for a websocket that disconnected; firkin raises `firkin.WebsocketDisconnected`
+    (with the close code and reason), which this is not a base of. Kept so code importing it runs."""
 
 
 class WebsocketResponseError(Exception):
@@ -50,9 +66,13 @@ def make_websocket_scope(
     subprotocols: list[str] | None = None,
     root_path: str = "",
     http_version: str = "1.1",
+    scope_base: dict[str, Any] | None = None,
+    auth: Authorization | tuple[str, str] | None = None,
+    subdomain: str | None = None,
 ) -> dict[str, Any]:
     """An ASGI websocket scope for a test handshake, with the headers a client sends (RFC 6455 §4.1)
-    and the "websocket.http.response" extension (so a refusal comes back as a response)."""
+    and the "websocket.http.response" extension (so a refusal comes back as a response). `auth`,
+    `subdomain` and `scope_base` are as for an HTTP test request."""
     if scheme not in ("ws", "wss"):
         raise ValueError(f"a websocket's scheme is 'ws' or 'wss', not {scheme!r}")
     header_map = Headers(headers) if headers is not None else Headers()
@@ -62,12 +82,15 @@ def make_websocket_scope(
     header_map.setdefault("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode("ascii"))
     if subprotocols:
         header_map.setdefault("Sec-WebSocket-Protocol", ", ".join(subprotocols))
+    with_auth(header_map, auth)
     path_only, query = query_bytes(path, query_string)
-    with_host(app, header_map)
+    with_host(app, header_map, subdomain)
     scope = make_test_scope(
         "websocket", path_only, "GET", header_map, query, scheme, root_path, http_version, None
     )
     scope["subprotocols"] = list(subprotocols or ())
+    if scope_base is not None:
+        scope.update(scope_base)
     return scope
 
 
@@ -132,9 +155,9 @@ class TestWebsocketConnection:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, app: Firkin, scope: dict[str, Any]) -> None:
+    def __init__(self, app: Firkin, scope: WebsocketScope | dict[str, Any]) -> None:
         self.app = app
-        self.scope = scope
+        self.scope: dict[str, Any] = dict(scope)
         self.accepted = False
         #: The subprotocol and extra headers the app accepted with.
         self.subprotocol: str | None = None
@@ -288,3 +311,146 @@ class TestWebsocketConnection:
     async def disconnect(self) -> None:
         """The connection drops without a close frame (code 1006)."""
         self._disconnect_app(1006, "")
+
+
+_END = object()  # the response's last body chunk was received
+
+
+class TestHTTPConnection:
+    """`async with client.request(path, method="POST") as connection:` runs the request in a task
+    while the test streams the body, `await connection.send(b"...")` then
+    `await connection.send_complete()`, and reads the response as it comes: `await
+    connection.receive()` gives each body chunk the app sends, then raises `HTTPDisconnectError`.
+    `status_code` and `headers` are set once the response has started; `await
+    connection.as_response()` is the response with the body received so far.
+
+    `await connection.disconnect()` is the client leaving: the app's next read of the body raises
+    werkzeug's ClientDisconnected, and a streamed response stops at its next chunk. Leaving the block
+    waits for the app to finish (disconnect first from an endless stream), then raises the app's
+    error if it raised one (testing mode propagates them) and the test never received it.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self, app: Firkin, scope: HTTPScope | dict[str, Any], _preserve_context: bool = False
+    ) -> None:
+        self.app = app
+        self.scope: dict[str, Any] = dict(scope)
+        self.headers: Headers | None = None
+        self.status_code: int | None = None
+        self.push_promises: list[tuple[str, Headers]] = []
+        #: The body chunks received from the app by `as_response()` or at the end of the block.
+        self.response_data = bytearray()
+        # _preserve_context is Quart's: firkin keeps a request's contexts with `async with client:`.
+        self._to_app, self._app_inbox = anyio.create_memory_object_stream[dict[str, Any]](math.inf)
+        self._app_outbox, self._from_app = anyio.create_memory_object_stream[Any](math.inf)
+        self._group: anyio.abc.TaskGroup | None = None
+        self._disconnected = False
+        self._ended = False  # receive() has seen the end (or the app's error)
+
+    async def _run_app(self) -> None:
+        async def receive() -> MutableMapping[str, Any]:
+            return await self._app_inbox.receive()
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            await anyio.lowlevel.checkpoint()  # as a server's send: a streaming app yields to the test
+            if self._disconnected:  # ASGI: sending to a client that left raises an OSError
+                raise OSError("the test client has disconnected")
+            kind = message["type"]
+            if kind == "http.response.start":
+                self.status_code = message["status"]
+                self.headers = _headers(message.get("headers", []))
+            elif kind == "http.response.body":
+                self._app_outbox.send_nowait(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    self._app_outbox.send_nowait(_END)
+            elif kind == "http.response.push":
+                self.push_promises.append((message["path"], _headers(message["headers"])))
+
+        try:
+            await self.app(self.scope, receive, send)
+        except Exception as exc:  # noqa: BLE001 - the app's error: the test gets it from receive() or at exit
+            self._app_outbox.send_nowait(exc)
+        finally:
+            self._app_outbox.send_nowait(_END)
+
+    async def __aenter__(self) -> TestHTTPConnection:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._run_app)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._group is not None
+        if exc is not None:
+            await self.disconnect()
+        try:
+            await self._group.__aexit__(None, None, None)  # the app runs to its end
+            if exc is not None:
+                return  # the test's own error wins
+            unseen = self._collect()
+            if unseen is not None:
+                raise unseen
+        finally:
+            for stream in (self._to_app, self._app_inbox, self._app_outbox, self._from_app):
+                stream.close()
+
+    def _collect(self) -> Exception | None:
+        """Move what the app sent and the test did not receive into `response_data`; the app's
+        error, if the test has not seen it."""
+        error: Exception | None = None
+        while True:
+            try:
+                item = self._from_app.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return error
+            if isinstance(item, bytes):
+                self.response_data.extend(item)
+            elif isinstance(item, Exception) and not self._ended:
+                error = item
+
+    async def send(self, data: bytes) -> None:
+        """Send a chunk of the request body (more may follow)."""
+        self._to_app.send_nowait({"type": "http.request", "body": bytes(data), "more_body": True})
+
+    async def send_complete(self) -> None:
+        """End the request body."""
+        self._to_app.send_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    async def receive(self) -> bytes:
+        """The next chunk of the response body; `HTTPDisconnectError` after the last one, or the
+        app's error if it raised one."""
+        if self._ended:
+            raise HTTPDisconnectError("the response is complete")
+        try:
+            item = await self._from_app.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            item = _END
+        if isinstance(item, bytes):
+            self.response_data.extend(item)
+            return item
+        self._ended = True
+        if isinstance(item, Exception):
+            raise item
+        raise HTTPDisconnectError("the response is complete")
+
+    async def disconnect(self) -> None:
+        """The client leaves (ASGI `http.disconnect`)."""
+        if not self._disconnected:
+            self._disconnected = True
+            self._to_app.send_nowait({"type": "http.disconnect"})
+
+    async def as_response(self) -> Response:
+        """The response so far: status, headers and the body received (by `receive()` or not)."""
+        self._collect()
+        response = self.app.response_class(status=self.status_code)
+        response.response = DataBody(bytes(self.response_data))
+        response.headers = self.headers if self.headers is not None else Headers()
+        return response
+
+
+def _headers(raw: Any) -> Headers:
+    return Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw])

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.datastructures import Authorization, FileStorage, Headers, MultiDict
 from werkzeug.test import EnvironBuilder
+from werkzeug.urls import iri_to_uri
 
 from firkin.wrappers import Body
 
@@ -52,11 +53,11 @@ def query_bytes(
 sentinel: Any = object()
 
 
-def no_op_push(path: str, headers: Headers) -> None:
+async def no_op_push(path: str, headers: Headers) -> None:
     """A push promise that goes nowhere (what Quart's test requests push with)."""
 
 
-def _with_auth(headers: Headers, auth: Authorization | tuple[str, str] | None) -> None:
+def with_auth(headers: Headers, auth: Authorization | tuple[str, str] | None) -> None:
     if auth is not None:
         if isinstance(auth, tuple):
             auth = Authorization("basic", {"username": auth[0], "password": auth[1]})
@@ -82,7 +83,7 @@ def make_test_headers_path_and_query_string(
     """Quart's helper: the headers of a test request (Host from SERVER_NAME or `localhost`, with the
     subdomain in front; a User-Agent; Basic auth), its path (percent-decoded) and query string."""
     header_map = Headers(headers) if headers is not None else Headers()
-    _with_auth(header_map, auth)
+    with_auth(header_map, auth)
     header_map.setdefault("User-Agent", "Firkin")
     with_host(app, header_map, subdomain)
     path_only, query = query_bytes(path, query_string)
@@ -165,7 +166,7 @@ def make_test_scope(
         "http_version": http_version,
         "scheme": scheme,
         "path": path,
-        "raw_path": path.encode(),
+        "raw_path": iri_to_uri(path).encode("ascii"),  # as a client sends it: percent-encoded
         "query_string": query_string,
         "root_path": root_path,
         "headers": [
@@ -220,7 +221,7 @@ def make_scope_and_body(
         data=data, form=form, files=files, json=sentinel if json is None else json, app=app, method=method
     )
     header_map = Headers(headers) if headers is not None else Headers()
-    _with_auth(header_map, auth)
+    with_auth(header_map, auth)
     content_type = body_headers.get("Content-Type")
     if content_type is not None:
         if json is not None:

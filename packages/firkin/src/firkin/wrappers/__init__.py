@@ -1,10 +1,12 @@
 """Request, response and websocket wrappers (Quart's module path: `firkin.wrappers`)."""
 
+from .base import BaseRequestWebsocket
 from .request import Body, Request
 from .response import DataBody, FileBody, IOBody, IterableBody, Response, ResponseBody
 from .websocket import Websocket, WebsocketDisconnected
 
 __all__ = [
+    "BaseRequestWebsocket",
     "Body",
     "DataBody",
     "FileBody",

@@ -13,18 +13,17 @@ from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, Mul
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.utils import get_host
 
 from firkin._sync import in_event_loop, run_sync, wait_for
 from firkin.globals import _cv_app
 
-if TYPE_CHECKING:
-    from werkzeug.routing import Rule
+from .base import BaseRequestWebsocket, Routed
 
+if TYPE_CHECKING:
     from firkin.typing import ASGIReceive, ASGISend
 
-__all__ = ["Body", "Request", "Routed", "Unread", "awaitable_class"]
+__all__ = ["BaseRequestWebsocket", "Body", "Request", "Routed", "Unread", "awaitable_class"]
 
 T = TypeVar("T")
 
@@ -119,35 +118,7 @@ _content_types: dict[str, tuple[str, dict[str, str]]] = {}
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
 
 
-class Routed:
-    """What matching the URL map sets on a request or a websocket handshake, and what follows from it."""
-
-    url_rule: Rule | None = None
-    view_args: dict[str, Any] | None = None
-    routing_exception: Exception | None = None
-
-    @property
-    def endpoint(self) -> str | None:
-        return self.url_rule.endpoint if self.url_rule is not None else None
-
-    @property
-    def blueprint(self) -> str | None:
-        endpoint = self.endpoint
-        if endpoint is not None and "." in endpoint:
-            return endpoint.rpartition(".")[0]
-        return None
-
-    @property
-    def blueprints(self) -> list[str]:
-        """The registered names of the current blueprint and its parents, innermost first."""
-        name = self.blueprint
-        if name is None:
-            return []
-        parts = name.split(".")
-        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
-
-
-class Request(Routed, SansIORequest):
+class Request(BaseRequestWebsocket):
     """The incoming request. Data that needs the body is awaited: `await request.get_json()`,
     `await request.form`, `await request.files`, `await request.values`, `await request.get_data()`."""
 

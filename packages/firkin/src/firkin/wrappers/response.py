@@ -22,10 +22,15 @@ from werkzeug.utils import get_content_type
 from firkin._sync import iterate_in_thread
 from firkin.globals import _cv_app
 
+from .request import awaitable_class
+
 if TYPE_CHECKING:
     from .request import Request
 
 __all__ = ["FILE_CHUNK_SIZE", "DataBody", "FileBody", "IOBody", "IterableBody", "Response", "ResponseBody"]
+
+# bytes that can be awaited (giving themselves): `response.data` in Flask's form and Quart's.
+_awaitable_bytes: type[bytes] = awaitable_class(bytes)
 
 #: How much of a file is read, held and sent at a time, so a large file never sits in memory.
 #: Precedents: Starlette's FileResponse reads 64 KiB; werkzeug's wrap_file and Quart 8 KiB.
@@ -541,9 +546,11 @@ class Response(SansIOResponse):
 
     @property
     def data(self) -> bytes:
+        """The body (Flask's `response.data`). It can be awaited too, giving the same bytes, so
+        Quart's `await response.data` works."""
         if not isinstance(self.response, DataBody):
             raise RuntimeError("this response is streamed: use `await response.get_data()`")
-        return self.response.data
+        return _awaitable_bytes(self.response.data)
 
     @data.setter
     def data(self, value: str | bytes) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import Headers
-from werkzeug.sansio.request import Request as SansIORequest
 
 from firkin.globals import _cv_app
 
-from .request import Routed
+from .base import BaseRequestWebsocket
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -65,7 +64,7 @@ class WebsocketIO(Protocol):
     def cancel_on_disconnect(self) -> anyio.CancelScope: ...
 
 
-class Websocket(Routed, SansIORequest):
+class Websocket(BaseRequestWebsocket):
     """The websocket being handled (`firkin.websocket` in a handler): the handshake's path, args,
     headers and cookies as on a request, and the connection as awaitables.
 

@@ -1,0 +1,59 @@
+"""What a request and a websocket handshake share: werkzeug's sans-I/O request, and what matching the
+URL map sets on it. `BaseRequestWebsocket` is Quart's name for that base class."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.sansio.request import Request as SansIORequest
+
+if TYPE_CHECKING:
+    from werkzeug.routing import Rule
+
+__all__ = ["BaseRequestWebsocket", "Routed"]
+
+
+class Routed:
+    """What matching the URL map sets on a request or a websocket handshake, and what follows from it."""
+
+    url_rule: Rule | None = None
+    view_args: dict[str, Any] | None = None
+    routing_exception: Exception | None = None
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.url_rule.endpoint if self.url_rule is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        endpoint = self.endpoint
+        if endpoint is not None and "." in endpoint:
+            return endpoint.rpartition(".")[0]
+        return None
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The registered names of the current blueprint and its parents, innermost first."""
+        name = self.blueprint
+        if name is None:
+            return []
+        parts = name.split(".")
+        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+class BaseRequestWebsocket(Routed, SansIORequest):
+    """The base of `Request` and `Websocket`: the path, query, headers and cookies of a request or a
+    websocket handshake, and its URL rule once matched. `isinstance(obj, BaseRequestWebsocket)`
+    tells either one."""
+
+    @property
+    def script_root(self) -> str:
+        """The prefix the app is mounted at (`root_path`; WSGI's SCRIPT_NAME), as Quart and Flask
+        name it."""
+        return self.root_path
+
+    @property
+    def url_root(self) -> str:
+        """The URL the app is mounted at, with a trailing slash: `http://example.com/bob/`
+        (werkzeug's `root_url`)."""
+        return self.root_url
