@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http.cookies import SimpleCookie
 from typing import Any
 
 import firkin
@@ -318,11 +319,17 @@ async def test_session_cookie_options() -> None:
         session["a"] = 1
         return "ok"
 
-    cookie = (await app.test_client().get("/")).headers["Set-Cookie"]
-    assert cookie.startswith("sid=")
-    assert "Secure" in cookie
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
+    jar: SimpleCookie = SimpleCookie()
+    jar.load((await app.test_client().get("/")).headers["Set-Cookie"])
+    assert list(jar) == ["sid"]
+    cookie = jar["sid"]
+    assert (cookie["secure"], cookie["httponly"], cookie["samesite"], cookie["path"]) == (
+        True,
+        True,
+        "Lax",
+        "/",
+    )
+    assert (cookie["expires"], cookie["max-age"], cookie["domain"]) == ("", "", "")  # not permanent
 
 
 async def test_lifespan_hooks_and_background_tasks() -> None:
