@@ -6,6 +6,7 @@ import logging
 from http.cookies import SimpleCookie
 from typing import Any
 
+import anyio
 import firkin
 import pytest
 from firkin import (
@@ -362,6 +363,74 @@ async def test_lifespan_hooks_and_background_tasks() -> None:
         assert events == ["before", "while-start"]
         await test_app.test_client().get("/")
     assert events == ["before", "while-start", f"task x {app.name}", "after", "while-end"]
+
+
+def app_with_slow_background_task(seconds: float, events: list[str]) -> Firkin:
+    """GET / starts a background task that sleeps `seconds`, then records; hooks record too."""
+    app = Firkin(__name__)
+
+    @app.after_serving
+    async def shutdown() -> None:
+        events.append("after_serving")
+        await anyio.sleep(0.05)  # a cancelled-too-late task would get the loop here
+        events.append("after_serving done")
+
+    @app.get("/")
+    async def index() -> str:
+        async def work() -> None:
+            events.append(f"task started in {current_app.name}")
+            try:
+                await anyio.sleep(seconds)
+            except anyio.get_cancelled_exc_class():
+                events.append("task cancelled")
+                raise
+            events.append("task done")
+
+        app.add_background_task(work)
+        return "ok"
+
+    return app
+
+
+async def wait_until_started(events: list[str]) -> None:
+    with anyio.fail_after(5):
+        while not events:
+            await anyio.sleep(0.001)
+
+
+async def test_shutdown_waits_for_a_background_task_that_awaits() -> None:
+    events: list[str] = []
+    app = app_with_slow_background_task(0.3, events)
+    async with app.test_app() as test_app:
+        started = anyio.current_time()
+        response = await test_app.test_client().get("/")
+        assert (response.status_code, await response.get_data()) == (200, b"ok")
+        await wait_until_started(events)
+        assert events == [f"task started in {app.name}"]  # answered; the task still sleeping
+    # Shutdown waited for the task to finish before after_serving ran.
+    assert events == [f"task started in {app.name}", "task done", "after_serving", "after_serving done"]
+    assert anyio.current_time() - started >= 0.3
+
+
+async def test_a_background_task_past_the_shutdown_bound_is_cancelled_before_after_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    app = app_with_slow_background_task(30, events)
+    app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = 0.2
+    with caplog.at_level(logging.WARNING):
+        async with app.test_app() as test_app:
+            await test_app.test_client().get("/")
+            await wait_until_started(events)
+            started = anyio.current_time()  # shutdown starts after this
+    took = anyio.current_time() - started
+    # Waited for the bound, then cancelled the task, and only then ran after_serving (which may
+    # close what the task was using).
+    assert events == [f"task started in {app.name}", "task cancelled", "after_serving", "after_serving done"]
+    assert 0.2 <= took < 5
+    assert [r.getMessage() for r in caplog.records if r.name == app.logger.name] == [
+        "Background tasks still running after 0.2 s at shutdown: cancelled"
+    ]
 
 
 async def test_debug_mode_propagates_and_the_dev_server_shows_the_traceback_page() -> None:

@@ -184,7 +184,7 @@ async def serving_stopped(app: Firkin) -> None:
 
 class BackgroundTasks:
     """Tasks started by `app.add_background_task`: owned by the lifespan's task group when there is
-    one (so shutdown waits for them, bounded), else run right after the response."""
+    one (so shutdown waits for them, bounded, then cancels them), else run right after the response."""
 
     def __init__(self, app: Firkin) -> None:
         self.app = app
@@ -193,6 +193,7 @@ class BackgroundTasks:
         self._running = 0
         self._idle = anyio.Event()
         self._idle.set()
+        self._scopes: set[anyio.CancelScope] = set()  # one per running task, to cancel it at shutdown
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._pending.append((func, args, kwargs))
@@ -218,23 +219,31 @@ class BackgroundTasks:
             self.task_group.start_soon(self._run, func, args, kwargs)
 
     async def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        try:
-            async with self.app.app_context():
-                await self.app.ensure_async(func)(*args, **kwargs)
-        except Exception:
-            self.app.logger.exception("Background task %r failed", func)
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                async with self.app.app_context():
+                    await self.app.ensure_async(func)(*args, **kwargs)
+            except Exception:
+                self.app.logger.exception("Background task %r failed", func)
+            finally:
+                self._scopes.discard(scope)
+                self._running -= 1
+                if self._running == 0:
+                    self._idle.set()
 
     async def wait_all(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the running tasks; then cancel what is left and wait for
+        it to end, so that after_serving does not run beside them (as in Quart)."""
         with anyio.move_on_after(timeout) as scope:
             await self._idle.wait()
         if scope.cancelled_caught:
             self.app.logger.warning(
                 "Background tasks still running after %s s at shutdown: cancelled", timeout
             )
+            for task_scope in self._scopes:
+                task_scope.cancel()
+            await self._idle.wait()
 
 
 def background_tasks(app: Firkin) -> BackgroundTasks:
