@@ -433,6 +433,27 @@ async def test_a_background_task_past_the_shutdown_bound_is_cancelled_before_aft
     ]
 
 
+@pytest.mark.parametrize("loops", [("asyncio", "trio"), ("trio", "asyncio")])
+def test_one_app_served_on_one_loop_then_the_other(loops: tuple[str, str]) -> None:
+    # A test suite may serve one app object on asyncio and then on trio: nothing the first run made
+    # for its loop (the background tasks' bookkeeping) may break the second one's shutdown.
+    events: list[str] = []
+    app = app_with_slow_background_task(0.01, events)
+
+    async def serve_once(with_task: bool) -> None:
+        async with app.test_app() as test_app:
+            if with_task:
+                await test_app.test_client().get("/")
+                await wait_until_started(events)
+
+    for loop in loops:
+        for with_task in (False, True):  # the first shutdown on each loop has no task to wait for
+            events.clear()
+            anyio.run(serve_once, with_task, backend=loop)
+            task = [f"task started in {app.name}", "task done"] if with_task else []
+            assert events == [*task, "after_serving", "after_serving done"]
+
+
 async def test_debug_mode_propagates_and_the_dev_server_shows_the_traceback_page() -> None:
     import httpx
     from firkin.debug import DebugMiddleware
