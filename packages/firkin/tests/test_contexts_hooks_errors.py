@@ -300,14 +300,25 @@ async def test_secret_key_fallbacks_still_read_old_sessions() -> None:
     async def read() -> str:
         return str(session.get("who"))
 
+    @app.get("/write")
+    async def write() -> str:
+        session["visits"] = 1
+        return "written"
+
     client = app.test_client()
     async with client.session_transaction() as sess:
         sess["who"] = "me"
+    signed_with_old = client.get_cookie("session")
+    assert signed_with_old is not None
     app.secret_key = "new"
     app.config["SECRET_KEY_FALLBACKS"] = ["old"]
     assert await (await client.get("/read")).get_data() == b"me"
+    # Written again: signed with the current key, which alone reads it.
+    assert await (await client.get("/write")).get_data() == b"written"
     app.config["SECRET_KEY_FALLBACKS"] = []
-    assert await (await client.get("/read")).get_data() == b"None"
+    assert await (await client.get("/read")).get_data() == b"me"
+    client.set_cookie("session", signed_with_old)
+    assert await (await client.get("/read")).get_data() == b"None"  # the old key is no longer trusted
 
 
 async def test_session_cookie_options() -> None:
