@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from http.cookies import SimpleCookie
 from typing import Any
 
+import anyio
 import firkin
 import pytest
 from firkin import (
@@ -232,8 +234,11 @@ async def test_blueprint_hooks_and_error_handlers_are_scoped() -> None:
 
     app.register_blueprint(bp)
     client = app.test_client()
-    assert await (await client.get("/bp/x")).get_data() == b"bp 404"
-    assert await (await client.get("/y")).get_data() != b"bp 404"
+    in_bp = await client.get("/bp/x")
+    assert (in_bp.status_code, await in_bp.get_data()) == (404, b"bp 404")
+    # Outside the blueprint: werkzeug's own 404 page, not the blueprint's handler (nor a 500).
+    outside = await client.get("/y")
+    assert (outside.status_code, await outside.get_data(as_text=True)) == (404, NotFound().get_body())
     assert seen == ["bp-before"]
 
 
@@ -295,14 +300,25 @@ async def test_secret_key_fallbacks_still_read_old_sessions() -> None:
     async def read() -> str:
         return str(session.get("who"))
 
+    @app.get("/write")
+    async def write() -> str:
+        session["visits"] = 1
+        return "written"
+
     client = app.test_client()
     async with client.session_transaction() as sess:
         sess["who"] = "me"
+    signed_with_old = client.get_cookie("session")
+    assert signed_with_old is not None
     app.secret_key = "new"
     app.config["SECRET_KEY_FALLBACKS"] = ["old"]
     assert await (await client.get("/read")).get_data() == b"me"
+    # Written again: signed with the current key, which alone reads it.
+    assert await (await client.get("/write")).get_data() == b"written"
     app.config["SECRET_KEY_FALLBACKS"] = []
-    assert await (await client.get("/read")).get_data() == b"None"
+    assert await (await client.get("/read")).get_data() == b"me"
+    client.set_cookie("session", signed_with_old)
+    assert await (await client.get("/read")).get_data() == b"None"  # the old key is no longer trusted
 
 
 async def test_session_cookie_options() -> None:
@@ -315,11 +331,17 @@ async def test_session_cookie_options() -> None:
         session["a"] = 1
         return "ok"
 
-    cookie = (await app.test_client().get("/")).headers["Set-Cookie"]
-    assert cookie.startswith("sid=")
-    assert "Secure" in cookie
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
+    jar: SimpleCookie = SimpleCookie()
+    jar.load((await app.test_client().get("/")).headers["Set-Cookie"])
+    assert list(jar) == ["sid"]
+    cookie = jar["sid"]
+    assert (cookie["secure"], cookie["httponly"], cookie["samesite"], cookie["path"]) == (
+        True,
+        True,
+        "Lax",
+        "/",
+    )
+    assert (cookie["expires"], cookie["max-age"], cookie["domain"]) == ("", "", "")  # not permanent
 
 
 async def test_lifespan_hooks_and_background_tasks() -> None:
@@ -354,6 +376,95 @@ async def test_lifespan_hooks_and_background_tasks() -> None:
     # Shutdown is startup reversed: the while_serving generators end before the after_serving
     # functions run (Quart 0.22's order).
     assert events == ["before", "while-start", f"task x {app.name}", "while-end", "after"]
+
+
+def app_with_slow_background_task(seconds: float, events: list[str]) -> Firkin:
+    """GET / starts a background task that sleeps `seconds`, then records; hooks record too."""
+    app = Firkin(__name__)
+
+    @app.after_serving
+    async def shutdown() -> None:
+        events.append("after_serving")
+        await anyio.sleep(0.05)  # a cancelled-too-late task would get the loop here
+        events.append("after_serving done")
+
+    @app.get("/")
+    async def index() -> str:
+        async def work() -> None:
+            events.append(f"task started in {current_app.name}")
+            try:
+                await anyio.sleep(seconds)
+            except anyio.get_cancelled_exc_class():
+                events.append("task cancelled")
+                raise
+            events.append("task done")
+
+        app.add_background_task(work)
+        return "ok"
+
+    return app
+
+
+async def wait_until_started(events: list[str]) -> None:
+    with anyio.fail_after(5):
+        while not events:
+            await anyio.sleep(0.001)
+
+
+async def test_shutdown_waits_for_a_background_task_that_awaits() -> None:
+    events: list[str] = []
+    app = app_with_slow_background_task(0.3, events)
+    async with app.test_app() as test_app:
+        started = anyio.current_time()
+        response = await test_app.test_client().get("/")
+        assert (response.status_code, await response.get_data()) == (200, b"ok")
+        await wait_until_started(events)
+        assert events == [f"task started in {app.name}"]  # answered; the task still sleeping
+    # Shutdown waited for the task to finish before after_serving ran.
+    assert events == [f"task started in {app.name}", "task done", "after_serving", "after_serving done"]
+    assert anyio.current_time() - started >= 0.3
+
+
+async def test_a_background_task_past_the_shutdown_bound_is_cancelled_before_after_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    app = app_with_slow_background_task(30, events)
+    app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = 0.2
+    with caplog.at_level(logging.WARNING):
+        async with app.test_app() as test_app:
+            await test_app.test_client().get("/")
+            await wait_until_started(events)
+            started = anyio.current_time()  # shutdown starts after this
+    took = anyio.current_time() - started
+    # Waited for the bound, then cancelled the task, and only then ran after_serving (which may
+    # close what the task was using).
+    assert events == [f"task started in {app.name}", "task cancelled", "after_serving", "after_serving done"]
+    assert 0.2 <= took < 5
+    assert [r.getMessage() for r in caplog.records if r.name == app.logger.name] == [
+        "Background tasks still running after 0.2 s at shutdown: cancelled"
+    ]
+
+
+@pytest.mark.parametrize("loops", [("asyncio", "trio"), ("trio", "asyncio")])
+def test_one_app_served_on_one_loop_then_the_other(loops: tuple[str, str]) -> None:
+    # A test suite may serve one app object on asyncio and then on trio: nothing the first run made
+    # for its loop (the background tasks' bookkeeping) may break the second one's shutdown.
+    events: list[str] = []
+    app = app_with_slow_background_task(0.01, events)
+
+    async def serve_once(with_task: bool) -> None:
+        async with app.test_app() as test_app:
+            if with_task:
+                await test_app.test_client().get("/")
+                await wait_until_started(events)
+
+    for loop in loops:
+        for with_task in (False, True):  # the first shutdown on each loop has no task to wait for
+            events.clear()
+            anyio.run(serve_once, with_task, backend=loop)
+            task = [f"task started in {app.name}", "task done"] if with_task else []
+            assert events == [*task, "after_serving", "after_serving done"]
 
 
 async def test_debug_mode_propagates_and_the_dev_server_shows_the_traceback_page() -> None:

@@ -163,11 +163,13 @@ def test_plain_maps_use_the_table_and_custom_converters_the_tree_walk() -> None:
 def test_rules_added_later_are_matched() -> None:
     url_map = FirkinMap([FirkinRule("/<name>", endpoint="name")])
     adapter = url_map.bind("example.com")
-    assert url_map.fast_match(adapter, "/about", "GET") is not None
+    before = url_map.fast_match(adapter, "/about", "GET")
+    assert before is not None
+    assert (before[0].endpoint, before[1]) == ("name", {"name": "about"})
     url_map.add(FirkinRule("/about", endpoint="about"))
     found = url_map.fast_match(url_map.bind("example.com"), "/about", "GET")
     assert found is not None
-    assert found[0].endpoint == "about"
+    assert (found[0].endpoint, found[1]) == ("about", {})
 
 
 RULES = [

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from firkin import Firkin, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 pytestmark = pytest.mark.anyio
 
@@ -141,25 +142,18 @@ async def test_body_streams() -> None:
     assert await response.get_json() == {"total": 100_000}
 
 
-async def test_max_content_length_with_and_without_content_length() -> None:
-    app = make_app()
-    app.config["MAX_CONTENT_LENGTH"] = 100
-    client = app.test_client()
-    assert (await client.post("/data", data=b"x" * 100)).status_code == 200
-    assert (await client.post("/data", data=b"x" * 101)).status_code == 413
-    # No Content-Length (as with a chunked upload): counted as it arrives, still 413.
-    scope_headers = {"Content-Type": "application/octet-stream"}
-    response = await client.post("/stream", data=b"x" * 500, headers=scope_headers)
-    assert response.status_code == 413
-
-
-async def test_body_without_content_length_is_bounded() -> None:
-    app = make_app()
-    app.config["MAX_CONTENT_LENGTH"] = 1000
+async def chunked_upload(app: Firkin, path: str, chunks: list[bytes]) -> tuple[list[dict[str, Any]], int]:
+    """POST `chunks` to `path` as a server gives a chunked upload (no Content-Length) to the app:
+    the messages the app sent, and how many of the chunks it asked for."""
     sent: list[dict[str, Any]] = []
+    asked = 0
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"y" * 600, "more_body": True}
+        nonlocal asked
+        asked += 1
+        if asked > len(chunks):
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunks[asked - 1], "more_body": asked < len(chunks)}
 
     async def send(message: Any) -> None:
         sent.append(dict(message))
@@ -170,8 +164,8 @@ async def test_body_without_content_length_is_bounded() -> None:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/data",
-        "raw_path": b"/data",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(b"host", b"localhost"), (b"transfer-encoding", b"chunked")],
@@ -179,7 +173,42 @@ async def test_body_without_content_length_is_bounded() -> None:
         "server": ("localhost", 80),
     }
     await app(scope, receive, send)
-    assert sent[0]["status"] == 413
+    return sent, asked
+
+
+async def test_max_content_length_with_content_length() -> None:
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    client = app.test_client()
+    assert await (await client.post("/data", data=b"x" * 100)).get_data() == b"x" * 100
+    # The test client sends Content-Length: 101, more than allowed, so it is refused up front.
+    too_big = await client.post("/data", data=b"x" * 101)
+    assert (too_big.status_code, await too_big.get_data(as_text=True)) == (
+        413,
+        RequestEntityTooLarge().get_body(),
+    )
+
+
+@pytest.mark.parametrize("path", ["/data", "/stream"])
+async def test_max_content_length_without_content_length(path: str) -> None:
+    # No Content-Length (a chunked upload): counted as it arrives, a 413 as soon as the count passes
+    # the maximum, the rest never asked for; both for get_data() and for `async for request.body`.
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    sent, asked = await chunked_upload(app, path, [b"x" * 60] * 5)
+    assert (sent[0]["status"], sent[1]["body"]) == (413, RequestEntityTooLarge().get_body().encode())
+    assert asked == 2  # 120 bytes: past 100
+    sent, asked = await chunked_upload(app, path, [b"x" * 50] * 2)  # exactly the maximum: read
+    assert (sent[0]["status"], asked) == (200, 2)
+    expected = b"x" * 100 if path == "/data" else b'{"total":100}\n'
+    assert sent[1]["body"] == expected
+
+
+async def test_body_without_content_length_is_bounded() -> None:
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    sent, asked = await chunked_upload(app, "/data", [b"y" * 600] * 1000)  # 600 kB on offer
+    assert (sent[0]["status"], asked) == (413, 2)
 
 
 async def test_per_request_max_content_length() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookies import SimpleCookie
 
 import pytest
 from firkin import Blueprint, Firkin, Response, abort, jsonify, make_response, redirect, request, url_for
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
+from werkzeug.http import http_date
 
 pytestmark = pytest.mark.anyio
 
@@ -422,3 +427,41 @@ async def test_redirect_and_abort_are_the_responses_werkzeug_builds() -> None:
     app.error_handler_spec[None][404][NotFound] = not_found
     response = await client.get("/gone")
     assert await response.get_data() == b"custom 404"
+
+
+async def test_cookies_a_view_sets_expire_as_asked() -> None:
+    app = Firkin(__name__)
+    dated = datetime(2040, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    @app.get("/")
+    async def index() -> Response:
+        response = Response("cookies")
+        response.set_cookie("short", "1", max_age=60)
+        response.set_cookie("dated", "2", expires=dated)
+        response.set_cookie("browser", "3")
+        response.delete_cookie("gone")
+        return response
+
+    client = app.test_client()
+    client.set_cookie("gone", "0")
+    before = int(time.time())  # Expires has whole seconds
+    response = await client.get("/")
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        jar.load(header)
+    assert list(jar) == ["short", "dated", "browser", "gone"]
+    # max_age: Max-Age and the matching Expires (for clients that know only Expires).
+    assert jar["short"]["max-age"] == "60"
+    short_expires = parsedate_to_datetime(jar["short"]["expires"]).timestamp()
+    assert before + 60 <= short_expires <= time.time() + 60
+    assert (jar["dated"]["expires"], jar["dated"]["max-age"]) == (http_date(dated), "")
+    assert (jar["browser"]["expires"], jar["browser"]["max-age"]) == ("", "")  # ends with the browser
+    # delete_cookie: expired at once, both ways.
+    assert (jar["gone"]["expires"], jar["gone"]["max-age"]) == (http_date(0), "0")
+    # The test client's jar honours them.
+    assert [client.get_cookie(name) for name in ("short", "dated", "browser", "gone")] == [
+        "1",
+        "2",
+        "3",
+        None,
+    ]

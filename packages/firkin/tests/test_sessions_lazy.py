@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from http.cookies import Morsel, SimpleCookie
+
 import pytest
-from firkin import Firkin, session
+from firkin import Firkin, Response, session
 from firkin.sessions import SecureCookieSessionInterface
 
 pytestmark = pytest.mark.anyio
@@ -41,16 +46,60 @@ async def test_reading_the_session_adds_vary_cookie() -> None:
     await client.get("/login")
     response = await client.get("/read")
     assert await response.get_data() == b"ada"
-    assert "Cookie" in response.headers.get("Vary", "")
+    assert response.headers.getlist("Vary") == ["Cookie"]
+
+
+def session_cookie(response: Response) -> Morsel[str]:
+    """The one Set-Cookie of `response`, parsed; it must be the session's."""
+    [header] = response.headers.getlist("Set-Cookie")
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(header)
+    assert list(jar) == ["session"]
+    return jar["session"]
+
+
+def expires_at(morsel: Morsel[str]) -> float:
+    return parsedate_to_datetime(morsel["expires"]).timestamp()
+
+
+def session_in(app: Firkin, morsel: Morsel[str]) -> object:
+    """What the cookie holds, checked against the app's current key."""
+    interface = app.session_interface
+    assert isinstance(interface, SecureCookieSessionInterface)
+    return interface.get_signing_serializer(app).loads(morsel.value)
 
 
 async def test_permanent_session_is_refreshed_even_when_the_view_does_not_touch_it() -> None:
-    client = make_app().test_client()
-    first = await client.get("/login")
-    assert "Expires=" in first.headers["Set-Cookie"]
-    # SESSION_REFRESH_EACH_REQUEST (the default): the cookie is sent again, with a new expiry.
-    refreshed = await client.get("/untouched")
-    assert "session=" in refreshed.headers.get("Set-Cookie", "")
+    app = make_app()
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=1)
+    client = app.test_client()
+    before = int(time.time())  # Expires has whole seconds
+    first = session_cookie(await client.get("/login"))
+    # Permanent: Expires is now + PERMANENT_SESSION_LIFETIME (Flask sets no Max-Age).
+    assert before + 86400 <= expires_at(first) <= time.time() + 86400
+    assert first["max-age"] == ""
+    assert session_in(app, first) == {"_permanent": True, "user": "ada"}
+    # SESSION_REFRESH_EACH_REQUEST (the default): the cookie is sent again with an expiry worked out
+    # anew (the lifetime changed between the requests to tell the two apart), the session unchanged.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=2)
+    before = int(time.time())
+    refreshed = session_cookie(await client.get("/untouched"))
+    assert before + 2 * 86400 <= expires_at(refreshed) <= time.time() + 2 * 86400
+    assert refreshed["max-age"] == ""
+    assert session_in(app, refreshed) == {"_permanent": True, "user": "ada"}
+
+
+async def test_a_session_that_is_not_permanent_ends_with_the_browser() -> None:
+    app = make_app()
+
+    @app.get("/visit")
+    async def visit() -> str:
+        session["seen"] = True
+        return "ok"
+
+    cookie = session_cookie(await app.test_client().get("/visit"))
+    assert (cookie["expires"], cookie["max-age"]) == ("", "")
+    assert session_in(app, cookie) == {"seen": True}
 
 
 async def test_no_refresh_when_disabled() -> None:

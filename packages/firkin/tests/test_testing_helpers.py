@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -68,11 +69,21 @@ def test_bodies() -> None:
     assert (body, headers["Content-Type"]) == (b"a=1", "application/x-www-form-urlencoded")
     with pytest.raises(ValueError, match="at most one"):
         make_test_body_with_headers(data=b"x", json={"a": 1})
-    assert sentinel is not None
+
+
+def test_sentinel_means_no_json_given() -> None:
+    # `sentinel` is json's default: passing it is passing nothing, unlike None (JSON null above).
+    assert inspect.signature(make_test_body_with_headers).parameters["json"].default is sentinel
+    assert make_test_body_with_headers(json=sentinel) == (b"", Headers())
+    body, headers = make_test_body_with_headers(data=b"raw", json=sentinel)  # not a second body
+    assert (body, headers) == (b"raw", Headers())
 
 
 async def test_no_op_push_is_awaited_as_in_quart() -> None:
-    await no_op_push("/style.css", Headers())  # goes nowhere, raises nothing
+    # Awaited (Quart's is async); what is left to show is that it raises nothing and changes nothing.
+    headers = Headers({"Accept": "text/css"})
+    await no_op_push("/style.css", headers)
+    assert headers == Headers({"Accept": "text/css"})
 
 
 async def test_a_scope_made_by_hand_is_served() -> None:

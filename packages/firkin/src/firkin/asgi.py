@@ -185,15 +185,17 @@ async def serving_stopped(app: Firkin) -> None:
 
 class BackgroundTasks:
     """Tasks started by `app.add_background_task`: owned by the lifespan's task group when there is
-    one (so shutdown waits for them, bounded), else run right after the response."""
+    one (so shutdown waits for them, bounded, then cancels them), else run right after the response."""
 
     def __init__(self, app: Firkin) -> None:
         self.app = app
         self.task_group: anyio.abc.TaskGroup | None = None
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
         self._running = 0
-        self._idle = anyio.Event()
-        self._idle.set()
+        # Set when the last running task ends; made by wait_all in the loop that waits (an app may
+        # be served on one event loop library and then on another).
+        self._idle: anyio.Event | None = None
+        self._scopes: set[anyio.CancelScope] = set()  # one per running task, to cancel it at shutdown
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._pending.append((func, args, kwargs))
@@ -208,34 +210,46 @@ class BackgroundTasks:
         while self._pending:
             func, args, kwargs = self._pending.pop(0)
             self._running += 1
-            self._idle = anyio.Event() if self._idle.is_set() else self._idle
             await self._run(func, args, kwargs)
 
     def start_pending(self) -> None:
         while self._pending and self.task_group is not None:
             func, args, kwargs = self._pending.pop(0)
             self._running += 1
-            self._idle = anyio.Event() if self._idle.is_set() else self._idle
             self.task_group.start_soon(self._run, func, args, kwargs)
 
     async def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        try:
-            async with self.app.app_context():
-                await self.app.ensure_async(func)(*args, **kwargs)
-        except Exception:
-            self.app.logger.exception("Background task %r failed", func)
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                async with self.app.app_context():
+                    await self.app.ensure_async(func)(*args, **kwargs)
+            except Exception:
+                self.app.logger.exception("Background task %r failed", func)
+            finally:
+                self._scopes.discard(scope)
+                self._running -= 1
+                if self._running == 0 and self._idle is not None:
+                    self._idle.set()
 
     async def wait_all(self, timeout: float) -> None:
-        with anyio.move_on_after(timeout) as scope:
-            await self._idle.wait()
-        if scope.cancelled_caught:
-            self.app.logger.warning(
-                "Background tasks still running after %s s at shutdown: cancelled", timeout
-            )
+        """Wait up to `timeout` seconds for the running tasks; then cancel what is left and wait for
+        it to end, so that after_serving does not run beside them (as in Quart)."""
+        if self._running == 0:
+            return
+        idle = self._idle = anyio.Event()
+        try:
+            with anyio.move_on_after(timeout) as scope:
+                await idle.wait()
+            if scope.cancelled_caught:
+                self.app.logger.warning(
+                    "Background tasks still running after %s s at shutdown: cancelled", timeout
+                )
+                for task_scope in self._scopes:
+                    task_scope.cancel()
+                await idle.wait()
+        finally:
+            self._idle = None
 
 
 def background_tasks(app: Firkin) -> BackgroundTasks:

@@ -366,7 +366,8 @@ def has_subdomain_rules(url_map: Map) -> bool:
 
 def subdomain_of(host: str, server_name: str | None, scheme: str) -> str:
     """The subdomain part of `host` under SERVER_NAME ("" without one, or for the name itself);
-    "<invalid>" when the host is not under it, so that no subdomain rule matches."""
+    "<invalid>" when the host is not under it (werkzeug's word), so that neither the plain rules nor
+    a named subdomain's match; a wildcard subdomain rule (`<user>`) still does, as in Flask."""
     if not server_name:
         return ""
     name = server_name.lower()
