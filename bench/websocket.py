@@ -385,8 +385,7 @@ def measure_row(
         print(f"  round {round_no} {spec.name:<10} {row.name:<14} n/a: {reason}", flush=True)
         return
     if status != "ok":
-        message_ = f"round {round_no}: {reason}"
-        cell.failures.append(message_)
+        cell.failures.append(f"round {round_no}: {reason}")
         print(f"  !! round {round_no} {spec.name} {row.name} FAILED: {reason}", flush=True)
         return
     messages, elapsed = int(str(result["messages"])), float(str(result["elapsed_s"]))
@@ -527,7 +526,9 @@ def markdown(rows: Sequence[WsRow], specs: Sequence[WsServer], results: Results,
     pairs = [
         (a, b) for a, b in (RAW_PAIRS if group == "raw" else FRAMEWORK_PAIRS) if a in names and b in names
     ]
-    if not names:
+    # A row n/a for the whole group (the framework apps have no broadcast) is left out.
+    shown = [r for r in rows if any(results[r.name][n].samples or results[r.name][n].failures for n in names)]
+    if not shown:
         return ""
     out: list[str] = []
     for attr, title in (("msgs_per_s", "messages/s"), ("msgs_per_cpu_s", "messages per server CPU-second")):
@@ -535,10 +536,8 @@ def markdown(rows: Sequence[WsRow], specs: Sequence[WsServer], results: Results,
         if attr == "msgs_per_s":
             head.append("load gen CPU")
         out += [f"{title}:", "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
-        for row in rows:
+        for row in shown:
             cells = results[row.name]
-            if not any(cells[n].samples or cells[n].failures for n in names):
-                continue  # n/a for the whole group (the framework apps have no broadcast)
             line = [row.name, *(_cell_text(cells[n], attr) for n in names)]
             line += [_times(_ratio(cells[a].median(attr), cells[b].median(attr))) for a, b in pairs]
             if attr == "msgs_per_s":
