@@ -4,6 +4,11 @@ Routes: ``GET /`` plaintext, ``GET /json`` a small JSON object, ``POST /echo`` t
 ``GET /1mib`` 1 MiB of bytes (for the HTTP/2 benchmark's large-response row).
 Anything else is a 404. The ``lifespan`` scope is completed so every server starts it the same way.
 
+WebSockets (bench/websocket.py, bench/memory.py ``--websocket``): ``/echo`` sends every message back
+as it came (text as text, bytes as bytes); ``/broadcast`` sends every message any client sends to all
+clients connected to ``/broadcast`` (the sender included), one ``await send()`` after the other. Any
+other path is refused (a close before the accept: servers answer 403).
+
 Serve it with e.g. ``tapster bench.apps:app`` or ``uvicorn bench.apps:app`` from the repository root.
 """
 
@@ -74,12 +79,68 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+# The sends of the websockets connected to /broadcast (one server process, one event loop).
+_subscribers: set[Send] = set()
+
+
+async def _websocket_echo(receive: Receive, send: Send) -> None:
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect
+        text = message.get("text")
+        if text is not None:
+            await send({"type": "websocket.send", "text": text})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def _websocket_broadcast(receive: Receive, send: Send) -> None:
+    # Subscribed before the accept: a client that has its 101 is sure to get the next broadcast.
+    _subscribers.add(send)
+    try:
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            text = message.get("text")
+            out: Message = {"type": "websocket.send"}
+            if text is not None:
+                out["text"] = text
+            else:
+                out["bytes"] = message["bytes"]
+            for subscriber in list(_subscribers):  # a copy: subscribers come and go during the awaits
+                try:
+                    await subscriber(out)
+                except Exception:  # noqa: BLE001 - that client left; the others still get it
+                    _subscribers.discard(subscriber)
+    finally:
+        _subscribers.discard(send)
+
+
+async def _websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    path = scope["path"]
+    if path == "/echo":
+        await _websocket_echo(receive, send)
+    elif path == "/broadcast":
+        await _websocket_broadcast(receive, send)
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     kind = scope["type"]
     if kind == "lifespan":
         await _lifespan(receive, send)
         return
     if kind != "http":
+        if kind == "websocket":
+            await _websocket(scope, receive, send)
+            return
         raise RuntimeError(f"bench app: unsupported scope type {kind!r}")
     path = scope["path"]
     method = scope["method"]
