@@ -244,6 +244,7 @@ class FakeTransport:
         self.aborted = False
         self.lost = False
         self.reading = True
+        self.pauses = 0  # pause_reading() calls
         self.supports_eof = True
         self.eof_written = False
         self.high_water: int | None = None
@@ -291,6 +292,7 @@ class FakeTransport:
 
     def pause_reading(self) -> None:
         self.reading = False
+        self.pauses += 1
 
     def resume_reading(self) -> None:
         self.reading = True

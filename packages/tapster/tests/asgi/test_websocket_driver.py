@@ -713,3 +713,44 @@ def test_a_quiet_compressing_websocket_frees_its_zlib_state_and_still_talks() ->
     c.send(TextMessage(data="hello 2 hello 2, back again"))  # refers back to earlier messages
     assert c.events() == [TextMessage(data="hello 2 hello 2, back again")]
     assert holds_zlib()
+
+
+def test_reading_resumes_when_half_the_queue_is_taken() -> None:
+    # Not at every message the app takes: a client that keeps the queue full would cost a pause and
+    # a resume per message.
+    backend = FakeBackend()
+    gates: list[Any] = []
+    received: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            gate = backend.create_waiter()
+            gates.append(gate)
+            await gate.wait()
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            received.append(message["text"])
+
+    c = WS(app, backend, ws_max_queue=4)
+    c.open()
+    c.feed(b"".join(c.client.send(TextMessage(data=str(i))) for i in range(6)))
+    assert not c.transport.reading  # four queued, two left in the buffer
+    assert c.transport.pauses == 1
+    gates[-1].wake()
+    backend.run_until_idle()
+    assert received == ["0"]
+    assert c.transport.pauses == 1  # three queued: still paused, never resumed
+    gates[-1].wake()
+    backend.run_until_idle()
+    assert received == ["0", "1"]
+    # Two queued (half): reading resumed, the buffer's two were queued, which filled it again.
+    assert not c.transport.reading
+    assert c.transport.pauses == 2
+    for _ in range(4):
+        gates[-1].wake()
+        backend.run_until_idle()
+    assert received == [str(i) for i in range(6)]
+    assert c.transport.reading

@@ -230,7 +230,13 @@ class WebSocketCycle:
             queue = self._queue
             if queue:
                 data = queue.popleft()
-                if self._reading_paused and not self.stream.is_closing():
+                # Reading resumes once the app has taken half the queue, not at every message it
+                # takes (a pause and a resume per message when a client keeps the queue full).
+                if (
+                    self._reading_paused
+                    and len(queue) <= self.stream.state.config.ws_max_queue // 2
+                    and not self.stream.is_closing()
+                ):
                     self._reading_paused = False
                     self.stream.resume_reading()
                     self._pump()  # what was left in the buffer when reading paused
