@@ -57,7 +57,7 @@ class Config:
     ws_ping_timeout: float = 20.0  # seconds to wait for a pong (-> close 1011) or a close answer
     ws_per_message_deflate: bool = True  # accept permessage-deflate compression (RFC 7692)
     ws_deflate_window_bits: int = 12  # our compressor's window (2**n bytes), and the client's when it lets us
-    ws_deflate_level: int = 6  # zlib compression level, 1 (fastest) to 9 (smallest)
+    ws_deflate_level: int = 1  # zlib compression level, 1 (fastest) to 9 (smallest)
     ws_deflate_idle_timeout: float = 10.0  # seconds without a message, then a websocket's zlib state is freed
 
     # HTTP/2 (RFC 9113). Precedents in tapster.protocol.http2.H2Limits.

@@ -66,7 +66,7 @@ class PerMessageDeflate:
         server_takeover: bool = True,
         client_bits: int = 15,
         client_takeover: bool = True,
-        level: int = 6,
+        level: int = 1,
     ) -> None:
         self.server_bits = server_bits
         self.server_takeover = server_takeover

@@ -199,7 +199,7 @@ def negotiate(
     max_message_size: int,
     deflate: bool,
     deflate_window_bits: int = 12,
-    deflate_level: int = 6,
+    deflate_level: int = 1,
 ) -> tuple[list[tuple[bytes, bytes]], WebSocketConnection]:
     """The response headers accepting `handshake` (validated; HTTP/1.1 adds its own Upgrade and
     Connection, HTTP/2 none) and the connection that speaks WebSocket from then on. Raises
@@ -257,7 +257,7 @@ def accept(
     max_message_size: int,
     deflate: bool,
     deflate_window_bits: int = 12,
-    deflate_level: int = 6,
+    deflate_level: int = 1,
 ) -> tuple[bytes, WebSocketConnection]:
     """The HTTP/1.1 101 response accepting `handshake` (`extra`: pre-formatted server header lines),
     and the connection that speaks WebSocket from then on. Raises LocalProtocolError for invalid app
