@@ -85,6 +85,7 @@ class WebsocketConnection:
         self._data_ready: anyio.Event | None = None  # set when the inbox or the reading changes
         self._watch: anyio.Event | None = None  # wakes the watcher (see run_receiver)
         self._call_soon: Callable[[Callable[[], object]], object] | None = None
+        self._watch_check_due = False
         self._handler_scopes: list[anyio.CancelScope] = []
         self.disconnect_code = 1006  # RFC 6455 §7.1.5: closed without a close frame
         self.disconnect_reason = ""
@@ -137,6 +138,8 @@ class WebsocketConnection:
             watch.set()
 
     def _wake_watcher_soon(self) -> None:
+        if self._watch_check_due:
+            return  # one check per turn of the loop, however many messages the handler took
         call_soon = self._call_soon
         if call_soon is None:
             try:
@@ -144,7 +147,12 @@ class WebsocketConnection:
             except RuntimeError:  # not asyncio (trio): the woken watcher runs after we yield, as late
                 self._wake_watcher()
                 return
-        call_soon(self._wake_watcher)
+        self._watch_check_due = True
+        call_soon(self._due_watch_check)
+
+    def _due_watch_check(self) -> None:
+        self._watch_check_due = False
+        self._wake_watcher()
 
     def _wake_readers(self) -> None:
         ready = self._data_ready

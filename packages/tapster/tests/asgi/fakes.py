@@ -245,6 +245,7 @@ class FakeTransport:
         self.lost = False
         self.reading = True
         self.pauses = 0  # pause_reading() calls
+        self.writes = 0  # write() calls that wrote
         self.supports_eof = True
         self.eof_written = False
         self.high_water: int | None = None
@@ -270,6 +271,7 @@ class FakeTransport:
             self.late_writes.append(data)
         else:
             self.written += data
+            self.writes += 1
 
     def close(self) -> None:
         if not self.closed:

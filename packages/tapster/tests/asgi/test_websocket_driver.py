@@ -754,3 +754,38 @@ def test_reading_resumes_when_half_the_queue_is_taken() -> None:
         backend.run_until_idle()
     assert received == [str(i) for i in range(6)]
     assert c.transport.reading
+
+
+def test_frames_sent_while_more_messages_wait_are_written_together() -> None:
+    c = WS(echo, ws_max_queue=64)
+    c.open()
+    writes = c.transport.writes
+    c.feed(b"".join(c.client.send(TextMessage(data=f"m{i}")) for i in range(20)))
+    # The twenty echoes went out in few writes (the last alone, or with those held before it),
+    # in order, whole.
+    assert c.transport.writes - writes <= 2
+    assert c.events() == [TextMessage(data=f"m{i}") for i in range(20)]
+    writes = c.transport.writes
+    c.send(TextMessage(data="alone"))  # nothing else waiting: written at once
+    assert c.transport.writes - writes == 1
+    assert c.events() == [TextMessage(data="alone")]
+
+
+def test_held_frames_go_before_the_close() -> None:
+    async def answer_then_close(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        for _ in range(3):
+            message = await receive()
+            await send({"type": "websocket.send", "text": "re " + message["text"]})
+        await send({"type": "websocket.close", "code": 1000})
+
+    c = WS(answer_then_close, ws_max_queue=64)
+    c.open()
+    c.feed(b"".join(c.client.send(TextMessage(data=str(i))) for i in range(3)))
+    assert c.events() == [
+        TextMessage(data="re 0"),
+        TextMessage(data="re 1"),
+        TextMessage(data="re 2"),
+        CloseConnection(code=1000, reason=""),
+    ]

@@ -53,6 +53,8 @@ class WebSocketCycle:
         "_closed",
         "_connect_sent",
         "_going_away",
+        "_held",
+        "_held_size",
         "_idle",
         "_ping_count",
         "_ping_payload",
@@ -87,6 +89,8 @@ class WebSocketCycle:
         self._closed: tuple[int, str] | None = None  # (code, reason) the app gets in websocket.disconnect
         self._connect_sent = False
         self._going_away = False
+        self._held: list[bytes] | None = None  # frames sent by the app, written together soon
+        self._held_size = 0
         # Frees a compressing websocket's zlib state once it has been quiet for a while.
         self._idle: Deadline | None = None
         self._reading_paused = False
@@ -143,7 +147,7 @@ class WebSocketCycle:
             assert self.ws is not None
             self._ping_count += 1
             self._ping_payload = b"%d" % self._ping_count
-            stream.write(self.ws.send_ping(self._ping_payload))
+            self._write(self.ws.send_ping(self._ping_payload))
             self.deadline.set_in(config.ws_ping_timeout)
 
     def _pump(self) -> None:
@@ -171,7 +175,7 @@ class WebSocketCycle:
             elif isinstance(event, Closed):
                 out = ws.data_to_send()
                 if out:
-                    stream.write(out)
+                    self._write(out)
                 self._finish(event.code, event.reason)
                 return
             elif isinstance(event, Pong) and event.payload == self._ping_payload:
@@ -184,7 +188,7 @@ class WebSocketCycle:
                         self.deadline.set(None)
         out = ws.data_to_send()
         if out:
-            stream.write(out)
+            self._write(out)
 
     def _finish(self, code: int, reason: str, *, abort: bool = False) -> None:
         """The WebSocket is over: the app hears (code, reason) once the queue is drained; the stream
@@ -204,16 +208,32 @@ class WebSocketCycle:
     def _fail(self, code: int, reason: str) -> None:
         """RFC 6455 §7.1.7: send a close frame and end the stream without waiting for an answer."""
         assert self.ws is not None
-        self.stream.write(self.ws.send_close(code, reason))
+        self._write(self.ws.send_close(code, reason))
         self._finish(code, reason)
 
     def _start_close(self, code: int, reason: str) -> None:
         """RFC 6455 §7.1.2: send a close frame; the stream ends at the answer or the timeout."""
         assert self.ws is not None
         stream = self.stream
-        stream.write(self.ws.send_close(code, reason))
+        self._write(self.ws.send_close(code, reason))
         self.phase = Phase.CLOSING
         self.deadline.set_in(stream.state.config.ws_ping_timeout)
+
+    def _write(self, data: bytes) -> None:
+        """Write `data` after any frames held back (one write for all)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            held.append(data)
+            data = b"".join(held)
+        self.stream.write(data)
+
+    def _write_held(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self.stream.is_closing():
+                self.stream.write(b"".join(held))
 
     def _wake(self) -> None:
         if self._waiter is not None:
@@ -270,7 +290,23 @@ class WebSocketCycle:
             if stream.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             assert self.ws is not None
-            stream.write(self.ws.send_message(data))
+            frame = self.ws.send_message(data)
+            held = self._held
+            if self._queue and not stream.write_paused:
+                # More messages wait for the app, so more sends are likely to follow at once (a
+                # client with many in flight): hold the frame and write them together, at the
+                # latest when this turn of the event loop ends. Alone, a frame goes out now.
+                if held is None:
+                    self._held = [frame]
+                    self._held_size = len(frame)
+                    stream.state.backend.call_soon(self._write_held)
+                else:
+                    held.append(frame)
+                    self._held_size += len(frame)
+                if self._held_size >= stream.state.config.write_buffer_size:
+                    self._write_held()
+            else:
+                self._write(frame)
             if self._idle is not None:
                 self._idle.set_in(stream.state.config.ws_deflate_idle_timeout)
             if stream.write_paused:
