@@ -145,10 +145,13 @@ def open_idle(port: int, count: int, into: list[socket.socket], kind: str = "htt
         into.append(sock)
 
 
-def measure(loop: str, connections: int, kind: str = "http1") -> float:
+def measure(loop: str, connections: int, kind: str = "http1", settle: float = 0.5) -> float:
     port = free_port()
     cmd = [sys.executable, "-m", "tapster", "bench.apps:app", "--bind", f"{HOST}:{port}", "--loop", loop]
     cmd += ["--keep-alive-timeout", "120", "--log-level", "warning", "--backlog", "4096"]
+    if kind == "websocket-deflate":
+        # Idle is quiet for ws_deflate_idle_timeout (10 s by default; 1 s here, to keep the run short).
+        cmd += ["--ws-deflate-idle-timeout", "1"]
     proc = subprocess.Popen(cmd)
     socks: list[socket.socket] = []
     try:
@@ -164,7 +167,7 @@ def measure(loop: str, connections: int, kind: str = "http1") -> float:
         time.sleep(0.5)
         before = rss_kib(proc.pid)
         open_idle(port, connections, socks, kind)
-        time.sleep(0.5)
+        time.sleep(settle)
         after = rss_kib(proc.pid)
         return (after - before) / connections
     finally:
@@ -191,6 +194,14 @@ def main() -> int:
     want = min(hard, max(soft, args.connections * 2 + 200))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     for loop in args.loop or ["uvloop", "asyncio", "trio"]:
+        if args.kind == "websocket-deflate":
+            busy = measure(loop, args.connections, args.kind)
+            idle = measure(loop, args.connections, args.kind, settle=3.0)
+            print(
+                f"{loop:<8} {idle:6.1f} KiB per idle {KINDS[args.kind]}"
+                f" ({busy:.1f} KiB right after its message, before ws_deflate_idle_timeout)"
+            )
+            continue
         print(f"{loop:<8} {measure(loop, args.connections, args.kind):6.1f} KiB per idle {KINDS[args.kind]}")
     return 0
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
+import sys
 import time
+from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tapster.config import Config
 
@@ -33,6 +37,7 @@ class ServerState:
         "_extra_pairs",
         "_pairs_second",
         "_server_line",
+        "_trim_due",
         "access_log",
         "app",
         "backend",
@@ -58,9 +63,25 @@ class ServerState:
         self._date_second = -1
         self._extra = self._server_line
         self._pairs_second = -1
+        self._trim_due = False
         self._extra_pairs: list[tuple[bytes, bytes]] = (
             [(b"server", b"tapster")] if config.server_header else []
         )
+
+    def memory_freed(self) -> None:
+        """Much memory went back to the C allocator (the zlib state of idle websockets): ask it to
+        return its free pages to the system soon (glibc's malloc_trim), at most once a second.
+        Without this the process keeps the pages, and its size, as if the state were still held."""
+        if self._trim_due or _malloc_trim() is None:
+            return
+        self._trim_due = True
+        self.backend.call_at(self.backend.now() + 1.0, self._trim)
+
+    def _trim(self) -> None:
+        self._trim_due = False
+        trim = _malloc_trim()
+        if trim is not None:
+            trim(0)
 
     def extra_headers(self) -> bytes:
         """The header lines the server adds to every response; the Date is formatted once a second."""
@@ -89,3 +110,18 @@ class ServerState:
         self.connections.discard(conn)
         if not self.connections and self.on_all_closed is not None:
             self.on_all_closed.wake()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, None elsewhere (musl, macOS, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return cast("Callable[[int], int]", trim)

@@ -219,6 +219,13 @@ class WebSocketCycle:
         self.phase = Phase.CLOSING
         self.deadline.set_in(stream.state.config.ws_ping_timeout)
 
+    def _release(self) -> None:
+        """Quiet for ws_deflate_idle_timeout: free the compression state (and let the allocator
+        give it back to the system)."""
+        if self.ws is not None:
+            self.ws.release()
+            self.stream.state.memory_freed()
+
     def _write(self, data: bytes) -> None:
         """Write `data` after any frames held back (one write for all)."""
         held = self._held
@@ -373,7 +380,7 @@ class WebSocketCycle:
             raise
         self.ws = ws
         if ws.deflate is not None:
-            self._idle = Deadline(stream.state.backend, ws.release)
+            self._idle = Deadline(stream.state.backend, self._release)
         self.phase = Phase.OPEN
         self._log_access(101 if self.request.http_version != b"2" else 200)
         ws.receive_data(stream.upgrade(headers))
