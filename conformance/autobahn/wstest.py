@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AutobahnUnavailable", "Wstest", "autobahn_home", "ensure_wstest", "find_python27"]
+__all__ = ["AutobahnUnavailable", "Wstest", "autobahn_home", "ensure_wstest", "find_python27", "write_spec"]
 
 _HERE = Path(__file__).resolve().parent
 REPO = _HERE.parents[1]
