@@ -678,3 +678,32 @@ def test_idle_compressing_connections_hold_little_memory() -> None:
     # the deflater never outlives its message.
     assert (busy - before) / len(peers) > 8 * 1024
     assert (idle - before) / len(peers) < 2 * 1024  # what is left: windows kept as bytes, no zlib state
+
+
+@pytest.mark.parametrize(
+    ("first", "rest"),
+    [
+        (b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", b"\xf4\x90\x80\x80edited"),  # Autobahn 6.4.3
+        (b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4", b"\x90"),  # Autobahn 6.4.4
+    ],
+)
+def test_invalid_utf8_fails_before_its_frame_is_complete(first: bytes, rest: bytes) -> None:
+    # RFC 6455 §8.1, as soon as the bytes make it certain: the frame's last part never arrives.
+    peer = Peer()
+    frame = client_frame(0x81, first + rest + b"-and-more-that-never-comes")
+    head = len(frame) - len(first + rest + b"-and-more-that-never-comes")
+    assert peer.feed(frame[: head + len(first)]) == []  # valid so far: wait
+    assert peer.feed(frame[head + len(first) : head + len(first) + len(rest)]) == [
+        Closed(1007, "text message is not valid UTF-8")
+    ]
+
+
+def test_a_text_frame_checked_in_parts_after_earlier_fragments() -> None:
+    # The check of a partial frame starts from where the message's earlier fragments left off.
+    peer = Peer()
+    data = client_frame(0x01, b"ab\xe2") + client_frame(0x80, b"\x82\xac end")  # a euro sign split
+    for i in range(len(data)):
+        events = peer.feed(data[i : i + 1])
+        if i < len(data) - 1:
+            assert events == []
+    assert events == [Message("ab€ end")]

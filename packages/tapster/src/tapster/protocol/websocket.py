@@ -288,6 +288,8 @@ class WebSocketConnection:
 
     __slots__ = (
         "_buf",
+        "_checked",
+        "_checker",
         "_compressed",
         "_decoder",
         "_deflate",
@@ -314,6 +316,9 @@ class WebSocketConnection:
         self._parts: list[str | bytes] = []
         self._size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # The part of an incomplete text frame whose UTF-8 was checked already, and the checker.
+        self._checked = 0
+        self._checker: codecs.IncrementalDecoder | None = None
 
     @property
     def deflate(self) -> PerMessageDeflate | None:
@@ -393,7 +398,18 @@ class WebSocketConnection:
                 return self._fail(_MESSAGE_TOO_BIG, "")
             end = start + length
             if size < end:
+                # Part of a text frame is here: RFC 6455 §8.1 fails the connection on invalid
+                # UTF-8, and as soon as the bytes so far make it certain (Autobahn 6.4.3-4).
+                if (
+                    size > start + self._checked
+                    and opcode < 8
+                    and not (b0 & 0x40 or self._compressed)
+                    and self._check_partial_text(opcode, start, size) is not None
+                ):
+                    return self._fail(_INVALID_DATA, "text message is not valid UTF-8")
                 break
+            self._checked = 0
+            self._checker = None
             payload = apply_mask(buf[start:end], buf[start - 4 : start]) if length else b""
             del buf[:end]
             if opcode >= 8:
@@ -408,6 +424,27 @@ class WebSocketConnection:
             self.state = WSState.CLOSED
             return Closed(_ABNORMAL, "")
         return NEED_DATA
+
+    def _check_partial_text(self, opcode: int, start: int, size: int) -> UnicodeDecodeError | None:
+        """Check the UTF-8 of the part of a text frame that arrived after the part already checked;
+        the error, or None (not text, or valid so far)."""
+        if (self._opcode or opcode) != 1:
+            return None
+        buf = self._buf
+        checker = self._checker
+        if checker is None:
+            checker = self._checker = _utf8_decoder()
+            if self._decoder is not None:  # the message's earlier fragments left a sequence open
+                checker.setstate(self._decoder.getstate())
+        done = self._checked
+        mask = bytes(buf[start - 4 : start])
+        turn = done % 4
+        try:
+            checker.decode(apply_mask(buf[start + done : size], mask[turn:] + mask[:turn]), False)
+        except UnicodeDecodeError as exc:
+            return exc
+        self._checked = size - start
+        return None
 
     def _control(self, opcode: int, payload: bytes) -> Event | None:
         if opcode == 9:  # ping: answered with a pong carrying the same payload (RFC 6455 §5.5.2)
