@@ -789,3 +789,57 @@ def test_held_frames_go_before_the_close() -> None:
         TextMessage(data="re 2"),
         CloseConnection(code=1000, reason=""),
     ]
+
+
+def test_answers_to_messages_before_a_protocol_error_go_out_before_its_close() -> None:
+    # Autobahn 3.2 and others: a valid message, then right behind it (same read) a broken frame.
+    # The app still takes the message and its echo goes out, then the close 1002.
+    c = WS(echo)
+    c.open()
+    bad = bytes([0xA1, 0x80]) + b"\x00\x00\x00\x00"  # RSV2 set, masked, empty
+    c.feed(c.client.send(TextMessage(data="hello")) + bad)
+    events = c.events()
+    assert events[0] == TextMessage(data="hello")
+    assert isinstance(events[1], CloseConnection)
+    assert events[1].code == 1002
+    assert c.closed
+
+
+def test_a_peer_close_behind_messages_lets_the_app_answer_them_first() -> None:
+    c = WS(echo)
+    c.open()
+    c.feed(
+        c.client.send(TextMessage(data="one"))
+        + c.client.send(TextMessage(data="two"))
+        + c.client.send(CloseConnection(code=1000, reason="bye"))
+    )
+    assert c.events() == [
+        TextMessage(data="one"),
+        TextMessage(data="two"),
+        CloseConnection(code=1000, reason="bye"),
+    ]
+
+
+def test_a_held_close_goes_out_after_ws_ping_timeout_if_the_app_does_not_come_back() -> None:
+    backend = FakeBackend()
+    gate = backend.create_waiter()
+
+    async def takes_one(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        await gate.wait()  # busy elsewhere, never receives again
+
+    c = WS(takes_one, backend, ws_ping_interval=0, ws_ping_timeout=5.0)
+    c.open()
+    c.feed(
+        c.client.send(TextMessage(data="one"))
+        + c.client.send(TextMessage(data="two"))
+        + c.client.send(CloseConnection(code=1000))
+    )
+    assert c.events() == []
+    c.advance(4.9)
+    assert c.events() == []
+    c.advance(0.2)
+    assert c.events() == [CloseConnection(code=1000, reason="")]
+    assert c.closed

@@ -52,6 +52,7 @@ class WebSocketCycle:
     __slots__ = (
         "_closed",
         "_connect_sent",
+        "_deferred",
         "_going_away",
         "_held",
         "_held_size",
@@ -86,6 +87,7 @@ class WebSocketCycle:
         #: Pings, the pong timeout and the close-handshake timeout (armed once accepted).
         self.deadline = Deadline(stream.state.backend, self._timed_out)
         self._queue: deque[str | bytes] = deque()
+        self._deferred: Closed | None = None  # a close held back until the app takes the queue
         self._closed: tuple[int, str] | None = None  # (code, reason) the app gets in websocket.disconnect
         self._connect_sent = False
         self._going_away = False
@@ -133,6 +135,8 @@ class WebSocketCycle:
         """The deadline passed: a ping is due, a pong or a close answer is overdue."""
         stream = self.stream
         config = stream.state.config
+        if self._close_deferred():
+            return
         if self.phase is Phase.CLOSING:
             error_log.debug("WebSocket close from %s not answered in time", stream.client)
             self._finish(_ABNORMAL, "", abort=True)
@@ -173,6 +177,13 @@ class WebSocketCycle:
                 if self._idle is not None:
                     self._idle.set_in(stream.state.config.ws_deflate_idle_timeout)
             elif isinstance(event, Closed):
+                if queue and self.phase is Phase.OPEN:
+                    # Messages received before the close still wait for the app: it takes them,
+                    # and may answer them, before the close frame goes out (at its next receive(),
+                    # or after ws_ping_timeout at the latest).
+                    self._deferred = event
+                    self.deadline.set_in(stream.state.config.ws_ping_timeout)
+                    return
                 out = ws.data_to_send()
                 if out:
                     self._write(out)
@@ -213,11 +224,26 @@ class WebSocketCycle:
 
     def _start_close(self, code: int, reason: str) -> None:
         """RFC 6455 §7.1.2: send a close frame; the stream ends at the answer or the timeout."""
+        if self._close_deferred():  # the peer's close (or a failure) came first: that one goes out
+            return
         assert self.ws is not None
         stream = self.stream
         self._write(self.ws.send_close(code, reason))
         self.phase = Phase.CLOSING
         self.deadline.set_in(stream.state.config.ws_ping_timeout)
+
+    def _close_deferred(self) -> bool:
+        """Send the close that waited for the app to take the messages before it; False if none."""
+        event = self._deferred
+        if event is None:
+            return False
+        self._deferred = None
+        assert self.ws is not None
+        out = self.ws.data_to_send()
+        if out:
+            self._write(out)
+        self._finish(event.code, event.reason)
+        return True
 
     def _release(self) -> None:
         """Quiet for ws_deflate_idle_timeout: free the compression state (and let the allocator
@@ -255,6 +281,8 @@ class WebSocketCycle:
             return dict(_CONNECT)
         while True:
             queue = self._queue
+            if not queue and self._deferred is not None:
+                self._close_deferred()  # the app has taken every message before the close
             if queue:
                 data = queue.popleft()
                 # Reading resumes once the app has taken half the queue, not at every message it

@@ -290,6 +290,7 @@ class WebSocketConnection:
         "_buf",
         "_checked",
         "_checker",
+        "_close_queued",
         "_compressed",
         "_decoder",
         "_deflate",
@@ -309,6 +310,7 @@ class WebSocketConnection:
         self._buf = bytearray()
         self._eof = False
         self._out = b""
+        self._close_queued = False  # a close frame waits in _out
         # The data message being received in fragments: its opcode (0: none), whether it is
         # compressed, its pieces, its size so far, and its UTF-8 decoder (text only).
         self._opcode = 0
@@ -468,6 +470,7 @@ class WebSocketConnection:
                 return self._fail(_INVALID_DATA, "close reason is not valid UTF-8")
         if self.state is WSState.OPEN:  # the peer closes: answer in kind, echoing its code and reason
             self._out += _frame(0x88, payload)
+            self._close_queued = True
         self.state = WSState.CLOSED
         self._parts.clear()
         return Closed(code, reason)
@@ -518,6 +521,7 @@ class WebSocketConnection:
             reason = f"message larger than {self.max_message_size} bytes"
         if self.state is WSState.OPEN:
             self._out += _close_frame(code, reason)
+            self._close_queued = True
         self.state = WSState.CLOSED
         self._parts.clear()
         self._buf.clear()
@@ -526,13 +530,17 @@ class WebSocketConnection:
     def data_to_send(self) -> bytes:
         """Bytes the connection produced by itself (pongs, close answers) since the last call."""
         out, self._out = self._out, b""
+        self._close_queued = False
         return out
 
     # ----------------------------------------------------------------- sending
 
     def send_message(self, data: str | bytes) -> bytes:
-        """The frame carrying `data` (text for a `str`, binary for `bytes`)."""
-        if self.state is not WSState.OPEN:
+        """The frame carrying `data` (text for a `str`, binary for `bytes`). Allowed while the
+        connection is open, and once closed while the close frame it queued (an answer to the
+        peer's, or a failure's) has not been taken by `data_to_send()`: the caller may send the
+        answers to messages received before the close, ahead of it."""
+        if self.state is not WSState.OPEN and not self._close_queued:
             raise LocalProtocolError("the WebSocket is closing: no more messages can be sent")
         if isinstance(data, str):
             first = 0x81
