@@ -3,8 +3,12 @@
     python bench/frameworks.py [--rounds N] [--duration S] [--connections C] [--quick] [--servers ...]
 
 The same app (``bench/fw_apps/``: ``GET /`` plaintext, ``GET /json`` a small JSON object,
-``GET /user/<int:id>`` JSON with the id) in four frameworks, each on the server it is usually run with,
-single worker, access log off:
+``GET /user/<int:id>`` JSON with the id, and the idioms rows: a returned tuple with a status and
+headers, a ``Response`` object, ``jsonify``, a rendered template, ``redirect``, ``abort(404)``, an
+urlencoded form, a 16 KiB POST echo, a blueprint ``before_request`` hook reading the session, a
+multipart upload, and plaintext over one connection; ``bench/fw_apps/__init__.py`` says what each app
+does for each) in four frameworks, each on the server it is usually run with, single worker, access
+log off:
 
 - firkin on tapster: ``python -m tapster bench.fw_apps.firkin_app:app --loop uvloop``
 - Starlette on Uvicorn: ``--loop uvloop --http httptools --no-access-log``
@@ -53,9 +57,18 @@ from bench.fw_apps import (
 USER_ID = 123
 
 
+def _lua_string(text: str) -> str:
+    """`text` as a Lua string literal, byte for byte (a long bracket string would turn CRLF into LF)."""
+    escaped = "".join(c if c.isalnum() or c in " -_.,:;=/@%<>&+" else f"\\{ord(c):03d}" for c in text)
+    return f'"{escaped}"'
+
+
 def _post(body: str, content_type: str) -> str:
-    """A wrk script that POSTs `body` (a Lua long string keeps it byte for byte)."""
-    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{content_type}"\nwrk.body = [==[{body}]==]\n'
+    """A wrk script that POSTs `body`."""
+    return (
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = {_lua_string(content_type)}\n'
+        f"wrk.body = {_lua_string(body)}\n"
+    )
 
 
 ECHO_BODY = "x" * 16384
