@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -571,3 +572,13 @@ def main(bench: Benchmark, argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(text + "\n")
     return 130 if interrupted else 0
+
+
+def time_us(call: Callable[[], object], repeat: int, min_time: float) -> float:
+    """Median µs per `call()` over `repeat` runs of a loop long enough to last about `min_time` s
+    (the in-process microbenchmarks: bench/parser.py, bench/wsframes.py)."""
+    timer = timeit.Timer(call)
+    number, elapsed = timer.autorange()
+    number = max(1, int(number * min_time / max(elapsed, 1e-9)))
+    runs = timer.repeat(repeat=repeat, number=number)
+    return statistics.median(runs) / number * 1e6

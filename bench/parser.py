@@ -25,15 +25,20 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import platform
-import statistics
 import sys
-import timeit
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python bench/parser.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import h11
 import httptools
 from tapster.protocol import PAUSED, H11Connection, H11Limits, Request
+
+from bench._common import time_us
 
 MINIMAL = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 BROWSER = (
@@ -201,15 +206,6 @@ REFERENCE = "tapster"
 # ---------------------------------------------------------------------------------------------- timing
 
 
-def time_us(parse: Parse, data: bytes, repeat: int, min_time: float) -> float:
-    """Median µs per call over `repeat` runs of a loop long enough to last about `min_time` s."""
-    timer = timeit.Timer(lambda: parse(data))
-    number, elapsed = timer.autorange()
-    number = max(1, int(number * min_time / max(elapsed, 1e-9)))
-    runs = timer.repeat(repeat=repeat, number=number)
-    return statistics.median(runs) / number * 1e6
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=7, help="timeit repeats; the median is reported")
@@ -232,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 if got != HEADER_COUNTS[data]:
                     print(f"{name} saw {got} header fields in {label}, expected {HEADER_COUNTS[data]}")
                     return 1
-            results[label][name] = time_us(parse, data, args.repeat, args.min_time)
+            results[label][name] = time_us(partial(parse, data), args.repeat, args.min_time)
 
     labels = list(INPUTS)
     header = f"{'parser':<20}" + "".join(f"{label:>29}" for label in labels)

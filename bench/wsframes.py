@@ -30,10 +30,9 @@ import argparse
 import importlib.metadata
 import os
 import platform
-import statistics
 import sys
-import timeit
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,8 @@ import zlib
 from tapster.protocol import NEED_DATA
 from tapster.protocol._wsdeflate import negotiate_deflate
 from tapster.protocol.websocket import Message, WebSocketConnection
+
+from bench._common import time_us
 
 Echo = Callable[[bytes], Any]
 
@@ -165,15 +166,6 @@ INPUTS: dict[str, tuple[bytes, bool, bool]] = {
 }
 
 
-def time_us(echo: Echo, frame: bytes, repeat: int, min_time: float) -> float:
-    """Median µs per call over `repeat` runs of a loop long enough to last about `min_time` s."""
-    timer = timeit.Timer(lambda: echo(frame))
-    number, elapsed = timer.autorange()
-    number = max(1, int(number * min_time / max(elapsed, 1e-9)))
-    runs = timer.repeat(repeat=repeat, number=number)
-    return statistics.median(runs) / number * 1e6
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=7, help="timeit repeats; the median is reported")
@@ -200,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 if got != expected or not out:
                     print(f"{name} did not echo the {label} message")
                     return 1
-            results[label][name] = time_us(echo, frame, args.repeat, args.min_time)
+            results[label][name] = time_us(partial(echo, frame), args.repeat, args.min_time)
 
     print(f"{'message':<22}" + "".join(f"{name:>26}" for name in VARIANTS))
     for label in INPUTS:
