@@ -24,7 +24,7 @@ from .autobahn.report import load_results, section_of, sections
 from .autobahn.run import CI_CASES, Run, judge, run_fuzzingclient
 from .autobahn.wstest import AutobahnUnavailable, Wstest, ensure_wstest
 
-# Building the Python 2.7 environment the first time takes a minute or less (./dev test does it before
+# Building the Python 2.7 environment the first time takes about 20 s (./dev test does it before
 # pytest), and a run 20-25 s; the first test of each loop waits for them.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
