@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "PASSING",
@@ -53,6 +55,9 @@ class CaseResult:
     expectation: str = ""
     result: str = ""  # wstest's explanation of `behavior`
     result_close: str = ""  # ... and of `behavior_close`
+    started: datetime | None = None  # wstest's clock, UTC
+    received: str = ""  # the frames and messages wstest got, as its report lists them
+    expected_ok: str = ""  # what it would have graded OK
     report_file: Path | None = None
 
     @property
@@ -76,6 +81,8 @@ class CaseResult:
         ]
         if self.behavior not in PASSING:
             lines.append(f"  result:   {self.result}")
+            lines.append(f"  OK needs: {self.expected_ok}")
+            lines.append(f"  received: {self.received}")
         if self.behavior_close not in PASSING:
             lines.append(f"  close:    {self.result_close}")
         if self.report_file is not None:
@@ -83,8 +90,12 @@ class CaseResult:
         return "\n".join(lines)
 
 
-def _text(value: object) -> str:
-    return "" if value is None else " ".join(str(value).split())
+def _text(value: object, limit: int = 400) -> str:
+    """One line of at most `limit` characters, without the report's HTML emphasis."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).replace("<b>", "").replace("</b>", "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_results(outdir: Path, agent: str) -> dict[str, CaseResult]:
@@ -93,10 +104,11 @@ def load_results(outdir: Path, agent: str) -> dict[str, CaseResult]:
     results: dict[str, CaseResult] = {}
     for case_id, entry in index.get(agent, {}).items():
         report_file = outdir / entry["reportfile"] if entry.get("reportfile") else None
-        detail: Mapping[str, object] = {}
+        detail: dict[str, Any] = {}
         if report_file is not None and report_file.is_file():
             detail = json.loads(report_file.read_text())
         close_code = entry.get("remoteCloseCode")
+        started = detail.get("started")
         results[case_id] = CaseResult(
             id=case_id,
             behavior=entry["behavior"],
@@ -107,6 +119,9 @@ def load_results(outdir: Path, agent: str) -> dict[str, CaseResult]:
             expectation=_text(detail.get("expectation")),
             result=_text(detail.get("result")),
             result_close=_text(detail.get("resultClose")),
+            started=datetime.fromisoformat(started) if started else None,
+            received=_text(detail.get("received")),
+            expected_ok=_text((detail.get("expected") or {}).get("OK")),
             report_file=report_file,
         )
     return dict(sorted(results.items(), key=lambda item: case_key(item[0])))
@@ -125,7 +140,17 @@ class SectionSummary:
     cases: int
     behaviors: Counter[str]  # behavior -> cases
     close_failures: int  # cases whose behavior passed but whose close did not
-    seconds: float  # the cases' durations added up (wstest's own clock)
+    seconds: float  # the cases' durations added up (wstest's own clock, from open to close)
+    wall_seconds: float | None  # from the first case's start to the last one's end (with handshakes)
+
+
+def _wall(cases: list[CaseResult]) -> float | None:
+    starts = [(case.started, case.duration_ms) for case in cases if case.started is not None]
+    if len(starts) < len(cases) or not starts:
+        return None
+    begin = min(start for start, _ in starts)
+    end = max(start + timedelta(milliseconds=ms) for start, ms in starts)
+    return (end - begin).total_seconds()
 
 
 def summarize(results: Iterable[CaseResult]) -> list[SectionSummary]:
@@ -140,6 +165,7 @@ def summarize(results: Iterable[CaseResult]) -> list[SectionSummary]:
                     case.behavior in PASSING and case.behavior_close not in PASSING for case in cases
                 ),
                 seconds=sum(case.duration_ms for case in cases) / 1000,
+                wall_seconds=_wall(cases),
             )
         )
     return summaries

@@ -29,7 +29,7 @@ __all__ = ["CI_CASES", "Run", "Verdict", "judge", "run_fuzzingclient", "serving"
 # text, HTML, random bytes; default offer) and every negotiation (13.1-13.7: context takeover and
 # window bits, alone and combined) at two sizes: 1000 messages of 16 B (x.x.1), then 1000 of 8 KiB
 # in 256-octet fragments (x.x.11). The larger sizes of 12/13 and the 9.* performance cases are what
-# makes the full run (`python -m conformance.autobahn`) last half an hour; these run in about 35 s.
+# makes the full run (`python -m conformance.autobahn`) last a quarter of an hour; these take 20-25 s.
 CI_CASES = (
     *("1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"),
     *(f"12.{kind}.{size}" for kind in range(1, 6) for size in (1, 11)),
