@@ -72,7 +72,9 @@ class WS:
 
     @property
     def closed(self) -> bool:
-        return self.transport.closed
+        """The server ended the connection: closed it, or (lingering for what the client still
+        sends) shut its sending side."""
+        return self.transport.closed or self.transport.eof_written
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -650,6 +652,9 @@ def test_server_drain_waits_for_the_close_handshake() -> None:
     assert not drain.done
     c.send(close.response())
     backend.run_until_idle()
+    assert not drain.done  # the server shut its side; the client has not closed its own yet
+    c.proto.eof_received()  # it does, having read the close
+    backend.run_until_idle()
     assert drain.result() is None
     assert not c.state.connections
 
@@ -843,3 +848,57 @@ def test_a_held_close_goes_out_after_ws_ping_timeout_if_the_app_does_not_come_ba
     c.advance(0.2)
     assert c.events() == [CloseConnection(code=1000, reason="")]
     assert c.closed
+
+
+def test_after_a_websocket_closes_the_server_half_closes_and_reads_on_until_the_client_is_done() -> None:
+    # Closing with the client's frames unread would reset the connection, and a reset can destroy
+    # the frames the server sent last (its close frame, echoes before it) before the client reads
+    # them. So: shut the sending side, discard what still arrives, close at the client's EOF.
+    c = WS(echo, linger_timeout=2.0)
+    c.open()
+    c.send(CloseConnection(code=1000))
+    assert c.events() == [CloseConnection(code=1000, reason="")]
+    assert c.transport.eof_written
+    assert not c.transport.closed
+    c.proto.data_received(b"\x89\x80\x00\x00\x00\x00")  # a late ping: discarded
+    assert c.transport.take() == b""
+    c.proto.eof_received()
+    c.backend.run_until_idle()
+    assert c.transport.closed
+
+
+def test_a_client_that_never_closes_its_side_is_dropped_after_linger_timeout() -> None:
+    c = WS(echo, linger_timeout=2.0)
+    c.open()
+    c.send(CloseConnection(code=1000))
+    c.advance(1.9)
+    assert not c.transport.closed
+    c.advance(0.2)
+    assert c.transport.closed
+
+
+def test_bytes_arriving_after_a_held_close_do_not_send_it_early() -> None:
+    backend = FakeBackend()
+    gate = backend.create_waiter()
+
+    async def slow_echo(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await gate.wait()
+        await send({"type": "websocket.send", "text": "re " + message["text"]})
+        await receive()
+
+    c = WS(slow_echo, backend)
+    c.open()
+    c.feed(c.client.send(TextMessage(data="hello")) + bytes([0xA1, 0x80]) + b"\x00\x00\x00\x00")
+    c.proto.data_received(c.client.send(Ping(payload=b"late")))  # more bytes from the client
+    backend.run_until_idle()
+    assert c.transport.take() == b""  # the close still waits for the app's answer
+    gate.wake()
+    backend.run_until_idle()
+    c.client.receive_data(c.transport.take())
+    events = list(c.client.events())
+    assert events[0] == TextMessage(data="re hello")
+    assert isinstance(events[1], CloseConnection)
+    assert events[1].code == 1002

@@ -41,6 +41,7 @@ class H11Protocol:
         "_paused_reading",
         "_tasks",
         "_upgraded",
+        "_upgraded_eof",
         "backend",
         "client",
         "conn",
@@ -68,6 +69,7 @@ class H11Protocol:
         self.deadline = Deadline(state.backend, self._timed_out)
         self._head_started = False
         self._lingering = False
+        self._upgraded_eof = False  # the peer of an upgraded connection closed its side
         self.websocket: WebSocketCycle | None = None  # an upgrade request, until the connection ends
         self._upgraded: WebSocketCycle | None = None  # the same, once accepted: it takes every byte
 
@@ -109,6 +111,7 @@ class H11Protocol:
             self.transport.close()
             return False
         if self._upgraded is not None:
+            self._upgraded_eof = True
             self._upgraded.eof_received()
             return False
         self.conn.receive_data(b"")
@@ -437,11 +440,17 @@ class H11Protocol:
         self._closed = True
         conn = self.conn
         client = conn.client_state
-        still_sending = (
-            client is State.BODY
-            or client is State.ERROR
-            or (client is State.IDLE and (conn.buffered > 0 or self._head_started))
-        )
+        if self._upgraded is not None:
+            # A WebSocket: the peer may still be sending (frames behind one that failed the
+            # connection, or crossing our close frame); closing with them unread would reset the
+            # connection and could destroy the frames we sent last.
+            still_sending = not self._upgraded_eof
+        else:
+            still_sending = (
+                client is State.BODY
+                or client is State.ERROR
+                or (client is State.IDLE and (conn.buffered > 0 or self._head_started))
+            )
         if still_sending and not conn.peer_eof and self.transport.can_write_eof():
             # Closing with unread input makes the kernel reset the connection, which can destroy
             # our answer before the client reads it (RFC 9112 §9.6). Half-close instead, discard

@@ -156,6 +156,8 @@ class WebSocketCycle:
 
     def _pump(self) -> None:
         """Turn received bytes into queued messages, until the queue is full (then stop reading)."""
+        if self._deferred is not None:
+            return  # a close waits for the app (what still arrives is ignored, the close kept back)
         ws = self.ws
         assert ws is not None
         stream = self.stream
