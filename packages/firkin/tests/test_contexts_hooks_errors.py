@@ -521,3 +521,49 @@ async def test_failing_startup_and_shutdown_are_reported_to_the_server() -> None
     with pytest.raises(LifespanError, match="OSError: flush failed"):
         async with app.test_app():
             pass
+
+
+async def test_blueprint_hooks_run_for_their_requests_only_and_overrides_still_run() -> None:
+    app = Firkin(__name__)
+    calls: list[str] = []
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+
+    @bp.before_request
+    async def bp_hook() -> None:
+        calls.append("bp")
+
+    @bp.url_value_preprocessor
+    def bp_values(endpoint: str | None, values: dict[str, object] | None) -> None:
+        calls.append(f"values {endpoint}")
+
+    @bp.get("/x")
+    async def in_bp() -> str:
+        return "in"
+
+    @app.get("/y")
+    async def outside() -> str:
+        return "out"
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert await (await client.get("/y")).get_data() == b"out"
+    assert calls == []  # the blueprint's hooks are not the app's
+    assert await (await client.get("/bp/x")).get_data() == b"in"
+    assert calls == ["values bp.in_bp", "bp"]
+
+    class Counting(Firkin):
+        async def preprocess_request(self) -> Any:
+            calls.append("override")
+            return await super().preprocess_request()
+
+    sub = Counting(__name__)
+    sub.register_blueprint(Blueprint("other", __name__))
+
+    @sub.get("/z")
+    async def z() -> str:
+        return "z"
+
+    sub.before_request_funcs.setdefault("other", []).append(lambda: None)
+    calls.clear()
+    assert await (await sub.test_client().get("/z")).get_data() == b"z"
+    assert calls == ["override"]  # a subclass's preprocess_request is always called

@@ -470,7 +470,16 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             if request_started.receivers:
                 await self._signal(request_started)
             rv = None
-            if self.before_request_funcs or self.url_value_preprocessors:  # no await when there are none
+            before, preprocessors = self.before_request_funcs, self.url_value_preprocessors
+            # No await when no function applies: none registered, or only blueprints' and the
+            # request is outside them.
+            if (before or preprocessors) and (
+                before.get(None)
+                or preprocessors.get(None)
+                or _cv_request.get().request.blueprint is not None
+                or type(self).preprocess_request is not Firkin.preprocess_request
+                or "preprocess_request" in self.__dict__  # replaced on the app, by an extension
+            ):
                 rv = await self.preprocess_request()
             if rv is None:
                 rv = await self.dispatch_request()
@@ -483,18 +492,21 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         return await self.finalize_request(rv)
 
     async def preprocess_request(self) -> ResponseReturnValue | None:
-        req = request_ctx.request
-        names = (None, *reversed(req.blueprints))
-        for name in names:
-            if name in self.url_value_preprocessors:
-                for url_func in self.url_value_preprocessors[name]:
+        req = _cv_request.get().request
+        # The app's functions, then the blueprints' from the outermost in. A request outside any
+        # blueprint (most, in an app whose blueprints have hooks) pays for the app's alone.
+        names = (None,) if req.blueprint is None else (None, *reversed(req.blueprints))
+        preprocessors = self.url_value_preprocessors
+        if preprocessors:
+            for name in names:
+                for url_func in preprocessors.get(name, ()):
                     url_func(req.endpoint, req.view_args)
+        before = self.before_request_funcs
         for name in names:
-            if name in self.before_request_funcs:
-                for before_func in self.before_request_funcs[name]:
-                    rv = await self._call(before_func)
-                    if rv is not None:
-                        return cast("ResponseReturnValue", rv)
+            for before_func in before.get(name, ()):
+                rv = await self._call(before_func)
+                if rv is not None:
+                    return cast("ResponseReturnValue", rv)
         return None
 
     async def dispatch_request(self) -> ResponseReturnValue:
