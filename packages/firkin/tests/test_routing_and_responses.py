@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 from firkin import Blueprint, Firkin, Response, abort, jsonify, make_response, redirect, request, url_for
@@ -465,3 +466,34 @@ async def test_cookies_a_view_sets_expire_as_asked() -> None:
         "3",
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"status": 201},
+        {"content_type": "text/plain"},
+        {"mimetype": "text/csv"},
+        {"mimetype": "application/json"},
+        {"status": 404, "content_type": "application/x-thing; v=1"},
+        {"status": 299},
+    ],
+)
+@pytest.mark.parametrize("body", ["héllo", b"\x00bytes", ""])
+async def test_a_response_made_by_hand_is_what_werkzeug_makes(
+    kwargs: dict[str, Any], body: str | bytes
+) -> None:
+    from werkzeug.wrappers import Response as WerkzeugResponse
+
+    class Expected(WerkzeugResponse):
+        default_mimetype = Response.default_mimetype  # Flask's text/html, not werkzeug's text/plain
+
+    built = Response(body, **kwargs)
+    assert built.asgi_headers() is not None  # the direct path
+    expected = Expected(body, **kwargs)
+    assert (built.status, built.status_code) == (expected.status, expected.status_code)
+    assert await built.get_data() == expected.get_data()
+    assert list(built.headers.items()) == list(expected.headers.items())
+    built.headers["X-Late"] = "1"  # read and changed like any response's
+    assert built.headers["X-Late"] == "1"

@@ -289,6 +289,8 @@ class Response(SansIOResponse):
         mimetype: str | None = None,
         content_type: str | None = None,
     ) -> None:
+        if not headers and self._init_directly(response, status, mimetype, content_type):
+            return
         if content_type is None and mimetype is None and not headers and self.default_mimetype is not None:
             # The common case: werkzeug would look "content-type" up in the empty headers first,
             # which costs a raised and caught KeyError on every response.
@@ -303,6 +305,41 @@ class Response(SansIOResponse):
             self.response = response
         else:
             self.response = IterableBody(response)
+
+    def _init_directly(
+        self, response: object, status: int | str | None, mimetype: str | None, content_type: str | None
+    ) -> bool:
+        """What werkzeug's __init__ makes of a str or bytes body without headers, made directly
+        (headers as pairs for the server until read, as of_data's); False for anything else."""
+        if type(response) is str:
+            data = response.encode()
+        elif type(response) is bytes:
+            data = response
+        else:
+            return False
+        code = self.default_status if status is None else status
+        if type(code) is not int or not self.automatically_set_content_length:
+            return False
+        if content_type is None:
+            if mimetype is not None:
+                content_type = get_content_type(mimetype, "utf-8")
+            elif self.default_mimetype is not None:
+                content_type = default_content_type(self.default_mimetype)
+            else:
+                return False
+        if "\n" in content_type or "\r" in content_type:
+            return False  # werkzeug refuses it, with its own message
+        try:
+            raw = _latin1(content_type)
+        except UnicodeEncodeError:
+            return False
+        self._headers = None
+        self._asgi_headers = [(b"content-type", raw), (b"content-length", b"%d" % len(data))]
+        self._header_names = ["Content-Type", "Content-Length"]
+        self._status = _status_line(code)
+        self._status_code = code
+        self.response = DataBody(data)
+        return True
 
     @classmethod
     def of_data(cls, data: bytes, content_type: str) -> Response:
