@@ -707,3 +707,19 @@ def test_a_text_frame_checked_in_parts_after_earlier_fragments() -> None:
         if i < len(data) - 1:
             assert events == []
     assert events == [Message("ab€ end")]
+
+
+def test_release_waits_for_the_end_of_a_fragmented_compressed_message() -> None:
+    import zlib
+
+    peer = deflate_peer()
+    text = ("a long message, cut in the middle of its compressed stream " * 20).encode()
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -12)
+    stream = (deflater.compress(text) + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    cut = len(stream) // 2  # not at a block boundary: only the same inflater reads on
+    assert peer.feed(client_frame(0x41, stream[:cut])) == []  # text, RSV1, not final
+    peer.server.release()  # quiet between the two frames: the inflater is kept
+    assert peer.feed(client_frame(0x80, stream[cut:])) == [Message(text.decode())]
+    peer.server.release()  # the message is whole: now it may go
+    more = deflater.compress(text) + deflater.flush(zlib.Z_SYNC_FLUSH)  # refers back to the first
+    assert peer.feed(client_frame(0xC1, more[:-4])) == [Message(text.decode())]

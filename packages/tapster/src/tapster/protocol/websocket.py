@@ -568,8 +568,10 @@ class WebSocketConnection:
         return _close_frame(code, reason)
 
     def release(self) -> None:
-        """The connection is idle: free what it can rebuild (the compression contexts)."""
-        if self._deflate is not None:
+        """The connection is idle: free what it can rebuild (the compression contexts). Not in the
+        middle of a fragmented message: its compressed stream goes on in the next frame, which only
+        the same inflater can read."""
+        if self._deflate is not None and not self._opcode:
             self._deflate.release()
 
 
