@@ -1,19 +1,58 @@
-"""Shared fixtures: a real tapster server on a real socket, on each backend (asyncio, uvloop, trio)."""
+"""Shared fixtures: a real tapster server on a real socket, on each backend (asyncio, uvloop, trio);
+the real clients the end-to-end tests drive (Debian's tools, headless Chromium)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import tapster
 from tapster import Config, Server
 from tapster.backends.asyncio import uvloop_available
 
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
+
 LOOPS = ["asyncio", "trio"] + (["uvloop"] if uvloop_available() else [])
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a program a test drives. A missing one fails the test, saying what to install:
+    `./dev test` installs them all, so a skip would only hide a broken install step."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: `apt-get install {package}` (./dev test does)", pytrace=False)
+    return path
+
+
+def headless_chromium(profile: Path, *flags: str) -> WebDriver:
+    """Debian's Chromium, headless, through Selenium and chromedriver, with a fresh profile and none
+    of its background traffic (this machine's network is closed); `flags` are the test's own."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_tool("chromium", "chromium")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *flags,
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(require_tool("chromedriver", "chromium-driver")))
 
 
 @dataclass

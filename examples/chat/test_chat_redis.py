@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,7 @@ from firkin.testing import FirkinClient, TestWebsocketConnection
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
+from conftest import require_tool
 from examples.chat.app import create_app
 from examples.chat.hub import HUB_KEY, Client
 from examples.chat.protocol import message_event
@@ -115,13 +115,7 @@ def free_port() -> int:
 
 
 def start_redis(port: int) -> Process:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.fail(
-            "redis-server is not installed, and the chat's Redis mode cannot be tested without it:"
-            " `apt-get install redis-server` (./dev test installs it)",
-            pytrace=False,
-        )
+    executable = require_tool("redis-server", "redis-server")
     args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return Process(args, ready="Ready to accept connections")
 

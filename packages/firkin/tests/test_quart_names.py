@@ -18,8 +18,6 @@ from typing import Any, ForwardRef, Union, get_args, get_origin
 
 import pytest
 
-quart = pytest.importorskip("quart")
-
 # The three modules the swap must cover, and the submodules whose own classes Quart code imports
 # (`from quart.testing.connections import TestHTTPConnection`, `from quart.wrappers.base import ...`).
 MODULES = ["quart.typing", "quart.testing", "quart.wrappers"]

@@ -5,7 +5,6 @@ connection (RFC 8441 extended CONNECT); the server records what it saw."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -15,12 +14,7 @@ import pytest
 import trustme
 from tapster.asgi._types import Receive, Scope, Send
 
-from conftest import ServeFactory
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None or shutil.which("chromedriver") is None,
-    reason="Debian's chromium and chromium-driver (./dev test installs them)",
-)
+from conftest import ServeFactory, headless_chromium
 
 PAGE = b"""<!doctype html>
 <html><head><title>tapster h2</title></head>
@@ -93,28 +87,11 @@ def _certificate(folder: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("loop_name", ["asyncio", "trio"])
 def test_chromium_loads_a_page_over_http2(serve: ServeFactory, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     site = Site()
     certfile, keyfile = _certificate(tmp_path)
     running = serve(site, certfile=certfile, keyfile=keyfile)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--ignore-certificate-errors",  # the throwaway certificate of this test
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or ""))
+    # The throwaway certificate of this test.
+    driver = headless_chromium(tmp_path / "profile", "--ignore-certificate-errors")
     try:
         driver.set_page_load_timeout(20)
         driver.get(f"{running.url}/")

@@ -4,7 +4,6 @@ backend, over h2c (prior knowledge) and TLS (ALPN)."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
 import subprocess
 import threading
@@ -17,7 +16,7 @@ import trustme
 from tapster.asgi._types import Receive, Scope, Send
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode
 
-from conftest import RunningServer, ServeFactory
+from conftest import RunningServer, ServeFactory, require_tool
 
 from .apps import Recorder, read_body, respond
 from .h2client import H2Client, Response
@@ -58,11 +57,10 @@ def connect_h2(running: RunningServer, **kwargs: object) -> H2Client:
 # ----------------------------------------------------------------------------- clients
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is installed by ./dev test")
 def test_curl_prior_knowledge(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
     out = subprocess.run(
-        ["curl", "-sS", "--http2-prior-knowledge", f"{running.url}/scope"],
+        [require_tool("curl", "curl"), "-sS", "--http2-prior-knowledge", f"{running.url}/scope"],
         capture_output=True,
         check=True,
         timeout=10,
@@ -113,11 +111,14 @@ def test_tls_without_http2_offers_only_http11(
         assert client.get(f"{running.url}/scope").http_version == "HTTP/1.1"
 
 
-@pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp2-client from apt")
 def test_nghttp(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
     result = subprocess.run(
-        ["nghttp", "-v", f"{running.url}/stream"], capture_output=True, check=True, timeout=10, text=True
+        [require_tool("nghttp", "nghttp2-client"), "-v", f"{running.url}/stream"],
+        capture_output=True,
+        check=True,
+        timeout=10,
+        text=True,
     )
     assert "chunk 4" in result.stdout
     assert ":status: 200" in result.stdout
@@ -352,11 +353,10 @@ def test_connect_without_protocol_is_refused_cleanly(serve: ServeFactory, record
 # ----------------------------------------------------------------------------- h2c upgrade
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is installed by ./dev test")
 def test_h2c_upgrade_with_curl(serve: ServeFactory, recorder: Recorder) -> None:
     running = serve(recorder)
     result = subprocess.run(
-        ["curl", "-sS", "-v", "--http2", f"{running.url}/scope"],
+        [require_tool("curl", "curl"), "-sS", "-v", "--http2", f"{running.url}/scope"],
         capture_output=True,
         check=True,
         timeout=10,
