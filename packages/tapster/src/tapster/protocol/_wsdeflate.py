@@ -106,9 +106,7 @@ class PerMessageDeflate:
         inflater = self._inflater
         if inflater is None:
             if self._history:
-                window = b"".join(self._history)[-(1 << self.client_bits) :]
-                self._history = [window]
-                inflater = zlib.decompressobj(-self.client_bits, zdict=window)
+                inflater = zlib.decompressobj(-self.client_bits, zdict=self._window())
             else:
                 inflater = zlib.decompressobj(-self.client_bits)
             self._inflater = inflater
@@ -128,21 +126,23 @@ class PerMessageDeflate:
         return out
 
     def _remember(self, data: bytes) -> None:
-        history = self._history
-        history.append(data)
+        self._history.append(data)
         self._history_size += len(data)
-        window = 1 << self.client_bits
-        if self._history_size > 2 * window:  # trim now and then, not on every message
-            kept = b"".join(history)[-window:]
-            self._history = [kept]
-            self._history_size = len(kept)
+        if self._history_size > 2 << self.client_bits:  # trim now and then, not on every message
+            self._window()
+
+    def _window(self) -> bytes:
+        """The last 2**client_bits bytes the client's messages inflated to (all its compressor may
+        refer back to), the history compacted to them."""
+        kept = b"".join(self._history)[-(1 << self.client_bits) :]
+        self._history = [kept]
+        self._history_size = len(kept)
+        return kept
 
     def release(self) -> None:
         """Free the inflater (the connection is idle); it is rebuilt when next needed."""
         if self._inflater is not None and self._history:
-            kept = b"".join(self._history)[-(1 << self.client_bits) :]
-            self._history = [kept]
-            self._history_size = len(kept)
+            self._window()
         self._inflater = None
 
 
