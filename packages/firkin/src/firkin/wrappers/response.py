@@ -333,13 +333,22 @@ class Response(SansIOResponse):
             raw = _latin1(content_type)
         except UnicodeEncodeError:
             return False
+        pairs = [(b"content-type", raw), (b"content-length", b"%d" % len(data))]
+        self._set_direct(data, code, pairs, ["Content-Type", "Content-Length"])
+        return True
+
+    def _set_direct(
+        self, data: bytes, code: int, pairs: list[tuple[bytes, bytes]], names: list[str] | None
+    ) -> None:
+        """Fill a response built without werkzeug's __init__: the headers as the server wants them
+        (`pairs`; werkzeug's Headers only if someone reads them, spelled as `names`, or as _NAMES
+        when None), the status and the body."""
         self._headers = None
-        self._asgi_headers = [(b"content-type", raw), (b"content-length", b"%d" % len(data))]
-        self._header_names = ["Content-Type", "Content-Length"]
+        self._asgi_headers = pairs
+        self._header_names = names
         self._status = _status_line(code)
         self._status_code = code
         self.response = DataBody(data)
-        return True
 
     @classmethod
     def of_data(cls, data: bytes, content_type: str) -> Response:
@@ -353,15 +362,8 @@ class Response(SansIOResponse):
         ):
             return cls(data, content_type=content_type)
         response = cls.__new__(cls)
-        # The headers as the server wants them; werkzeug's Headers only if someone reads them.
-        response._headers = None
-        response._asgi_headers = [
-            (b"content-type", _latin1(content_type)),
-            (b"content-length", b"%d" % len(data)),
-        ]
-        response._status = "200 OK"
-        response._status_code = 200
-        response.response = DataBody(data)
+        pairs = [(b"content-type", _latin1(content_type)), (b"content-length", b"%d" % len(data))]
+        response._set_direct(data, 200, pairs, None)
         return response
 
     @classmethod
@@ -395,12 +397,7 @@ class Response(SansIOResponse):
         pairs.append((b"content-length", b"%d" % len(data)))
         names.append("Content-Length")
         response = cls.__new__(cls)
-        response._headers = None
-        response._asgi_headers = pairs
-        response._header_names = names
-        response._status = _status_line(status)
-        response._status_code = status
-        response.response = DataBody(data)
+        response._set_direct(data, status, pairs, names)
         return response
 
     def _add_header(self, name: str, value: str) -> bool:
