@@ -113,7 +113,9 @@ def _no_owner() -> Request | None:
 # Copied from the request onto a pushed one: what content negotiation depends on (Quart's list).
 _PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control", "user-agent")
 
-_content_types: dict[str, tuple[str, dict[str, str]]] = {}
+# Each Content-Type value parsed once (bounded): the same few values come again and again, and
+# parse_options_header is a regular-expression walk. Its params dict is copied for each request.
+_parse_content_type_value = functools.lru_cache(maxsize=256)(parse_options_header)
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
 
@@ -221,16 +223,10 @@ class Request(BaseRequestWebsocket):
         return None
 
     def _parse_content_type(self) -> None:
-        # werkzeug's, with the parse of each Content-Type value remembered (bounded): the same few
-        # values come again and again, and parse_options_header is a regular-expression walk.
+        # werkzeug's, without building the headers, each value's parse remembered.
         if "_parsed_content_type" not in self.__dict__:
-            value = self._header(b"content-type") or ""
-            parsed = _content_types.get(value)
-            if parsed is None:
-                parsed = parse_options_header(value)
-                if len(_content_types) < 256:
-                    _content_types[value] = parsed
-            self._parsed_content_type = (parsed[0], dict(parsed[1]))  # the params: the caller's to change
+            mimetype, params = _parse_content_type_value(self._header(b"content-type") or "")
+            self._parsed_content_type = (mimetype, dict(params))  # the params: the caller's to change
 
     # ----------------------------------------------------------------- limits
 
