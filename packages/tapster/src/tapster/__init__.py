@@ -1,6 +1,7 @@
 """Tapster: a strict, fast ASGI 3 server for asyncio and trio."""
 
 from ._run import run, serve
+from ._settings import load_config
 from .asgi import Server
 from .config import Config
 from .errors import (
@@ -24,6 +25,7 @@ __all__ = [
     "Server",
     "TapsterError",
     "__version__",
+    "load_config",
     "run",
     "serve",
 ]

@@ -3,149 +3,82 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import __version__
 from ._importer import import_app
 from ._run import run
+from ._settings import load_config
 from .asgi._server import Server
-from .config import Config
+from .config import Config, Setting, settings
 from .errors import ConfigError
 
 __all__ = ["main"]
 
-# Config fields with their own generated flags (--max-head-size, --head-timeout, ...).
-_TUNABLES = tuple(
-    f
-    for f in dataclasses.fields(Config)
-    if f.name.startswith(("max_", "ws_max_", "ws_ping_", "ws_deflate_", "h2_")) or f.name.endswith("_timeout")
-) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
-_FLOATS = ("_timeout", "_interval", "_per_second")
-_UNITS = {
-    "max_headers": "fields",
-    "backlog": "connections",
-    "ws_max_queue": "messages",
-    "ws_deflate_window_bits": "bits",
-    "ws_deflate_level": "zlib level",
-    "h2_max_concurrent_streams": "streams",
-    "h2_max_resets": "resets",
-    "h2_max_control_frames": "frames",
-    "h2_resets_per_second": "resets a second",
-    "h2_control_frames_per_second": "frames a second",
+_GROUP_TITLES = {
+    "server": "server",
+    "logging": "logging",
+    "limits": "limits, bytes or counts (docs/limits.md)",
+    "timeouts": "timeouts, seconds",
+    "websocket": "WebSocket",
+    "http2": "HTTP/2",
 }
-# Names users of other servers reach for first.
-_ALIASES = {
-    "keep_alive_timeout": ["--timeout-keep-alive", "--keep-alive"],
-    "shutdown_timeout": ["--timeout-graceful-shutdown", "--graceful-timeout"],
-}
+
+
+def _add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
+    flags = [setting.flag, *setting.aliases]
+    default = setting.default
+    shown = ", ".join(default) if setting.kind == "list" else "none" if default in (None, "") else default
+    unit = f"{setting.unit}, " if setting.unit else ""
+    help_text = f"{setting.help} ({unit}default {shown}; {setting.env}; [{setting.group}] {setting.key})"
+    common: dict[str, Any] = {"dest": setting.name, "default": None, "help": help_text.replace("%", "%%")}
+    if setting.kind == "bool":
+        group.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
+    elif setting.kind == "list":
+        group.add_argument(*flags, action="append", metavar="ADDRESS", **common)
+    elif setting.kind in ("int", "float"):
+        group.add_argument(*flags, type=int if setting.kind == "int" else float, metavar="N", **common)
+    else:
+        group.add_argument(*flags, choices=setting.choices, **common)
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = Config()
     p = argparse.ArgumentParser(
         prog="tapster",
-        description="Serve an ASGI application (HTTP/1.1, HTTP/2, WebSocket) on asyncio, uvloop or trio.",
+        description="Serve an ASGI application (HTTP/1.1, HTTP/2, WebSocket) on asyncio, uvloop or trio. "
+        "Every setting is also a TAPSTER_* environment variable and a key of the --config file; "
+        "flags win over variables, variables over the file.",
     )
     p.add_argument("app", help="the ASGI app as module:attribute, e.g. main:app")
     p.add_argument("--version", action="version", version=f"tapster {__version__}")
-    p.add_argument(
-        "-b",
-        "--bind",
-        action="append",
-        default=None,
-        metavar="ADDRESS",
-        help="host:port, [ipv6]:port, unix:/path or fd://N; repeatable (default 127.0.0.1:8000)",
-    )
+    p.add_argument("--config", metavar="FILE", help="a TOML config file (also TAPSTER_CONFIG)")
     p.add_argument("--host", help="host to bind (with --port; an alternative to --bind)")
     p.add_argument("--port", type=int, help="port to bind (with --host; default 8000)")
     p.add_argument("--factory", action="store_true", help="the app is a factory: call it to get the app")
     p.add_argument("--app-dir", default=".", help="directory to import the app from (default: .)")
-    p.add_argument(
-        "--loop",
-        choices=("auto", "asyncio", "uvloop", "trio"),
-        default=defaults.loop,
-        help="event loop (auto: uvloop if installed, else asyncio)",
-    )
-    p.add_argument("--lifespan", choices=("auto", "on", "off"), default=defaults.lifespan)
-    p.add_argument(
-        "--root-path", default=defaults.root_path, help="ASGI root_path (app mounted under a prefix)"
-    )
-    p.add_argument(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.access_log,
-        help="log one line per response (off by default)",
-    )
-    p.add_argument(
-        "--log-level",
-        default=defaults.log_level,
-        choices=("critical", "error", "warning", "info", "debug", "trace"),
-    )
-    p.add_argument("--certfile", help="PEM certificate (chain) to serve HTTPS")
-    p.add_argument("--keyfile", help="PEM private key for --certfile")
-    p.add_argument(
-        "--server-header",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.server_header,
-        help="send 'server: tapster'",
-    )
-    p.add_argument(
-        "--date-header",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.date_header,
-        help="send a Date header",
-    )
-    p.add_argument(
-        "--http2",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.http2,
-        help="serve HTTP/2: ALPN h2 over TLS, h2c on cleartext (on by default)",
-    )
-    p.add_argument(
-        "--ws-per-message-deflate",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.ws_per_message_deflate,
-        help="accept WebSocket permessage-deflate compression (on by default)",
-    )
-    limits = p.add_argument_group("limits and timeouts (see docs/configuration.md)")
-    for f in _TUNABLES:
-        flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
-        kind = float if f.name.endswith(_FLOATS) else int
-        unit = _UNITS.get(f.name, "seconds" if kind is float else "bytes")
-        limits.add_argument(
-            *flags,
-            dest=f.name,
-            type=kind,
-            default=getattr(defaults, f.name),
-            help=f"{unit} (default {getattr(defaults, f.name)})",
-        )
+    groups = {name: p.add_argument_group(title) for name, title in _GROUP_TITLES.items()}
+    for setting in settings():
+        _add_setting(groups.get(setting.group) or p.add_argument_group(setting.group), setting)
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    binds = list(args.bind or [])
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Config:
+    """The Config of the parsed flags over `environ`'s TAPSTER_* variables and config file (none if None)."""
+    table = settings()
+    overrides = {s.name: getattr(args, s.name) for s in table if getattr(args, s.name) is not None}
+    sources = {s.name: s.flag for s in table}
     if args.host is not None or args.port is not None:
         host = args.host or "127.0.0.1"
-        binds.append(f"[{host}]:{args.port or 8000}" if ":" in host else f"{host}:{args.port or 8000}")
-    values = {f.name: getattr(args, f.name) for f in _TUNABLES}
-    return Config(
-        binds=tuple(binds) or Config().binds,
-        loop=args.loop,
-        lifespan=args.lifespan,
-        root_path=args.root_path,
-        access_log=args.access_log,
-        log_level=args.log_level,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-        server_header=args.server_header,
-        date_header=args.date_header,
-        ws_per_message_deflate=args.ws_per_message_deflate,
-        http2=args.http2,
-        **values,
-    )
+        bind = f"[{host}]:{args.port or 8000}" if ":" in host else f"{host}:{args.port or 8000}"
+        overrides["binds"] = (*overrides.get("binds", ()), bind)
+        sources["binds"] = "--host/--port"
+    if "binds" in overrides:
+        overrides["binds"] = tuple(overrides["binds"])
+    return load_config(args.config, environ=environ, overrides=overrides, override_source=sources)
 
 
 def configure_logging(config: Config) -> None:
@@ -166,7 +99,7 @@ def configure_logging(config: Config) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = config_from_args(args)
+        config = config_from_args(args, os.environ)
         configure_logging(config)
         app = import_app(args.app, factory=args.factory, app_dir=args.app_dir)
         run(app, server=Server(app, config))

@@ -1,74 +1,232 @@
-"""One frozen configuration: every limit and timeout, with units. Validated on construction."""
+"""One frozen configuration: every limit and timeout, with units. Validated on construction.
+
+Each field is a setting with a group, and the group names the TOML table it lives in: the field
+`h2_max_concurrent_streams` is `[http2] max_concurrent_streams` in a config file, the flag
+`--h2-max-concurrent-streams` and the variable `TAPSTER_H2_MAX_CONCURRENT_STREAMS` (`settings()` lists them,
+`tapster._settings` reads them, docs/configuration.md is the reference).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 from .protocol import H11Limits
 from .protocol._rules import H2Limits  # (not from protocol.http2: that imports h2, loaded on first use)
 
-__all__ = ["Config"]
+__all__ = ["GROUPS", "Config", "Setting", "settings"]
 
 _LOOPS = ("auto", "asyncio", "uvloop", "trio")
 _LIFESPAN = ("auto", "on", "off")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+# The TOML tables, in reference order, and the prefix a field of the group drops in its key there.
+GROUPS: dict[str, str] = {
+    "server": "",
+    "logging": "",
+    "limits": "",
+    "timeouts": "",
+    "websocket": "ws_",
+    "http2": "h2_",
+}
+
+_T = TypeVar("_T")
+
+
+def _setting(
+    default: _T,
+    group: str,
+    help: str,
+    *,
+    unit: str | None = None,
+    key: str | None = None,
+    flags: tuple[str, ...] = (),
+    choices: tuple[str, ...] | None = None,
+) -> _T:
+    """A Config field with what the file, the environment and the command line need to know of it."""
+    metadata = {"group": group, "help": help, "unit": unit, "key": key, "flags": flags, "choices": choices}
+    field: _T = dataclasses.field(default=default, metadata=metadata)
+    return field
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting as the config file, the environment and the command line name it."""
+
+    name: str  # the Config field
+    group: str  # the TOML table
+    key: str  # the key in that table
+    flag: str  # the command-line flag; aliases in `aliases`
+    env: str  # the environment variable
+    kind: str  # bool | int | float | str | optional-str | list (of str)
+    default: Any
+    help: str
+    unit: str | None
+    choices: tuple[str, ...] | None
+    aliases: tuple[str, ...]
+
+
+_KINDS = {
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "str | None": "optional-str",
+    "tuple[str, ...]": "list",
+}
+
+
+def _unit(kind: str, unit: str | None) -> str | None:
+    if unit is not None or kind not in ("int", "float"):
+        return unit
+    return "seconds" if kind == "float" else "bytes"
+
+
+def settings() -> tuple[Setting, ...]:
+    """Every setting of Config, in reference order."""
+    out = []
+    for f in dataclasses.fields(Config):
+        meta = f.metadata
+        group = meta["group"]
+        prefix = GROUPS[group]
+        key = meta["key"] or (f.name[len(prefix) :] if prefix and f.name.startswith(prefix) else f.name)
+        flag_name = meta["key"] if meta["key"] and not prefix else f.name
+        kind = _KINDS[str(f.type)]
+        out.append(
+            Setting(
+                name=f.name,
+                group=group,
+                key=key,
+                flag="--" + flag_name.replace("_", "-"),
+                env="TAPSTER_" + flag_name.upper(),
+                kind=kind,
+                default=f.default,
+                help=meta["help"],
+                unit=_unit(kind, meta["unit"]),
+                choices=meta["choices"],
+                aliases=meta["flags"],
+            )
+        )
+    out.sort(key=lambda s: list(GROUPS).index(s.group))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     """Server configuration. Every bound that protects the server lives here (docs/configuration.md)."""
 
-    binds: tuple[str, ...] = ("127.0.0.1:8000",)  # host:port, [v6]:port, unix:/path, fd://N
-    loop: str = "auto"  # auto (uvloop if installed, else asyncio) | asyncio | uvloop | trio
-    root_path: str = ""  # ASGI root_path: the prefix the app is mounted under behind a proxy
-    access_log: bool = False  # one line per response on the "tapster.access" logger
-    log_level: str = "info"
-    certfile: str | None = None  # PEM certificate chain: serve HTTPS
-    keyfile: str | None = None  # PEM private key for certfile
-    server_header: bool = True  # send "server: tapster"
-    date_header: bool = True  # send "date:" (RFC 9110 §6.6.1), cached per second
-    lifespan: str = "auto"  # auto: run it if the app supports it | on: required | off
-    backlog: int = 2048  # listen() backlog, connections
+    # [server]
+    binds: tuple[str, ...] = _setting(
+        ("127.0.0.1:8000",),
+        "server",
+        "host:port, [ipv6]:port, unix:/path or fd://N; repeatable",
+        key="bind",
+        flags=("-b",),
+    )
+    loop: str = _setting(
+        "auto", "server", "event loop: auto (uvloop if installed, else asyncio)", choices=_LOOPS
+    )
+    lifespan: str = _setting(
+        "auto", "server", "auto: run it if the app supports it | on: required", choices=_LIFESPAN
+    )
+    root_path: str = _setting(
+        "", "server", "ASGI root_path: the prefix the app is mounted under behind a proxy"
+    )
+    certfile: str | None = _setting(None, "server", "PEM certificate (chain): serve HTTPS")
+    keyfile: str | None = _setting(None, "server", "PEM private key for certfile")
+    server_header: bool = _setting(True, "server", "send 'server: tapster'")
+    date_header: bool = _setting(True, "server", "send 'date:' (RFC 9110 §6.6.1), formatted once a second")
+    backlog: int = _setting(2048, "server", "listen() backlog", unit="connections")
 
-    # Request limits (RFC 9112 heads; precedents in tapster.protocol.H11Limits).
-    max_head_size: int = 16 * 1024  # bytes of request line + headers -> 431 (414 for the line)
-    max_headers: int = 100  # header fields -> 431
-    max_chunk_extensions: int = 4 * 1024  # bytes of chunk extensions per body -> 400
-    max_body_buffer: int = 64 * 1024  # bytes of request body buffered for the app before reading pauses
-    max_pipelined: int = 64 * 1024  # bytes read ahead of the request being answered before reading pauses
-    write_buffer_size: int = 64 * 1024  # bytes queued to the socket before send() waits for it to drain
+    # [logging]
+    access_log: bool = _setting(False, "logging", "log one line per response on the 'tapster.access' logger")
+    log_level: str = _setting("info", "logging", "level of the 'tapster' loggers", choices=_LOG_LEVELS)
 
-    # Timeouts, seconds.
-    head_timeout: float = 10.0  # first byte -> full request head, else 408 and close (slowloris)
-    keep_alive_timeout: float = 5.0  # idle between requests (and before the first byte) -> close
-    body_timeout: float = 30.0  # no request-body progress while the body is wanted -> 408 / disconnect
-    linger_timeout: float = 2.0  # after an error with input still arriving: read and discard, then close
-    shutdown_timeout: float = 30.0  # graceful shutdown: in-flight requests get this long, then cancelled
-    lifespan_startup_timeout: float = 60.0  # lifespan.startup must complete within this
-    lifespan_shutdown_timeout: float = 30.0  # lifespan.shutdown must complete within this
+    # [limits] Request limits (RFC 9112 heads; precedents in tapster.protocol.H11Limits).
+    max_head_size: int = _setting(16 * 1024, "limits", "request line + headers; more: 431 (414 for the line)")
+    max_headers: int = _setting(100, "limits", "header fields of a request; more: 431", unit="fields")
+    max_chunk_extensions: int = _setting(4 * 1024, "limits", "chunk-extension bytes of one body; more: 400")
+    max_body_buffer: int = _setting(
+        64 * 1024, "limits", "request body buffered for the app before reading pauses"
+    )
+    max_pipelined: int = _setting(
+        64 * 1024, "limits", "bytes read ahead of the request being answered before reading pauses"
+    )
+    write_buffer_size: int = _setting(
+        64 * 1024, "limits", "bytes queued to the socket before the app's send() waits for it to drain"
+    )
 
-    # WebSocket (RFC 6455). Precedents: websockets and Uvicorn use 1 MiB messages and 20 s / 20 s pings.
-    ws_max_message_size: int = 1024 * 1024  # bytes of one message, after decompression -> close 1009
-    ws_max_queue: int = 16  # messages received but not yet taken by the app before reading pauses
-    ws_ping_interval: float = 20.0  # seconds between the server's pings; 0 sends none
-    ws_ping_timeout: float = 20.0  # seconds to wait for a pong (-> close 1011) or a close answer
-    ws_per_message_deflate: bool = True  # accept permessage-deflate compression (RFC 7692)
-    ws_deflate_window_bits: int = 12  # our compressor's window (2**n bytes), and the client's when it lets us
-    ws_deflate_level: int = 1  # zlib compression level, 1 (fastest) to 9 (smallest)
-    ws_deflate_idle_timeout: float = 10.0  # seconds without a message, then a websocket's zlib state is freed
+    # [timeouts]
+    head_timeout: float = _setting(10.0, "timeouts", "first byte to a full request head; else 408, close")
+    keep_alive_timeout: float = _setting(
+        5.0,
+        "timeouts",
+        "idle between requests (and before the first); then close",
+        flags=("--timeout-keep-alive", "--keep-alive"),
+    )
+    body_timeout: float = _setting(
+        30.0, "timeouts", "no request-body progress while it is wanted; 408/disconnect"
+    )
+    linger_timeout: float = _setting(
+        2.0, "timeouts", "after an error with input still arriving: discard, then close"
+    )
+    shutdown_timeout: float = _setting(
+        30.0,
+        "timeouts",
+        "graceful shutdown: in-flight requests get this long, then are cancelled",
+        flags=("--timeout-graceful-shutdown", "--graceful-timeout"),
+    )
+    lifespan_startup_timeout: float = _setting(60.0, "timeouts", "lifespan.startup must complete within this")
+    lifespan_shutdown_timeout: float = _setting(
+        30.0, "timeouts", "lifespan.shutdown must complete within this"
+    )
 
-    # HTTP/2 (RFC 9113). Precedents in tapster.protocol.http2.H2Limits.
-    http2: bool = True  # offer h2 by ALPN over TLS, and serve h2c (prior knowledge, Upgrade) on cleartext
-    h2_max_concurrent_streams: int = 100  # streams open at once per connection; more -> REFUSED_STREAM
-    h2_max_header_list_size: int = 64 * 1024  # bytes of a decoded header list (CONTINUATION included)
-    h2_stream_window: int = 64 * 1024  # bytes of request body a client may send ahead of the app
-    h2_max_resets: int = 200  # client stream resets in a burst (rapid reset) ...
-    h2_resets_per_second: float = 20.0  # ... then this many a second, else GOAWAY ENHANCE_YOUR_CALM
-    h2_max_control_frames: int = 1000  # SETTINGS/PING/PRIORITY/small WINDOW_UPDATE/empty DATA burst ...
-    h2_control_frames_per_second: float = 200.0  # ... then this many a second, else GOAWAY
+    # [websocket] RFC 6455. Precedents: websockets and Uvicorn use 1 MiB messages and 20 s / 20 s pings.
+    ws_max_message_size: int = _setting(
+        1024 * 1024, "websocket", "one message, after decompression; more: close 1009"
+    )
+    ws_max_queue: int = _setting(
+        16, "websocket", "messages received, not yet taken by the app, before reading pauses", unit="messages"
+    )
+    ws_ping_interval: float = _setting(20.0, "websocket", "between the server's pings; 0 sends none")
+    ws_ping_timeout: float = _setting(
+        20.0, "websocket", "wait for a pong (else close 1011) or a close answer"
+    )
+    ws_per_message_deflate: bool = _setting(
+        True, "websocket", "accept permessage-deflate compression (RFC 7692)"
+    )
+    ws_deflate_window_bits: int = _setting(
+        12, "websocket", "our compressor's window (2**n bytes), and the client's when it lets us", unit="bits"
+    )
+    ws_deflate_level: int = _setting(1, "websocket", "zlib level, 1 (fastest) to 9 (smallest)", unit="level")
+    ws_deflate_idle_timeout: float = _setting(
+        10.0, "websocket", "without a message, then a websocket's zlib state is freed"
+    )
+
+    # [http2] RFC 9113. Precedents in tapster.protocol.http2.H2Limits.
+    http2: bool = _setting(True, "http2", "offer h2 by ALPN over TLS, serve h2c on cleartext", key="enabled")
+    h2_max_concurrent_streams: int = _setting(
+        100, "http2", "streams open at once per connection; more: REFUSED_STREAM", unit="streams"
+    )
+    h2_max_header_list_size: int = _setting(
+        64 * 1024, "http2", "a decoded header list (CONTINUATION included); more: GOAWAY"
+    )
+    h2_stream_window: int = _setting(64 * 1024, "http2", "request body a client may send ahead of the app")
+    h2_max_resets: int = _setting(
+        200, "http2", "client stream resets in a burst (rapid reset) ...", unit="resets"
+    )
+    h2_resets_per_second: float = _setting(
+        20.0, "http2", "... then this many a second; more: GOAWAY ENHANCE_YOUR_CALM", unit="resets a second"
+    )
+    h2_max_control_frames: int = _setting(
+        1000, "http2", "SETTINGS/PING/PRIORITY/small WINDOW_UPDATE/empty DATA in a burst ...", unit="frames"
+    )
+    h2_control_frames_per_second: float = _setting(
+        200.0, "http2", "... then this many a second; more: GOAWAY ENHANCE_YOUR_CALM", unit="frames a second"
+    )
 
     def __post_init__(self) -> None:
         if not self.binds:
