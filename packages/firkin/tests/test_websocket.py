@@ -910,7 +910,7 @@ async def test_public_names() -> None:
 
     assert FromConnections is TestWebsocketConnection
     assert firkin.Websocket is Websocket
-    assert WebsocketContext.__module__ == "firkin._websocket_ctx"
+    assert WebsocketContext.__module__ == "firkin.ctx"  # one context module
     assert websocket_ctx is not None
     assert issubclass(WebsocketDisconnected, BaseException)
     assert not issubclass(WebsocketDisconnected, Exception)

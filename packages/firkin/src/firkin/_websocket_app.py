@@ -8,20 +8,18 @@ contexts, hooks, the handler, error handlers, in the order Quart runs them.
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from collections.abc import Callable
-from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask.sansio.blueprints import Blueprint as SansIOBlueprint
 from flask.sansio.blueprints import BlueprintSetupState
 from flask.sansio.scaffold import setupmethod
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
-from ._websocket_ctx import WebsocketContext
+from . import _pipeline as pipeline
+from .ctx import WebsocketContext
 from .globals import _cv_websocket
-from .signals import got_websocket_exception, websocket_finished, websocket_started, websocket_tearing_down
 from .wrappers.websocket import Websocket, WebsocketDisconnected
 
 if TYPE_CHECKING:
@@ -189,149 +187,45 @@ class WebsocketAppMixin(WebsocketScaffoldMixin):
         return self.websocket_context(websocket)
 
     async def handle_websocket(self, websocket: Websocket) -> Response | None:
-        """Run the websocket's handler in its context, with the hooks and error handlers. Returns the
-        response that refuses the handshake, if it came to that, else None."""
-        ctx = self.websocket_context(websocket)
-        await ctx._push()  # not push(): no need to ask which thread this is, on every request
-        error: BaseException | None = None
-        try:
-            try:
-                return await self.full_dispatch_websocket(ctx)
-            except Exception as exc:  # noqa: BLE001 - becomes a 500 / close 1011 (or propagates)
-                error = exc
-                return await self.handle_websocket_exception(exc)
-        except BaseException as exc:
-            if _is_disconnect(exc):
-                return None  # the client left: a normal end, and not an error of the handler
-            error = exc  # cancelled, or propagated: the teardowns hear of it
-            raise
-        finally:
-            await ctx._pop(error)
+        """Run the websocket's handler in its context, with the hooks and error handlers (the one
+        pipeline of `firkin._pipeline`, which requests go through too). Returns the response that
+        refuses the handshake, if it came to that, else None."""
+        return await pipeline.handle(cast("Firkin", self), self.websocket_context(websocket))
+
+    # The steps of the pipeline, as Quart names them (see Firkin.full_dispatch_request).
 
     async def full_dispatch_websocket(self, ctx: WebsocketContext | None = None) -> Response | None:
-        app = cast("Firkin", self)
-        app._got_first_request = True
-        rv: ResponseReturnValue | HTTPException | None
-        try:
-            if websocket_started.receivers:
-                await app._signal(websocket_started)
-            rv = None
-            if self.before_websocket_funcs or app.url_value_preprocessors:
-                rv = await self.preprocess_websocket()
-            if rv is None:
-                try:
-                    rv = await self.dispatch_websocket()
-                except BaseException as exc:
-                    if not _is_disconnect(exc):
-                        raise
-                    rv = None  # the client left: the handler's end, and the after hooks still run
-        except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
-            # The class's method, not what an extension may have put on the instance: those
-            # replacements (Flask-CORS's) are written for HTTP requests and read `flask.request`.
-            rv = await type(app).handle_user_exception(app, error)
-        return await self.finalize_websocket(rv)
+        return await pipeline.full_dispatch(cast("Firkin", self), ctx or _websocket_context())
 
     async def preprocess_websocket(self) -> ResponseReturnValue | None:
-        """The url_value_preprocessors (given the websocket's endpoint and view_args), then the
-        before_websocket hooks, app first, then the blueprints from the outermost in."""
-        app = cast("Firkin", self)
-        ws = _cv_websocket.get().websocket
-        names = (None, *reversed(ws.blueprints))
-        for name in names:
-            if name in app.url_value_preprocessors:
-                for url_func in app.url_value_preprocessors[name]:
-                    url_func(ws.endpoint, ws.view_args)
-        for name in names:
-            if name in self.before_websocket_funcs:
-                for before_func in self.before_websocket_funcs[name]:
-                    rv = await app._call(before_func)
-                    if rv is not None:
-                        return cast("ResponseReturnValue", rv)
-        return None
+        return await pipeline.preprocess(cast("Firkin", self), _websocket_context())
 
     async def dispatch_websocket(self) -> ResponseReturnValue | None:
-        """Call the handler with the view_args. If the client leaves while it waits on something
-        other than `receive()`, it is cancelled and this raises WebsocketDisconnected."""
-        app = cast("Firkin", self)
-        ws = _cv_websocket.get().websocket
-        if ws.routing_exception is not None:
-            raise ws.routing_exception
-        rule = ws.url_rule
-        assert rule is not None
-        view = app.view_functions[rule.endpoint]
-        with ws._io.cancel_on_disconnect() as scope:
-            rv = await app.ensure_async(view)(**(ws.view_args or {}))
-        if scope.cancelled_caught:
-            raise WebsocketDisconnected(ws._io.disconnect_code, ws._io.disconnect_reason)
-        return cast("ResponseReturnValue | None", rv)
+        return await _websocket_context().dispatch()
 
     async def finalize_websocket(
         self, rv: ResponseReturnValue | HTTPException | None, from_error_handler: bool = False
     ) -> Response | None:
-        app = cast("Firkin", self)
-        response = await app.make_response(rv) if rv is not None else None
-        try:
-            ctx = _cv_websocket.get()
-            if ctx._after_websocket_functions or self.after_websocket_funcs or response is not None:
-                response = await self.postprocess_websocket(response)
-            if websocket_finished.receivers:
-                await app._signal(websocket_finished, response=response)
-        except Exception:
-            if not from_error_handler:
-                raise
-            app.logger.exception("Websocket finalizing failed with an error while handling an error")
-        return response
+        return await pipeline.finalize(cast("Firkin", self), _websocket_context(), rv, from_error_handler)
 
     async def postprocess_websocket(self, response: Response | None) -> Response | None:
-        """The after_this_websocket functions, then the after_websocket hooks (blueprints from the
-        innermost out, then the app's); the session is saved on a refusal response."""
-        app = cast("Firkin", self)
-        ctx = _cv_websocket.get()
-        for func in ctx._after_websocket_functions:
-            response = await app._call(func, response)
-        for name in chain(ctx.websocket.blueprints, (None,)):
-            if name in self.after_websocket_funcs:
-                for func in reversed(self.after_websocket_funcs[name]):
-                    response = await app._call(func, response)
-        # After the handshake was accepted no header can be sent: a session is saved only with a
-        # response that refuses it.
-        if response is not None and not app.session_interface.is_null_session(ctx.session):
-            assert ctx.session is not None
-            await app.session_interface.save_session(app, ctx.session, response)
-        return response
+        return await pipeline.process_response(cast("Firkin", self), _websocket_context(), response)
 
     async def handle_websocket_exception(self, error: Exception) -> Response | None:
         """An unhandled exception in a websocket handler: logged, then a close with 1011 "internal
         error" once accepted, or a 500 (through the error handlers) that refuses the handshake.
-        Propagated when PROPAGATE_EXCEPTIONS (or testing) is on."""
-        app = cast("Firkin", self)
-        if got_websocket_exception.receivers:
-            await app._signal(got_websocket_exception, exception=error)
-        propagate = app.config["PROPAGATE_EXCEPTIONS"]
-        if propagate is None:
-            propagate = app.testing
-        if propagate:
-            raise error
-        ws = _cv_websocket.get().websocket
-        app.logger.error("Exception on websocket %s", ws.path, exc_info=sys.exc_info())
-        if ws.accepted:
-            if not ws._io.closed:
-                await ws.close(1011)  # RFC 6455 §7.4.1: an unexpected condition on the server
-            return None
-        server_error: InternalServerError | ResponseReturnValue = InternalServerError(
-            original_exception=error
-        )
-        handler = app._find_error_handler(cast("InternalServerError", server_error), ws.blueprints)
-        if handler is not None:
-            server_error = await app._call(handler, server_error)
-        return await self.finalize_websocket(server_error, from_error_handler=True)
+        Propagated when PROPAGATE_EXCEPTIONS (by default: testing or debug mode) is on."""
+        return await pipeline.handle_exception(cast("Firkin", self), _websocket_context(), error)
 
     async def do_teardown_websocket(self, exc: BaseException | None, *, sync: bool = False) -> None:
-        app = cast("Firkin", self)
-        ws = _cv_websocket.get().websocket
-        for name in chain(ws.blueprints, (None,)):
-            if name in self.teardown_websocket_funcs:
-                for func in reversed(self.teardown_websocket_funcs[name]):
-                    await app._call(func, exc, sync=sync)
-        if websocket_tearing_down.receivers:
-            await app._signal(websocket_tearing_down, exc=exc)
+        await pipeline.teardown(cast("Firkin", self), _websocket_context(), exc, sync=sync)
+
+
+def _websocket_context() -> WebsocketContext:
+    ctx = _cv_websocket.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "Working outside of websocket context: this needs an active websocket, as in a websocket "
+            "handler or hook (or `async with app.test_websocket_context():`)."
+        )
+    return ctx

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from functools import cached_property
-from inspect import isawaitable
-from itertools import chain
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
@@ -20,11 +17,12 @@ from flask.json.provider import DefaultJSONProvider
 from flask.sansio.app import App
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
-from werkzeug.routing import BuildError, MapAdapter, RoutingException, Rule
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError, MapAdapter, Rule
 
 from firkin.cli import AppGroup
 
+from . import _pipeline as pipeline
 from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
 from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
@@ -32,20 +30,14 @@ from ._websocket import DEFAULT_MAX_QUEUE
 from ._websocket_app import WebsocketAppMixin
 from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
 from .config import Config
-from .ctx import AppContext, RequestContext
+from .ctx import AppContext, ConnectionContext, RequestContext
 from .debug import DebugMiddleware
-from .globals import _cv_app, _cv_request, _cv_websocket, g, request, request_ctx, session
+from .globals import _cv_app, _cv_request, _cv_websocket, g, request, session
 from .helpers import get_flashed_messages
 from .logging import create_logger
 from .routing import FirkinMap, FirkinRule, has_subdomain_rules, subdomain_of
 from .sessions import SecureCookieSessionInterface, SessionInterface
-from .signals import (
-    appcontext_tearing_down,
-    got_request_exception,
-    request_finished,
-    request_started,
-    request_tearing_down,
-)
+from .signals import appcontext_tearing_down
 from .templating import Environment
 from .wrappers import Request, Response
 from .wrappers.response import default_content_type
@@ -444,90 +436,22 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     # ----------------------------------------------------------------- handling a request
 
     async def handle_request(self, request: Request) -> Response:
-        """Turn a request into a response: contexts, hooks, the view, error handlers."""
-        ctx = self.request_context(request)
-        await ctx._push()  # not push(): no need to ask which thread this is, on every request
-        error: BaseException | None = None
-        try:
-            try:
-                return await self.full_dispatch_request(ctx)
-            except Exception as exc:  # noqa: BLE001 - every app error becomes a response (or propagates)
-                error = exc
-                replaced = self.__dict__.get("handle_exception")
-                if replaced is not None:  # by an extension: see _call_replaced
-                    return cast("Response", await self._call_replaced(replaced, exc))
-                return await self.handle_exception(exc)
-        except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
-            error = exc
-            raise
-        finally:
-            await ctx._pop(error)
+        """Turn a request into a response: contexts, hooks, the view, error handlers (the one
+        pipeline of `firkin._pipeline`, which websockets go through too)."""
+        return cast("Response", await pipeline.handle(self, self.request_context(request)))
+
+    # The steps of the pipeline, as Flask 3.1 and Quart name them. Override one in a subclass (or
+    # replace it on the app, as some extensions do) and the pipeline calls yours; call one and it
+    # runs the step for the current request.
 
     async def full_dispatch_request(self, ctx: RequestContext | None = None) -> Response:
-        self._got_first_request = True
-        rv: ResponseReturnValue | HTTPException | None
-        try:
-            if request_started.receivers:
-                await self._signal(request_started)
-            rv = None
-            before, preprocessors = self.before_request_funcs, self.url_value_preprocessors
-            # No await when no function applies: none registered, or only blueprints' and the
-            # request is outside them.
-            if (before or preprocessors) and (
-                before.get(None)
-                or preprocessors.get(None)
-                or _cv_request.get().request.blueprint is not None
-                or type(self).preprocess_request is not Firkin.preprocess_request
-                or "preprocess_request" in self.__dict__  # replaced on the app, by an extension
-            ):
-                rv = await self.preprocess_request()
-            if rv is None:
-                rv = await self.dispatch_request()
-        except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
-            replaced = self.__dict__.get("handle_user_exception")
-            if replaced is not None:  # by an extension: see _call_replaced
-                rv = await self._call_replaced(replaced, error)
-            else:
-                rv = await self.handle_user_exception(error)
-        return await self.finalize_request(rv)
+        return cast("Response", await pipeline.full_dispatch(self, ctx or _request_context()))
 
     async def preprocess_request(self) -> ResponseReturnValue | None:
-        req = _cv_request.get().request
-        # The app's functions, then the blueprints' from the outermost in. A request outside any
-        # blueprint (most, in an app whose blueprints have hooks) pays for the app's alone.
-        names = (None,) if req.blueprint is None else (None, *reversed(req.blueprints))
-        preprocessors = self.url_value_preprocessors
-        if preprocessors:
-            for name in names:
-                for url_func in preprocessors.get(name, ()):
-                    url_func(req.endpoint, req.view_args)
-        before = self.before_request_funcs
-        for name in names:
-            for before_func in before.get(name, ()):
-                rv = await self._call(before_func)
-                if rv is not None:
-                    return cast("ResponseReturnValue", rv)
-        return None
+        return await pipeline.preprocess(self, _request_context())
 
     async def dispatch_request(self) -> ResponseReturnValue:
-        req = _cv_request.get().request
-        if req.routing_exception is not None:
-            self.raise_routing_exception(req)
-        rule = req.url_rule
-        assert rule is not None
-        if req.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
-            # A subclass may override it sync (Flask's form) or `async def` (Quart's); ours returns
-            # a Response, which is awaitable too, so `await app.make_default_options_response()` works.
-            options = self.make_default_options_response()
-            return await options if isawaitable(options) else options
-        view: Callable[..., Any] = self.view_functions[rule.endpoint]
-        view_args = req.view_args or {}
-        is_async = self._async_views.get(view)
-        if is_async is None:
-            is_async = self._async_views[view] = is_async_callable(view)
-        # (No typing.cast here: it is a function call on every request.)
-        rv: ResponseReturnValue = await (view(**view_args) if is_async else run_in_thread(view)(**view_args))
-        return rv
+        return await _request_context().dispatch()
 
     def raise_routing_exception(self, req: Request) -> None:
         exc = req.routing_exception
@@ -537,9 +461,10 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     def make_default_options_response(self) -> Response:
         """The response to an OPTIONS request for a route with automatic options: its Allow header.
         Call it as Flask does, or await it as in Quart; override it with a plain or an async method."""
-        adapter = request_ctx.url_adapter
+        ctx = _request_context()
+        adapter = ctx.url_adapter
         assert adapter is not None
-        methods = adapter.allowed_methods(request_ctx.request.path)
+        methods = adapter.allowed_methods(ctx.request.path)
         response = self.response_class()
         response.allow.update(methods)
         return response
@@ -547,106 +472,49 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def finalize_request(
         self, rv: ResponseReturnValue | HTTPException, from_error_handler: bool = False
     ) -> Response:
-        response = self.make_response(rv)
-        if not isinstance(response, Response):  # a subclass's `async def make_response`
-            response = await response
-        try:
-            ctx = _cv_request.get()
-            if ctx._after_request_functions or self.after_request_funcs or ctx.session_to_save() is not None:
-                response = await self.process_response(response)
-            if request_finished.receivers:
-                await self._signal(request_finished, response=response)
-        except Exception:
-            if not from_error_handler:
-                raise
-            self.logger.exception("Request finalizing failed with an error while handling an error")
-        return response
+        return cast("Response", await pipeline.finalize(self, _request_context(), rv, from_error_handler))
 
     async def process_response(self, response: Response) -> Response:
-        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
-        for func in ctx._after_request_functions:
-            response = await self._call(func, response)
-        for name in chain(ctx.request.blueprints, (None,)):
-            if name in self.after_request_funcs:
-                for func in reversed(self.after_request_funcs[name]):
-                    response = await self._call(func, response)
-        session = ctx.session_to_save()
-        if session is not None:
-            await self.session_interface.save_session(self, session, response)
-        return response
+        return cast("Response", await pipeline.process_response(self, _request_context(), response))
 
     # ----------------------------------------------------------------- errors
 
     async def handle_http_exception(self, error: HTTPException) -> HTTPException | ResponseReturnValue:
-        if error.code is None:  # a proxy exception (e.g. a redirect without a code) is its own answer
-            return error
-        if isinstance(error, RoutingException):  # RequestRedirect: the redirect itself
-            return error
-        if not self._has_error_handlers():
-            return error
-        handler = self._find_error_handler(error, self._current_blueprints())
-        if handler is None:
-            return error
-        return cast("ResponseReturnValue", await self._call(handler, error))
+        return cast(
+            "HTTPException | ResponseReturnValue",
+            await pipeline.handle_http_exception(self, _connection_context(), error),
+        )
 
     async def handle_user_exception(self, error: Exception) -> HTTPException | ResponseReturnValue:
-        if isinstance(error, BadRequestKeyError) and (self.debug or self.config["TRAP_BAD_REQUEST_ERRORS"]):
-            error.show_exception = True
-        if isinstance(error, HTTPException) and not self.trap_http_exception(error):
-            return await self.handle_http_exception(error)
-        handler = self._find_error_handler(error, self._current_blueprints())
-        if handler is None:
-            raise error
-        return cast("ResponseReturnValue", await self._call(handler, error))
+        return cast(
+            "HTTPException | ResponseReturnValue",
+            await pipeline.handle_user_exception(self, _connection_context(), error),
+        )
 
     def _has_error_handlers(self) -> bool:
         """Whether any error handler is registered, for the app or a blueprint (read each time, as
         extensions may add them behind the app's back; a few small dicts)."""
         return any(handlers for spec in self.error_handler_spec.values() for handlers in spec.values())
 
-    def _current_blueprints(self) -> list[str]:
-        """The current request's blueprints, else the current websocket's (error handlers apply to both)."""
-        req_ctx = _cv_request.get(None)
-        if req_ctx is not None:
-            return req_ctx.request.blueprints
-        return _cv_websocket.get().websocket.blueprints
-
     async def handle_exception(self, error: Exception) -> Response:
         """An unhandled exception: 500 through the error handlers (traceback logged), or propagated
-        when PROPAGATE_EXCEPTIONS (or testing) is on."""
-        if got_request_exception.receivers:
-            await self._signal(got_request_exception, exception=error)
-        propagate = self.config["PROPAGATE_EXCEPTIONS"]
-        if propagate is None:
-            # As in Flask: tests and debug mode see the exception (the development server's
-            # DebugMiddleware turns it into the traceback page: firkin.debug).
-            propagate = self.testing or self.debug
-        if propagate:
-            raise error
-        self.log_exception(sys.exc_info())
-        server_error: InternalServerError | ResponseReturnValue = InternalServerError(
-            original_exception=error
-        )
-        handler = self._find_error_handler(server_error, request_ctx.request.blueprints)  # type: ignore[arg-type]
-        if handler is not None:
-            server_error = await self._call(handler, server_error)
-        return await self.finalize_request(server_error, from_error_handler=True)
+        when PROPAGATE_EXCEPTIONS (by default: testing or debug mode) is on."""
+        return cast("Response", await pipeline.handle_exception(self, _request_context(), error))
 
     def log_exception(self, exc_info: Any) -> None:
-        req = _cv_request.get(None)
-        where = f"{req.request.method} {req.request.path}" if req is not None else "(no request)"
+        ctx = _cv_request.get(None) or _cv_websocket.get(None)
+        if ctx is None:
+            where = "(no request)"
+        elif isinstance(ctx, RequestContext):
+            where = f"{ctx.request.method} {ctx.request.path}"
+        else:
+            where = f"websocket {ctx.websocket.path}"
         self.logger.error("Exception on %s", where, exc_info=exc_info)
 
     # ----------------------------------------------------------------- teardown
 
     async def do_teardown_request(self, exc: BaseException | None, *, sync: bool = False) -> None:
-        req = request_ctx.request
-        for name in chain(req.blueprints, (None,)):
-            if name in self.teardown_request_funcs:
-                for func in reversed(self.teardown_request_funcs[name]):
-                    await self._call(func, exc, sync=sync)
-        if request_tearing_down.receivers:
-            await self._signal(request_tearing_down, exc=exc)
+        await pipeline.teardown(self, _request_context(), exc, sync=sync)
 
     async def do_teardown_appcontext(self, exc: BaseException | None, *, sync: bool = False) -> None:
         for func in reversed(self.teardown_appcontext_funcs):
@@ -740,6 +608,24 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
 
 
 _asgi_app = Firkin.asgi_app  # __call__ skips it when it is not replaced
+
+
+def _request_context() -> RequestContext:
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "Working outside of request context: this needs an active request, as in a view or a "
+            "request hook (or `async with app.test_request_context():`)."
+        )
+    return ctx
+
+
+def _connection_context() -> ConnectionContext:
+    """The current request's context, else the current websocket's (error handlers serve both)."""
+    ctx: ConnectionContext | None = _cv_request.get(None) or _cv_websocket.get(None)
+    if ctx is None:
+        raise RuntimeError("Working outside of request context: no request or websocket is being handled.")
+    return ctx
 
 
 async def _result_of(coro: Coroutine[Any, Any, T]) -> T:

@@ -1,29 +1,25 @@
 """Application, request and websocket contexts: pushed as ContextVars, usable with `async with` and plain
-`with`. (The websocket context lives in `_websocket_ctx`; it is re-exported here, Quart's module path.)"""
+`with`. A request and a websocket context share one base (`ConnectionContext`) and go through one
+dispatch pipeline (`firkin._pipeline`); what differs is how the view is called and the session saved."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextvars import Token
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Self, TypeVar, cast
 
 from werkzeug.exceptions import HTTPException
 
-from ._ctx_base import ConnectionContext
-from ._sync import DONE, iterate_in_thread, now_or_awaited, run_sync
-from ._websocket_ctx import (
-    WebsocketContext,
-    after_this_websocket,
-    copy_current_websocket_context,
-    has_websocket_context,
-)
-from .globals import _cv_app, _cv_request
+from . import _pipeline as pipeline
+from ._sync import DONE, is_async_callable, iterate_in_thread, now_or_awaited, run_in_thread, run_sync
+from .globals import _cv_app, _cv_request, _cv_websocket
 from .routing import FirkinMap
 from .sessions import SecureCookieSessionInterface
-from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down, request_tearing_down
+from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
+from .wrappers.websocket import WebsocketDisconnected
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -31,10 +27,13 @@ if TYPE_CHECKING:
 
     from .app import Firkin
     from .sessions import SessionMixin
-    from .wrappers import Request, Response
+    from .typing import ResponseReturnValue
+    from .wrappers import Request, Response, Websocket
+    from .wrappers.base import BaseRequestWebsocket
 
 __all__ = [
     "AppContext",
+    "ConnectionContext",
     "RequestContext",
     "WebsocketContext",
     "after_this_request",
@@ -49,6 +48,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 _sentinel: Any = object()
 
 
@@ -167,15 +167,128 @@ class AppContext:
         run_sync(self._pop(exc, sync=True), "leaving the app context")
 
 
+class ConnectionContext:
+    """Base of RequestContext and WebsocketContext: what the dispatch pipeline (`firkin._pipeline`)
+    needs of a context. Subclasses name their ContextVar and kind, call the view, and say how the
+    session opens and is saved."""
+
+    _var: ClassVar[ContextVar[Any]]
+    _kind: ClassVar[str]  # "request" or "websocket": for messages
+    _pipeline: ClassVar[pipeline.Kind]  # the hooks and signals of this kind
+    app: Firkin
+    connection: BaseRequestWebsocket  # the request or the websocket
+    _after_functions: list[Callable[..., Any]]  # after_this_request / after_this_websocket
+    _tokens: list[tuple[Token[Any], AppContext | None]]
+
+    def open_session_now(self) -> bool:
+        """Open the session without I/O if that is how it opens (or arrange to open it when first
+        used); False when `open_session` must be awaited."""
+        return False
+
+    async def open_session(self) -> None:
+        """Open the session when the context is pushed."""
+
+    async def dispatch(self) -> ResponseReturnValue | None:
+        """Call the view (the handler) with the view_args; routing errors raise."""
+        raise NotImplementedError
+
+    def must_save_session(self, response: Response | None) -> bool:
+        """Whether saving the session may change `response` (so the after step must run)."""
+        raise NotImplementedError
+
+    async def save_session(self, response: Response | None) -> None:
+        raise NotImplementedError
+
+    async def ended_by_error(self) -> bool:
+        """After an unhandled error: True when the connection is past answering with a 500 (and
+        was ended another way), False when a 500 response should be made."""
+        return False
+
+    def needs_teardown(self) -> bool:
+        kind = self._pipeline
+        return bool(getattr(self.app, kind.teardown)) or bool(kind.tearing_down.receivers)
+
+    async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
+        own = pipeline.overridden(self.app, self._pipeline, "teardown")
+        if own is not None:
+            await own(exc, sync=sync)
+        else:
+            await pipeline.teardown(self.app, self, exc, sync=sync)
+
+    def closed(self) -> None:
+        """Called once the outermost push of this context is popped."""
+
+    def push(self) -> Awaitable[None]:
+        """Make this context current: `await ctx.push()` in async code (Quart's form); in sync code
+        outside an event loop, `ctx.push()` (Flask's form) pushes at once. Prefer `async with ctx:`."""
+        return now_or_awaited(lambda sync: self._push(sync=sync), f"pushing the {self._kind} context")
+
+    def pop(self, exc: BaseException | None = _sentinel, *, teardown: bool = True) -> Awaitable[None]:
+        """Undo `push()`, running the teardowns after the outermost push (unless `teardown=False`):
+        `await ctx.pop()` in async code, `ctx.pop()` in sync code outside an event loop."""
+        return now_or_awaited(
+            lambda sync: self._pop(exc, sync=sync, teardown=teardown), f"popping the {self._kind} context"
+        )
+
+    async def _push(self, *, sync: bool = False) -> None:
+        app_ctx = _cv_app.get(None)
+        pushed: AppContext | None = None
+        if app_ctx is None or app_ctx.app is not self.app:
+            pushed = self.app.app_context()
+            pushed._push()
+        self._tokens.append((self._var.set(self), pushed))
+        if not self.open_session_now():
+            await self.open_session()
+
+    async def _pop(
+        self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
+    ) -> None:
+        clear = len(self._tokens) == 1 and teardown
+        try:
+            if clear and self.needs_teardown():
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.teardown(exc, sync=sync)
+        finally:
+            if clear:
+                self.closed()
+            ctx = self._var.get()
+            token, app_ctx = self._tokens.pop()
+            self._var.reset(token)
+            if app_ctx is not None and not app_ctx.pop_now(teardown):
+                await app_ctx._pop(exc, sync=sync, teardown=teardown)
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")
+
+    async def __aenter__(self) -> Self:
+        await self._push()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._pop(exc)
+
+    def __enter__(self) -> Self:
+        run_sync(self._push(sync=True), f"entering the {self._kind} context")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        run_sync(self._pop(exc, sync=True), f"leaving the {self._kind} context")
+
+
 class RequestContext(ConnectionContext):
     """Binds one request (`request`, `session`) to the current task, with an app context under it."""
 
     _var = _cv_request
     _kind = "request"
+    _pipeline = pipeline.REQUEST
 
     def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
         self.app = app
-        self.request = request
+        self.request = self.connection = request
         self.url_adapter: MapAdapter | None = None
         trusted = app.config["TRUSTED_HOSTS"]
         if trusted is not None:
@@ -187,7 +300,9 @@ class RequestContext(ConnectionContext):
         self._session: SessionMixin | None = session
         self._lazy_session = False
         self.flashes: list[tuple[str, str]] | None = None
+        # (Flask's name for the list, which extensions may use; the pipeline's name.)
         self._after_request_functions: list[Callable[[Response], Any]] = []
+        self._after_functions = self._after_request_functions
         self._tokens: list[tuple[Token[RequestContext], AppContext | None]] = []
         if self.url_adapter is not None:
             self.match_request()
@@ -271,14 +386,128 @@ class RequestContext(ConnectionContext):
             return None
         return session
 
-    def needs_teardown(self) -> bool:
-        return bool(self.app.teardown_request_funcs) or bool(request_tearing_down.receivers)
+    async def dispatch(self) -> ResponseReturnValue:
+        request = self.request
+        if request.routing_exception is not None:
+            self.app.raise_routing_exception(request)
+        rule = request.url_rule
+        assert rule is not None
+        app = self.app
+        if request.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            # A subclass may override it sync (Flask's form) or `async def` (Quart's); ours returns
+            # a Response, which is awaitable too, so `await app.make_default_options_response()` works.
+            options = app.make_default_options_response()
+            return await options if isinstance(options, Coroutine) else options
+        view: Callable[..., Any] = app.view_functions[rule.endpoint]
+        view_args = request.view_args or {}
+        is_async = app._async_views.get(view)
+        if is_async is None:
+            is_async = app._async_views[view] = is_async_callable(view)
+        # (No typing.cast here: it is a function call on every request.)
+        rv: ResponseReturnValue = await (view(**view_args) if is_async else run_in_thread(view)(**view_args))
+        return rv
 
-    async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
-        await self.app.do_teardown_request(exc, sync=sync)
+    def must_save_session(self, response: Response | None) -> bool:
+        return self.session_to_save() is not None
+
+    async def save_session(self, response: Response | None) -> None:
+        session = self.session_to_save()
+        if session is not None:
+            assert response is not None
+            await self.app.session_interface.save_session(self.app, session, response)
 
     def closed(self) -> None:
         self.request.close()  # the uploaded files' streams
+
+
+class WebsocketContext(ConnectionContext):
+    """Binds one websocket (`websocket`, `session`) to the current task, with an app context under it."""
+
+    _var = _cv_websocket
+    _kind = "websocket"
+    _pipeline = pipeline.WEBSOCKET
+
+    def __init__(self, app: Firkin, websocket: Websocket, session: SessionMixin | None = None) -> None:
+        self.app = app
+        self.websocket = self.connection = websocket
+        self.url_adapter: MapAdapter | None = None
+        trusted = app.config["TRUSTED_HOSTS"]
+        if trusted is not None:
+            websocket.trusted_hosts = trusted
+        try:
+            # The handshake has what create_url_adapter reads of a request (host, root_path, scheme).
+            self.url_adapter = app.create_url_adapter(cast("Request", websocket))
+        except HTTPException as exc:
+            websocket.routing_exception = exc
+        self.session: SessionMixin | None = session
+        self._after_websocket_functions: list[Callable[[Response | None], Any]] = []
+        self._after_functions = self._after_websocket_functions
+        self._tokens: list[tuple[Token[WebsocketContext], AppContext | None]] = []
+        if self.url_adapter is not None:
+            self.match_request()
+
+    def match_request(self) -> None:
+        """Match the websocket's path against the URL map's websocket rules (an HTTP rule on the
+        same path does not match: werkzeug's WebsocketMismatch, a 400, if only HTTP rules do)."""
+        assert self.url_adapter is not None
+        websocket = self.websocket
+        try:
+            rule, view_args = self.url_adapter.match(
+                websocket.path,
+                "GET",
+                return_rule=True,
+                query_args=websocket.query_string.decode("latin-1"),
+                websocket=True,
+            )
+            websocket.url_rule = rule
+            websocket.view_args = dict(view_args)
+        except HTTPException as exc:
+            websocket.routing_exception = exc
+
+    def copy(self) -> WebsocketContext:
+        """A new context for the same websocket and session (for work in another task)."""
+        return self.__class__(self.app, self.websocket, self.session)
+
+    async def open_session(self) -> None:
+        if self.session is None:
+            interface = self.app.session_interface
+            self.session = await interface.open_session(self.app, cast("Request", self.websocket))
+            if self.session is None:
+                self.session = await interface.make_null_session(self.app)
+
+    async def dispatch(self) -> ResponseReturnValue | None:
+        """Call the handler with the view_args. If the client leaves while it waits on something
+        other than `receive()`, it is cancelled and this raises WebsocketDisconnected."""
+        ws = self.websocket
+        if ws.routing_exception is not None:
+            raise ws.routing_exception
+        rule = ws.url_rule
+        assert rule is not None
+        view = self.app.view_functions[rule.endpoint]
+        with ws._io.cancel_on_disconnect() as scope:
+            rv = await self.app.ensure_async(view)(**(ws.view_args or {}))
+        if scope.cancelled_caught:
+            raise WebsocketDisconnected(ws._io.disconnect_code, ws._io.disconnect_reason)
+        return cast("ResponseReturnValue | None", rv)
+
+    def must_save_session(self, response: Response | None) -> bool:
+        return response is not None
+
+    async def save_session(self, response: Response | None) -> None:
+        # After the handshake was accepted no header can be sent: a session is saved only with a
+        # response that refuses it.
+        interface = self.app.session_interface
+        if response is not None and not interface.is_null_session(self.session):
+            assert self.session is not None
+            await interface.save_session(self.app, self.session, response)
+
+    async def ended_by_error(self) -> bool:
+        ws = self.websocket
+        if not ws.accepted:
+            return False  # a 500 refuses the handshake
+        if not ws._io.closed:
+            await ws.close(1011)  # RFC 6455 §7.4.1: an unexpected condition on the server
+        return True
 
 
 def has_request_context() -> bool:
@@ -383,3 +612,41 @@ def stream_with_context(
             await app_ctx._pop(None, teardown=False)
 
     return stream()
+
+
+def has_websocket_context() -> bool:
+    """Whether a websocket context is active (a websocket is being handled, or one was pushed)."""
+    return _cv_websocket.get(None) is not None
+
+
+def after_this_websocket(func: F) -> F:
+    """Run `func(response)` when this websocket's handler is done, before the after_websocket hooks.
+    `response` is None unless the handler refused the handshake with one."""
+    ctx = _cv_websocket.get(None)
+    if ctx is None:
+        raise RuntimeError("'after_this_websocket' can only be used when a websocket context is active")
+    ctx._after_websocket_functions.append(func)
+    return func
+
+
+def copy_current_websocket_context(func: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
+    """Decorate a function so it runs in a copy of the current websocket context (for a task the
+    handler starts, e.g. one that sends while the handler receives)."""
+    ctx = _cv_websocket.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "'copy_current_websocket_context' can only be used when a websocket context is active, "
+            "such as in a websocket handler"
+        )
+    copied = ctx.copy()
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        # The copy shares the websocket and session; its own teardown would run the hooks twice.
+        await copied._push()
+        try:
+            return await copied.app.ensure_async(func)(*args, **kwargs)
+        finally:
+            await copied._pop(None, teardown=False)
+
+    return wrapper

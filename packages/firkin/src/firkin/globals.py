@@ -19,9 +19,8 @@ from werkzeug.local import LocalProxy
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
 
-    from ._websocket_ctx import WebsocketContext
     from .app import Firkin
-    from .ctx import AppContext, RequestContext
+    from .ctx import AppContext, RequestContext, WebsocketContext
     from .sessions import SessionMixin
     from .wrappers import Request, Websocket
 

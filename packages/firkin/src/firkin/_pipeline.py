@@ -1,0 +1,345 @@
+"""The one dispatch pipeline. A request and a websocket go through the same steps, with their context
+passed explicitly from step to step (as Flask 3.2 passes it), not looked up again in each:
+
+    handle -> full_dispatch -> (preprocess -> dispatch | handle_user_exception) -> finalize
+           -> process_response;  on an unhandled error handle_exception;  teardown when popped
+
+What differs between the two kinds is data (`Kind`: which hooks, which signals) and three steps the
+contexts carry: calling the view (`ctx.dispatch`), whether a response needs processing and how the
+session is saved, and what an error after the websocket handshake means.
+
+Each step is also a public method of the app (`full_dispatch_request`, `preprocess_websocket`, ...).
+When a subclass overrides one, or an extension replaces one on the app instance, the pipeline calls
+that method (without the context, the Flask 3.1 and Quart form); otherwise it calls the step here.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import chain
+from typing import TYPE_CHECKING, Any, cast
+
+from blinker import NamedSignal
+from werkzeug.exceptions import BadRequestKeyError, HTTPException, InternalServerError
+from werkzeug.routing import RoutingException
+
+from .signals import (
+    got_request_exception,
+    got_websocket_exception,
+    request_finished,
+    request_started,
+    request_tearing_down,
+    websocket_finished,
+    websocket_started,
+    websocket_tearing_down,
+)
+from .wrappers.websocket import WebsocketDisconnected
+
+if TYPE_CHECKING:
+    from .app import Firkin
+    from .ctx import ConnectionContext
+    from .typing import ResponseReturnValue
+    from .wrappers import Response
+
+__all__ = ["REQUEST", "WEBSOCKET", "Kind", "handle", "overridden"]
+
+
+class Kind:
+    """What the pipeline does differently for a request and for a websocket: names and signals."""
+
+    __slots__ = (
+        "after",
+        "before",
+        "finished",
+        "got_exception",
+        "instance_replacements",
+        "methods",
+        "name",
+        "started",
+        "teardown",
+        "tearing_down",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        hooks: str,
+        signals: tuple[NamedSignal, NamedSignal, NamedSignal, NamedSignal],
+        methods: dict[str, str],
+        *,
+        instance_replacements: bool,
+    ) -> None:
+        self.name = name
+        self.before = f"before_{hooks}_funcs"
+        self.after = f"after_{hooks}_funcs"
+        self.teardown = f"teardown_{hooks}_funcs"
+        self.started, self.finished, self.got_exception, self.tearing_down = signals
+        self.methods = methods  # step -> the app's public method for it
+        # Extensions replace HTTP error handling on the app instance (Flask-CORS): those replacements
+        # read `flask.request`, so they are honoured for requests only.
+        self.instance_replacements = instance_replacements
+
+
+REQUEST = Kind(
+    "request",
+    "request",
+    (request_started, request_finished, got_request_exception, request_tearing_down),
+    {
+        "full_dispatch": "full_dispatch_request",
+        "preprocess": "preprocess_request",
+        "dispatch": "dispatch_request",
+        "finalize": "finalize_request",
+        "process_response": "process_response",
+        "handle_user_exception": "handle_user_exception",
+        "handle_exception": "handle_exception",
+        "teardown": "do_teardown_request",
+    },
+    instance_replacements=True,
+)
+WEBSOCKET = Kind(
+    "websocket",
+    "websocket",
+    (websocket_started, websocket_finished, got_websocket_exception, websocket_tearing_down),
+    {
+        "full_dispatch": "full_dispatch_websocket",
+        "preprocess": "preprocess_websocket",
+        "dispatch": "dispatch_websocket",
+        "finalize": "finalize_websocket",
+        "process_response": "postprocess_websocket",
+        "handle_user_exception": "handle_user_exception",
+        "handle_exception": "handle_websocket_exception",
+        "teardown": "do_teardown_websocket",
+    },
+    instance_replacements=False,
+)
+
+_overrides_by_class: dict[type, frozenset[str]] = {}
+
+
+def _class_overrides(cls: type) -> frozenset[str]:
+    """The public step methods a subclass of Firkin overrides (computed once per class)."""
+    found = _overrides_by_class.get(cls)
+    if found is None:
+        from .app import Firkin
+
+        names = {name for kind in (REQUEST, WEBSOCKET) for name in kind.methods.values()}
+        found = frozenset(n for n in names if getattr(cls, n) is not getattr(Firkin, n))
+        _overrides_by_class[cls] = found
+    return found
+
+
+def overridden(app: Firkin, kind: Kind, step: str) -> Any:
+    """The app's own method for `step` when a subclass or an extension put one in place of ours,
+    else None (the pipeline then runs its step directly, with the context)."""
+    name = kind.methods[step]
+    if kind.instance_replacements:
+        replaced = app.__dict__.get(name)
+        if replaced is not None:
+            return replaced
+    if name in _class_overrides(type(app)):
+        return getattr(app, name)
+    return None
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The websocket's client left: WebsocketDisconnected, alone or only those of a task group."""
+    if isinstance(exc, WebsocketDisconnected):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(WebsocketDisconnected)[1] is None
+    return False
+
+
+async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
+    """Push the context, dispatch, turn errors into a response (or propagate them), pop."""
+    await ctx._push()  # not push(): no need to ask which thread this is, on every request
+    error: BaseException | None = None
+    kind = ctx._pipeline
+    try:
+        try:
+            own = overridden(app, kind, "full_dispatch")
+            return cast("Response | None", await (own() if own is not None else full_dispatch(app, ctx)))
+        except Exception as exc:  # noqa: BLE001 - every app error becomes a response (or propagates)
+            error = exc
+            own = overridden(app, kind, "handle_exception")
+            if own is not None:
+                return cast("Response | None", await app._call_replaced(own, exc))
+            return await handle_exception(app, ctx, exc)
+    except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
+        if is_disconnect(exc):
+            return None  # a websocket's client left: a normal end, not an error of the handler
+        error = exc
+        raise
+    finally:
+        await ctx._pop(error)
+
+
+async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
+    app._got_first_request = True
+    kind = ctx._pipeline
+    rv: ResponseReturnValue | HTTPException | None
+    try:
+        if kind.started.receivers:
+            await app._signal(kind.started)
+        rv = None
+        # No await when no function applies: none registered, or only blueprints' and the request
+        # is outside them.
+        before, preprocessors = getattr(app, kind.before), app.url_value_preprocessors
+        if (before or preprocessors) and (
+            before.get(None) or preprocessors.get(None) or ctx.connection.blueprint is not None
+        ):
+            own = overridden(app, kind, "preprocess")
+            rv = await (own() if own is not None else preprocess(app, ctx))
+        elif overridden(app, kind, "preprocess") is not None:
+            rv = await getattr(app, kind.methods["preprocess"])()
+        if rv is None:
+            own = overridden(app, kind, "dispatch")
+            try:
+                rv = await (own() if own is not None else ctx.dispatch())
+            except BaseException as exc:
+                if not is_disconnect(exc):
+                    raise
+                rv = None  # a websocket's client left: the handler's end; the after hooks still run
+    except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
+        own = overridden(app, kind, "handle_user_exception")
+        if own is not None:
+            rv = await app._call_replaced(own, error)
+        else:
+            rv = await handle_user_exception(app, ctx, error)
+    own = overridden(app, kind, "finalize")
+    if own is not None:
+        return cast("Response | None", await own(rv))
+    return await finalize(app, ctx, rv)
+
+
+async def preprocess(app: Firkin, ctx: ConnectionContext) -> ResponseReturnValue | None:
+    """The url_value_preprocessors, then the before hooks: the app's, then the blueprints' from the
+    outermost in. A request outside any blueprint pays for the app's alone."""
+    connection = ctx.connection
+    names = (None,) if connection.blueprint is None else (None, *reversed(connection.blueprints))
+    preprocessors = app.url_value_preprocessors
+    if preprocessors:
+        for name in names:
+            for url_func in preprocessors.get(name, ()):
+                url_func(connection.endpoint, connection.view_args)
+    before = getattr(app, ctx._pipeline.before)
+    for name in names:
+        for before_func in before.get(name, ()):
+            rv = await app._call(before_func)
+            if rv is not None:
+                return cast("ResponseReturnValue", rv)
+    return None
+
+
+async def finalize(
+    app: Firkin,
+    ctx: ConnectionContext,
+    rv: ResponseReturnValue | HTTPException | None,
+    from_error_handler: bool = False,
+) -> Response | None:
+    """Make the response, run the after hooks and save the session, send the finished signal. A
+    websocket handler that returns nothing has no response; a view that returns None is an error."""
+    from .wrappers import Response
+
+    kind = ctx._pipeline
+    response: Response | None = None
+    if rv is not None or kind is REQUEST:
+        made = app.make_response(cast("ResponseReturnValue", rv))
+        response = made if isinstance(made, Response) else await made  # a subclass's async make_response
+    try:
+        if ctx._after_functions or getattr(app, kind.after) or ctx.must_save_session(response):
+            own = overridden(app, kind, "process_response")
+            response = await (own(response) if own is not None else process_response(app, ctx, response))
+        if kind.finished.receivers:
+            await app._signal(kind.finished, response=response)
+    except Exception:
+        if not from_error_handler:
+            raise
+        app.logger.exception("%s finalizing failed with an error while handling an error", kind.name.title())
+    return response
+
+
+async def process_response(app: Firkin, ctx: ConnectionContext, response: Response | None) -> Response | None:
+    """The after_this_* functions, then the after hooks (blueprints from the innermost out, then the
+    app's), then the session is saved."""
+    for func in ctx._after_functions:
+        response = await app._call(func, response)
+    after = getattr(app, ctx._pipeline.after)
+    for name in chain(ctx.connection.blueprints, (None,)):
+        if name in after:
+            for func in reversed(after[name]):
+                response = await app._call(func, response)
+    await ctx.save_session(response)
+    return response
+
+
+async def handle_http_exception(app: Firkin, ctx: ConnectionContext, error: HTTPException) -> Any:
+    if error.code is None:  # a proxy exception (e.g. a redirect without a code) is its own answer
+        return error
+    if isinstance(error, RoutingException):  # RequestRedirect: the redirect itself
+        return error
+    if not app._has_error_handlers():
+        return error
+    handler = app._find_error_handler(error, ctx.connection.blueprints)
+    if handler is None:
+        return error
+    return await app._call(handler, error)
+
+
+async def handle_user_exception(app: Firkin, ctx: ConnectionContext, error: Exception) -> Any:
+    """An error of the view or a hook: an HTTPException becomes its response (or its handler's), any
+    other goes to its registered handler, else propagates to `handle_exception`."""
+    if isinstance(error, BadRequestKeyError) and (app.debug or app.config["TRAP_BAD_REQUEST_ERRORS"]):
+        error.show_exception = True
+    if isinstance(error, HTTPException) and not app.trap_http_exception(error):
+        if type(app).handle_http_exception is not _firkin().handle_http_exception:
+            return await app.handle_http_exception(error)
+        return await handle_http_exception(app, ctx, error)
+    handler = app._find_error_handler(error, ctx.connection.blueprints)
+    if handler is None:
+        raise error
+    return await app._call(handler, error)
+
+
+async def handle_exception(app: Firkin, ctx: ConnectionContext, error: Exception) -> Response | None:
+    """An unhandled error: propagated when PROPAGATE_EXCEPTIONS is on (by default in testing and debug
+    mode, as in Flask), else logged and answered with a 500 through the error handlers; after a
+    websocket's handshake, a close with 1011."""
+    kind = ctx._pipeline
+    if kind.got_exception.receivers:
+        await app._signal(kind.got_exception, exception=error)
+    propagate = app.config["PROPAGATE_EXCEPTIONS"]
+    if propagate is None:
+        # The development server's DebugMiddleware turns the exception into the traceback page.
+        propagate = app.testing or app.debug
+    if propagate:
+        raise error
+    app.log_exception(sys.exc_info())
+    if await ctx.ended_by_error():
+        return None
+    server_error: Any = InternalServerError(original_exception=error)
+    handler = app._find_error_handler(server_error, ctx.connection.blueprints)
+    if handler is not None:
+        server_error = await app._call(handler, server_error)
+    own = overridden(app, kind, "finalize")
+    if own is not None:
+        return cast("Response | None", await own(server_error, from_error_handler=True))
+    return await finalize(app, ctx, server_error, from_error_handler=True)
+
+
+async def teardown(app: Firkin, ctx: ConnectionContext, exc: BaseException | None, *, sync: bool) -> None:
+    """The teardown hooks (blueprints from the innermost out, then the app's), then the signal."""
+    kind = ctx._pipeline
+    hooks = getattr(app, kind.teardown)
+    for name in chain(ctx.connection.blueprints, (None,)):
+        if name in hooks:
+            for func in reversed(hooks[name]):
+                await app._call(func, exc, sync=sync)
+    if kind.tearing_down.receivers:
+        await app._signal(kind.tearing_down, exc=exc)
+
+
+def _firkin() -> type[Firkin]:
+    from .app import Firkin
+
+    return Firkin
