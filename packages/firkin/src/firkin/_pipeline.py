@@ -33,19 +33,21 @@ from .signals import (
     websocket_started,
     websocket_tearing_down,
 )
+from .wrappers import Response
 from .wrappers.websocket import WebsocketDisconnected
 
 if TYPE_CHECKING:
     from .app import Firkin
     from .ctx import ConnectionContext
     from .typing import ResponseReturnValue
-    from .wrappers import Response
 
 __all__ = ["REQUEST", "WEBSOCKET", "Kind", "handle", "overridden"]
 
 
 class Kind:
-    """What the pipeline does differently for a request and for a websocket: names and signals."""
+    """What the pipeline does differently for a request and for a websocket: names and signals.
+    (The hooks are read as `app.__dict__[kind.before]`: the dicts Flask's Scaffold puts on the app,
+    without a getattr() call on every request.)"""
 
     __slots__ = (
         "after",
@@ -113,30 +115,34 @@ WEBSOCKET = Kind(
     instance_replacements=False,
 )
 
-_overrides_by_class: dict[type, frozenset[str]] = {}
+OVERRIDES: dict[type, frozenset[str]] = {}  # an app class -> the step methods it overrides
 
 
-def _class_overrides(cls: type) -> frozenset[str]:
-    """The public step methods a subclass of Firkin overrides (computed once per class)."""
-    found = _overrides_by_class.get(cls)
+def class_overrides(cls: type) -> frozenset[str]:
+    """The public step methods a subclass of Firkin overrides (worked out once per class; contexts
+    keep the answer as `_overrides`, so a plain app's steps ask nothing more)."""
+    found = OVERRIDES.get(cls)
     if found is None:
         from .app import Firkin
 
         names = {name for kind in (REQUEST, WEBSOCKET) for name in kind.methods.values()}
-        found = frozenset(n for n in names if getattr(cls, n) is not getattr(Firkin, n))
-        _overrides_by_class[cls] = found
+        names.add("handle_http_exception")
+        found = OVERRIDES[cls] = frozenset(n for n in names if getattr(cls, n) is not getattr(Firkin, n))
     return found
 
 
-def overridden(app: Firkin, kind: Kind, step: str) -> Any:
-    """The app's own method for `step` when a subclass or an extension put one in place of ours,
-    else None (the pipeline then runs its step directly, with the context)."""
+def overridden(app: Firkin, ctx: ConnectionContext, step: str, *, instance: bool = False) -> Any:
+    """The app's own method for `step` when a subclass put one in place of ours (or, with
+    `instance`, an extension replaced it on the app), else None: the pipeline then runs its step
+    directly, with the context. Extensions replace the error-handling steps (Flask-CORS), and
+    some `preprocess_request`; those are looked up on the instance, on the error path only."""
+    kind = ctx._pipeline
     name = kind.methods[step]
-    if kind.instance_replacements:
+    if instance and kind.instance_replacements:
         replaced = app.__dict__.get(name)
         if replaced is not None:
             return replaced
-    if name in _class_overrides(type(app)):
+    if name in ctx._overrides:
         return getattr(app, name)
     return None
 
@@ -154,16 +160,18 @@ async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
     """Push the context, dispatch, turn errors into a response (or propagate them), pop."""
     await ctx._push()  # not push(): no need to ask which thread this is, on every request
     error: BaseException | None = None
-    kind = ctx._pipeline
+    response: Response | None
     try:
         try:
-            own = overridden(app, kind, "full_dispatch")
-            return cast("Response | None", await (own() if own is not None else full_dispatch(app, ctx)))
+            own = overridden(app, ctx, "full_dispatch") if ctx._overrides else None
+            response = await (own() if own is not None else full_dispatch(app, ctx))
+            return response
         except Exception as exc:  # noqa: BLE001 - every app error becomes a response (or propagates)
             error = exc
-            own = overridden(app, kind, "handle_exception")
+            own = overridden(app, ctx, "handle_exception", instance=True)
             if own is not None:
-                return cast("Response | None", await app._call_replaced(own, exc))
+                response = await app._call_replaced(own, exc)
+                return response
             return await handle_exception(app, ctx, exc)
     except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
         if is_disconnect(exc):
@@ -184,31 +192,32 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
         rv = None
         # No await when no function applies: none registered, or only blueprints' and the request
         # is outside them.
-        before, preprocessors = getattr(app, kind.before), app.url_value_preprocessors
+        before, preprocessors = app.__dict__[kind.before], app.url_value_preprocessors
         if (before or preprocessors) and (
             before.get(None) or preprocessors.get(None) or ctx.connection.blueprint is not None
         ):
-            own = overridden(app, kind, "preprocess")
+            own = overridden(app, ctx, "preprocess", instance=True)
             rv = await (own() if own is not None else preprocess(app, ctx))
-        elif overridden(app, kind, "preprocess") is not None:
-            rv = await getattr(app, kind.methods["preprocess"])()
+        elif ctx._overrides and (own := overridden(app, ctx, "preprocess")) is not None:
+            rv = await own()  # a subclass's is always called
         if rv is None:
-            own = overridden(app, kind, "dispatch")
+            own = overridden(app, ctx, "dispatch") if ctx._overrides else None
             try:
                 rv = await (own() if own is not None else ctx.dispatch())
-            except BaseException as exc:
+            except (WebsocketDisconnected, BaseExceptionGroup) as exc:  # (others pass untouched)
                 if not is_disconnect(exc):
                     raise
                 rv = None  # a websocket's client left: the handler's end; the after hooks still run
     except Exception as error:  # noqa: BLE001 - error handlers decide; unhandled ones re-raise
-        own = overridden(app, kind, "handle_user_exception")
+        own = overridden(app, ctx, "handle_user_exception", instance=True)
         if own is not None:
             rv = await app._call_replaced(own, error)
         else:
             rv = await handle_user_exception(app, ctx, error)
-    own = overridden(app, kind, "finalize")
+    own = overridden(app, ctx, "finalize") if ctx._overrides else None
     if own is not None:
-        return cast("Response | None", await own(rv))
+        response: Response | None = await own(rv)
+        return response
     return await finalize(app, ctx, rv)
 
 
@@ -222,7 +231,7 @@ async def preprocess(app: Firkin, ctx: ConnectionContext) -> ResponseReturnValue
         for name in names:
             for url_func in preprocessors.get(name, ()):
                 url_func(connection.endpoint, connection.view_args)
-    before = getattr(app, ctx._pipeline.before)
+    before = app.__dict__[ctx._pipeline.before]
     for name in names:
         for before_func in before.get(name, ()):
             rv = await app._call(before_func)
@@ -239,16 +248,14 @@ async def finalize(
 ) -> Response | None:
     """Make the response, run the after hooks and save the session, send the finished signal. A
     websocket handler that returns nothing has no response; a view that returns None is an error."""
-    from .wrappers import Response
-
     kind = ctx._pipeline
     response: Response | None = None
     if rv is not None or kind is REQUEST:
-        made = app.make_response(cast("ResponseReturnValue", rv))
+        made = app.make_response(rv)  # type: ignore[arg-type]  # (None: make_response says what is wrong)
         response = made if isinstance(made, Response) else await made  # a subclass's async make_response
     try:
-        if ctx._after_functions or getattr(app, kind.after) or ctx.must_save_session(response):
-            own = overridden(app, kind, "process_response")
+        if ctx._after_functions or app.__dict__[kind.after] or ctx.must_save_session(response):
+            own = overridden(app, ctx, "process_response") if ctx._overrides else None
             response = await (own(response) if own is not None else process_response(app, ctx, response))
         if kind.finished.receivers:
             await app._signal(kind.finished, response=response)
@@ -264,7 +271,7 @@ async def process_response(app: Firkin, ctx: ConnectionContext, response: Respon
     app's), then the session is saved."""
     for func in ctx._after_functions:
         response = await app._call(func, response)
-    after = getattr(app, ctx._pipeline.after)
+    after = app.__dict__[ctx._pipeline.after]
     for name in chain(ctx.connection.blueprints, (None,)):
         if name in after:
             for func in reversed(after[name]):
@@ -292,7 +299,7 @@ async def handle_user_exception(app: Firkin, ctx: ConnectionContext, error: Exce
     if isinstance(error, BadRequestKeyError) and (app.debug or app.config["TRAP_BAD_REQUEST_ERRORS"]):
         error.show_exception = True
     if isinstance(error, HTTPException) and not app.trap_http_exception(error):
-        if type(app).handle_http_exception is not _firkin().handle_http_exception:
+        if "handle_http_exception" in ctx._overrides:
             return await app.handle_http_exception(error)
         return await handle_http_exception(app, ctx, error)
     handler = app._find_error_handler(error, ctx.connection.blueprints)
@@ -321,25 +328,20 @@ async def handle_exception(app: Firkin, ctx: ConnectionContext, error: Exception
     handler = app._find_error_handler(server_error, ctx.connection.blueprints)
     if handler is not None:
         server_error = await app._call(handler, server_error)
-    own = overridden(app, kind, "finalize")
+    own = overridden(app, ctx, "finalize")
     if own is not None:
-        return cast("Response | None", await own(server_error, from_error_handler=True))
+        response: Response | None = await own(server_error, from_error_handler=True)
+        return response
     return await finalize(app, ctx, server_error, from_error_handler=True)
 
 
 async def teardown(app: Firkin, ctx: ConnectionContext, exc: BaseException | None, *, sync: bool) -> None:
     """The teardown hooks (blueprints from the innermost out, then the app's), then the signal."""
     kind = ctx._pipeline
-    hooks = getattr(app, kind.teardown)
+    hooks = app.__dict__[kind.teardown]
     for name in chain(ctx.connection.blueprints, (None,)):
         if name in hooks:
             for func in reversed(hooks[name]):
                 await app._call(func, exc, sync=sync)
     if kind.tearing_down.receivers:
         await app._signal(kind.tearing_down, exc=exc)
-
-
-def _firkin() -> type[Firkin]:
-    from .app import Firkin
-
-    return Firkin

@@ -178,6 +178,7 @@ class ConnectionContext:
     app: Firkin
     connection: BaseRequestWebsocket  # the request or the websocket
     _after_functions: list[Callable[..., Any]]  # after_this_request / after_this_websocket
+    _overrides: frozenset[str]  # the steps the app's class overrides (firkin._pipeline)
     _tokens: list[tuple[Token[Any], AppContext | None]]
 
     def open_session_now(self) -> bool:
@@ -206,10 +207,10 @@ class ConnectionContext:
 
     def needs_teardown(self) -> bool:
         kind = self._pipeline
-        return bool(getattr(self.app, kind.teardown)) or bool(kind.tearing_down.receivers)
+        return bool(self.app.__dict__[kind.teardown]) or bool(kind.tearing_down.receivers)
 
     async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
-        own = pipeline.overridden(self.app, self._pipeline, "teardown")
+        own = pipeline.overridden(self.app, self, "teardown") if self._overrides else None
         if own is not None:
             await own(exc, sync=sync)
         else:
@@ -289,6 +290,8 @@ class RequestContext(ConnectionContext):
     def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
         self.app = app
         self.request = self.connection = request
+        overrides = pipeline.OVERRIDES.get(type(app))
+        self._overrides = overrides if overrides is not None else pipeline.class_overrides(type(app))
         self.url_adapter: MapAdapter | None = None
         trusted = app.config["TRUSTED_HOSTS"]
         if trusted is not None:
@@ -408,6 +411,8 @@ class RequestContext(ConnectionContext):
         return rv
 
     def must_save_session(self, response: Response | None) -> bool:
+        if self._session is None and self._lazy_session and not self.request.has_header(b"cookie"):
+            return False  # session_to_save's first case, without the call: most requests
         return self.session_to_save() is not None
 
     async def save_session(self, response: Response | None) -> None:
@@ -430,6 +435,7 @@ class WebsocketContext(ConnectionContext):
     def __init__(self, app: Firkin, websocket: Websocket, session: SessionMixin | None = None) -> None:
         self.app = app
         self.websocket = self.connection = websocket
+        self._overrides = pipeline.class_overrides(type(app))
         self.url_adapter: MapAdapter | None = None
         trusted = app.config["TRUSTED_HOSTS"]
         if trusted is not None:

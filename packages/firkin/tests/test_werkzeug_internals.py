@@ -1,0 +1,151 @@
+"""The fast paths that lean on werkzeug's internals, checked against werkzeug itself.
+
+firkin builds some objects without werkzeug's own code, to save time on every request: a Request
+without werkzeug's __init__, a Response whose status and headers are set directly (`of_data`,
+`of_parts`, a str or bytes `Response(...)`), `Headers` filled through its `_list`, and URL matching
+that reads the state tree of werkzeug's matcher and its regex group names (`firkin.routing`; its
+behaviour is compared with werkzeug's in test_fast_match.py). werkzeug and flask carry upper version
+bounds in firkin's pyproject.toml; when a new release changes any of these internals, a test here
+fails and says which fast path to revisit.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from firkin.routing import _WERKZEUG_GROUP
+from firkin.wrappers import Request, Response
+from firkin.wrappers.request import Body
+from werkzeug.datastructures import Headers
+from werkzeug.routing import Map, Rule
+from werkzeug.sansio.request import Request as WerkzeugRequest
+from werkzeug.sansio.response import Response as WerkzeugResponse
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_werkzeug_and_flask_have_upper_bounds() -> None:
+    project = tomllib.loads((ROOT / "packages" / "firkin" / "pyproject.toml").read_text())
+    dependencies = project["project"]["dependencies"]
+    for name in ("werkzeug", "flask"):
+        spec = next(d for d in dependencies if re.match(rf"{name}\b", d, re.I))
+        assert "<" in spec, f"{spec}: firkin leans on {name}'s internals, so it needs an upper bound"
+
+
+def test_request_init_sets_what_werkzeugs_sets() -> None:
+    server = ("example.com", 443)
+    headers = Headers([("Host", "example.com"), ("X-A", "1")])
+    theirs = WerkzeugRequest("GET", "https", server, "/app", "/x/y", b"a=1", headers, "10.0.0.1")
+    # werkzeug's __init__ sets exactly these; firkin's sets each of them itself (headers lazily).
+    assert sorted(vars(theirs)) == [
+        "headers",
+        "method",
+        "path",
+        "query_string",
+        "remote_addr",
+        "root_path",
+        "scheme",
+        "server",
+    ], "werkzeug's Request.__init__ changed: revisit firkin.wrappers.request.Request.__init__"
+    raw = [(b"host", b"example.com"), (b"x-a", b"1")]
+    ours = Request(
+        "GET", "https", server, "/app", "/x/y", b"a=1", None, "10.0.0.1", Body(None, b""), raw_headers=raw
+    )
+    for name in vars(theirs):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    for name in ("url", "base_url", "host", "host_url", "full_path", "args", "access_route"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda cls: cls("hello"),
+        lambda cls: cls(b"\x00bytes", 201),
+        lambda cls: cls("gone", 410, mimetype="text/plain"),
+        lambda cls: cls("x", content_type="application/x-thing; charset=latin-1"),
+        lambda cls: cls("odd", 299),
+    ],
+)
+def test_direct_responses_are_what_werkzeug_builds(build: Any) -> None:
+    ours = build(Response)
+    assert ours.asgi_headers() is not None, "not the direct path: this test would compare nothing"
+    theirs = _werkzeug_response(build)
+    assert (ours.status, ours.status_code) == (theirs.status, theirs.status_code)
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+
+
+def test_of_data_and_of_parts_are_what_werkzeug_builds() -> None:
+    ours = Response.of_data(b'{"a":1}', "application/json")
+    theirs = WerkzeugResponse(200, content_type="application/json")
+    theirs.headers["Content-Length"] = "7"
+    assert (ours.status, ours.status_code, list(ours.headers.items())) == (
+        theirs.status,
+        theirs.status_code,
+        list(theirs.headers.items()),
+    )
+    parts = Response.of_parts(b"Hello", 202, "text/plain", [("Content-Type", "text/plain"), ("X-Y", "z")])
+    assert parts is not None
+    theirs = WerkzeugResponse(202, headers=[("Content-Type", "text/plain"), ("X-Y", "z")])
+    theirs.headers["Content-Length"] = "5"
+    assert (parts.status, parts.status_code, list(parts.headers.items())) == (
+        theirs.status,
+        theirs.status_code,
+        list(theirs.headers.items()),
+    )
+
+
+def _werkzeug_response(build: Any) -> WerkzeugResponse:
+    """What werkzeug's own __init__ makes of the same arguments (its sans-I/O response has no body:
+    the Content-Length firkin's set_data adds is added here the same way)."""
+    captured: dict[str, Any] = {}
+
+    class Capture:
+        def __init__(self, response: Any, status: Any = None, **kwargs: Any) -> None:
+            captured.update(kwargs, response=response, status=status)
+
+    build(Capture)
+    response = captured.pop("response")
+    data = response.encode() if isinstance(response, str) else response
+    content_type = captured.get("content_type")
+    if content_type is None and captured.get("mimetype") is None:
+        captured["content_type"] = "text/html; charset=utf-8"
+    theirs = WerkzeugResponse(captured.pop("status"), **captured)
+    theirs.headers["Content-Length"] = str(len(data))
+    return theirs
+
+
+def test_the_response_internals_firkin_sets() -> None:
+    theirs = WerkzeugResponse(404, content_type="text/plain")
+    assert sorted(vars(theirs)) == ["_status", "_status_code", "headers"], (
+        "werkzeug's Response.__init__ changed: revisit Response._set_direct"
+    )
+    assert (theirs._status, theirs._status_code) == ("404 NOT FOUND", 404)
+    headers = Headers([("A", "1"), ("B", "2")])
+    assert headers._list == [("A", "1"), ("B", "2")], "Headers no longer keeps its items in _list"
+    filled = Headers.__new__(Headers)
+    filled._list = [("A", "1")]
+    assert filled.get("a") == "1"
+    assert list(filled.items()) == [("A", "1")]
+
+
+def test_the_matcher_internals_firkin_reads() -> None:
+    url_map = Map([Rule("/", endpoint="index"), Rule("/user/<int:id>/<name>", endpoint="user")])
+    url_map.bind("localhost")  # builds the matcher's state tree
+    url_map.update()
+    root = url_map._matcher._root
+    for state in (root, root.static[""], root.static[""].static[""]):
+        assert isinstance(state.static, dict)
+        assert isinstance(state.dynamic, list)
+        assert isinstance(state.rules, list)
+    lead = root.static[""].static[""]
+    user = lead.static["user"]
+    (part, _child), *_ = user.dynamic
+    assert part.content.endswith("\\Z")
+    assert _WERKZEUG_GROUP.search(part.content), f"werkzeug names its groups differently now: {part.content}"
+    rule = url_map._rules_by_endpoint["user"][0]
+    assert set(rule._converters) == {"id", "name"}
