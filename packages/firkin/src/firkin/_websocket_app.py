@@ -152,7 +152,7 @@ def _is_disconnect(exc: BaseException) -> bool:
 
 
 class WebsocketAppMixin(WebsocketScaffoldMixin):
-    """Handling one websocket: the app side of `firkin._websocket.handle_websocket`."""
+    """Handling one websocket: the app side of `firkin.asgi.websocket.handle_websocket`."""
 
     websocket_class: type[Websocket] = Websocket
 

@@ -26,9 +26,9 @@ from . import _pipeline as pipeline
 from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
 from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
-from ._websocket import DEFAULT_MAX_QUEUE
 from ._websocket_app import WebsocketAppMixin
 from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
+from .asgi.websocket import DEFAULT_MAX_QUEUE
 from .config import Config
 from .ctx import AppContext, ConnectionContext, RequestContext
 from .debug import DebugMiddleware

@@ -127,7 +127,7 @@ class _Unconnected:
 
 def make_test_websocket(app: Firkin, path: str = "/", **kwargs: Any) -> Websocket:
     """A Websocket for `path` that never connected (for `app.test_websocket_context`)."""
-    from firkin._websocket import websocket_from_scope
+    from firkin.asgi import websocket_from_scope
 
     return websocket_from_scope(app, make_websocket_scope(app, path, **kwargs), _Unconnected())
 

@@ -1,6 +1,6 @@
 """The websocket: werkzeug's sans-I/O request for the handshake, with async accept/receive/send/close.
 
-The I/O goes through a `WebsocketIO` (the ASGI connection in `firkin._websocket`, or nothing at all in
+The I/O goes through a `WebsocketIO` (the ASGI connection in `firkin.asgi.websocket`, or nothing at all in
 `app.test_websocket_context()`), so this module knows no transport.
 """
 

@@ -19,13 +19,14 @@ import anyio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 
-from ._scope import scope_location
-from .wrappers.websocket import Websocket, WebsocketDisconnected
+from firkin.wrappers.websocket import Websocket, WebsocketDisconnected
+
+from .scope import scope_location
 
 if TYPE_CHECKING:
-    from .app import Firkin
-    from .typing import ASGIMessage, ASGIReceive, ASGIScope, ASGISend
-    from .wrappers import Response
+    from firkin.app import Firkin
+    from firkin.typing import ASGIMessage, ASGIReceive, ASGIScope, ASGISend
+    from firkin.wrappers import Response
 
 __all__ = ["WebsocketConnection", "handle_websocket", "websocket_from_scope"]
 

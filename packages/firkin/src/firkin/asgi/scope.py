@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .typing import ASGIScope
+    from firkin.typing import ASGIScope
 
 __all__ = ["scope_location"]
 

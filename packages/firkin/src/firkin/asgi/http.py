@@ -1,0 +1,123 @@
+"""The ASGI `http` scope: a request in, the app's response out, from the request's own task.
+
+No task of our own runs beside a request: the body is read from `receive` only when the app asks
+for it, and the response is sent from the request's own task.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
+
+from firkin.wrappers import Body, Request
+from firkin.wrappers.response import DataBody, ResponseBody
+
+from .background import BackgroundTasks
+from .scope import scope_location
+
+if TYPE_CHECKING:
+    from firkin.app import Firkin
+    from firkin.typing import ASGIReceive, ASGIScope, ASGISend
+
+__all__ = ["handle_http", "request_from_scope"]
+
+
+def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
+    server, root_path, path, remote_addr = scope_location(scope)
+    return app.request_class(
+        scope["method"],
+        scope.get("scheme", "http"),
+        server,
+        root_path,
+        path,
+        scope.get("query_string", b""),
+        None,  # the headers: built from raw_headers when the app first reads them
+        remote_addr,
+        body,
+        http_version=scope.get("http_version", "1.1"),
+        scope=scope if type(scope) is dict else dict(scope),
+        raw_headers=scope["headers"],
+    )
+
+
+class _ClientGone(Exception):
+    """The server's send() failed: the client left. Not an error of the app."""
+
+
+async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    request = request_from_scope(app, scope, Body(receive))
+    extensions = scope.get("extensions")
+    if extensions and ("http.response.push" in extensions or "http.response.early_hint" in extensions):
+        request.push_send = send  # server push and early hints (request.send_push_promise / _early_hints)
+    response = await app.handle_request(request)
+    # One message for a known body, one per chunk for a streamed one.
+    start = {
+        "type": "http.response.start",
+        "status": response.status_code,
+        "headers": response.asgi_headers() or _asgi_headers(response.headers),
+    }
+    head = request.method == "HEAD"
+    body = response.response
+    try:
+        if isinstance(body, DataBody):  # nothing to release
+            try:
+                await send(start)
+                await send({"type": "http.response.body", "body": b"" if head else body.data})
+            except (OSError, ClientDisconnected):
+                pass  # the client left
+        else:
+            await _send_streamed(send, start, body, head)
+    except _ClientGone:
+        pass  # the client left mid-response; the body was released by _send_streamed
+    except Exception:
+        # Producing the body failed after the head was sent (a generator raised, a file vanished):
+        # say so, and let the server end the connection so the client sees the response is cut.
+        app.logger.exception("Error while sending the response to %s %s", request.method, request.path)
+        raise
+    tasks: BackgroundTasks | None = app.__dict__.get("_background_tasks")
+    if tasks is not None:
+        await tasks.after_response()
+
+
+async def _send_or_gone(send: ASGISend, message: dict[str, Any]) -> None:
+    try:
+        await send(message)
+    except (OSError, ClientDisconnected) as exc:
+        raise _ClientGone() from exc
+
+
+# Header names as ASGI wants them (lowercase bytes), for the names responses carry again and again.
+_NAMES: dict[str, bytes] = {}
+
+
+def _asgi_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    names = _NAMES
+    result = []
+    # The pairs as werkzeug's Headers holds them (items() is two generators deep).
+    pairs = headers._list if type(headers) is Headers else headers.items()
+    for name, value in pairs:
+        raw = names.get(name)
+        if raw is None:
+            raw = name.lower().encode("latin-1")
+            if len(names) < 512:  # bounded: apps may invent header names per response
+                names[name] = raw
+        result.append((raw, value.encode("latin-1")))
+    return result
+
+
+async def _send_streamed(send: ASGISend, start: dict[str, Any], body: ResponseBody, head: bool) -> None:
+    """Send a streamed body, a message per chunk. Errors of `send` (the client left) become
+    `_ClientGone`; errors of the body propagate as they are."""
+    try:
+        await _send_or_gone(send, start)
+        if not head:
+            async for chunk in body:
+                if chunk:
+                    await _send_or_gone(
+                        send, {"type": "http.response.body", "body": chunk, "more_body": True}
+                    )
+        await _send_or_gone(send, {"type": "http.response.body", "body": b""})
+    finally:
+        await body.aclose()  # whatever happened: release what the body holds (a file, a generator)
