@@ -23,6 +23,7 @@ from werkzeug.routing import BuildError, MapAdapter, Rule
 from firkin.cli import AppGroup
 
 from . import _pipeline as pipeline
+from ._fastpaths.responses import default_content_type
 from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
 from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
@@ -40,7 +41,6 @@ from .sessions import SecureCookieSessionInterface, SessionInterface
 from .signals import appcontext_tearing_down
 from .templating import Environment
 from .wrappers import Request, Response
-from .wrappers.response import default_content_type
 
 if TYPE_CHECKING:
     from .testing import FirkinClient, FirkinCliRunner, TestApp

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 
+from firkin._fastpaths.responses import asgi_header_pairs
 from firkin.wrappers import Body, Request
 from firkin.wrappers.response import DataBody, ResponseBody
 
@@ -56,7 +56,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
     start = {
         "type": "http.response.start",
         "status": response.status_code,
-        "headers": response.asgi_headers() or _asgi_headers(response.headers),
+        "headers": response.asgi_headers() or asgi_header_pairs(response.headers),
     }
     head = request.method == "HEAD"
     body = response.response
@@ -86,25 +86,6 @@ async def _send_or_gone(send: ASGISend, message: dict[str, Any]) -> None:
         await send(message)
     except (OSError, ClientDisconnected) as exc:
         raise _ClientGone() from exc
-
-
-# Header names as ASGI wants them (lowercase bytes), for the names responses carry again and again.
-_NAMES: dict[str, bytes] = {}
-
-
-def _asgi_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
-    names = _NAMES
-    result = []
-    # The pairs as werkzeug's Headers holds them (items() is two generators deep).
-    pairs = headers._list if type(headers) is Headers else headers.items()
-    for name, value in pairs:
-        raw = names.get(name)
-        if raw is None:
-            raw = name.lower().encode("latin-1")
-            if len(names) < 512:  # bounded: apps may invent header names per response
-                names[name] = raw
-        result.append((raw, value.encode("latin-1")))
-    return result
 
 
 async def _send_streamed(send: ASGISend, start: dict[str, Any], body: ResponseBody, head: bool) -> None:

@@ -7,9 +7,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flask.json.provider import DefaultJSONProvider, JSONProvider
 
+from firkin._fastpaths.responses import default_content_type
 from firkin._responses import json_body
 from firkin.globals import _cv_app
-from firkin.wrappers.response import default_content_type
 
 if TYPE_CHECKING:
     from firkin.wrappers import Response

@@ -157,7 +157,8 @@ class Request(BaseRequestWebsocket):
         raw_headers: Iterable[tuple[bytes, bytes]] = (),
         send_push_promise: Callable[[str, Headers], Awaitable[None]] | None = None,
     ) -> None:
-        # What werkzeug's __init__ does, except that `headers` may be None: then they are built from
+        # What werkzeug's __init__ does (a fast path of firkin._fastpaths' list, checked against werkzeug
+        # in tests/test_werkzeug_internals.py), except that `headers` may be None: then they are built from
         # the ASGI `raw_headers` when first read. Most requests only ever look at the Host.
         self.method = method if method in _METHODS else method.upper()
         self.scheme = scheme
