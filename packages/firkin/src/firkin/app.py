@@ -262,12 +262,11 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         """Build the URL of `endpoint`. In a request: relative to it (".name" means the current
         blueprint), path-only unless `_external` or `_scheme`; outside one: external, from
         SERVER_NAME / APPLICATION_ROOT / PREFERRED_URL_SCHEME."""
-        req_ctx = _cv_request.get(None) or _cv_websocket.get(None)
+        req_ctx = _current_connection()
         if req_ctx is not None:
             adapter = req_ctx.url_adapter
             if endpoint.startswith("."):
-                current = req_ctx.request if isinstance(req_ctx, RequestContext) else req_ctx.websocket
-                blueprint = current.blueprint
+                blueprint = req_ctx.connection.blueprint
                 endpoint = f"{blueprint}{endpoint}" if blueprint is not None else endpoint[1:]
             external = _scheme is not None if _external is None else _external
         else:
@@ -503,13 +502,13 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         return cast("Response", await pipeline.handle_exception(self, _request_context(), error))
 
     def log_exception(self, exc_info: Any) -> None:
-        ctx = _cv_request.get(None) or _cv_websocket.get(None)
+        ctx = _current_connection()
         if ctx is None:
             where = "(no request)"
         elif isinstance(ctx, RequestContext):
             where = f"{ctx.request.method} {ctx.request.path}"
         else:
-            where = f"websocket {ctx.websocket.path}"
+            where = f"websocket {ctx.connection.path}"
         self.logger.error("Exception on %s", where, exc_info=exc_info)
 
     # ----------------------------------------------------------------- teardown
@@ -621,9 +620,16 @@ def _request_context() -> RequestContext:
     return ctx
 
 
-def _connection_context() -> ConnectionContext:
-    """The current request's context, else the current websocket's (error handlers serve both)."""
+def _current_connection() -> ConnectionContext | None:
+    """The current request's context, else the current websocket's, else None: the one way app.py
+    reaches them (besides `_request_context`, for the steps that serve requests only)."""
     ctx: ConnectionContext | None = _cv_request.get(None) or _cv_websocket.get(None)
+    return ctx
+
+
+def _connection_context() -> ConnectionContext:
+    """The current request's or websocket's context (error handlers serve both)."""
+    ctx = _current_connection()
     if ctx is None:
         raise RuntimeError("Working outside of request context: no request or websocket is being handled.")
     return ctx

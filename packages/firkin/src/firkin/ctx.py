@@ -177,6 +177,7 @@ class ConnectionContext:
     _pipeline: ClassVar[pipeline.Kind]  # the hooks and signals of this kind
     app: Firkin
     connection: BaseRequestWebsocket  # the request or the websocket
+    url_adapter: MapAdapter | None
     _after_functions: list[Callable[..., Any]]  # after_this_request / after_this_websocket
     _overrides: frozenset[str]  # the steps the app's class overrides (firkin._pipeline)
     _tokens: list[tuple[Token[Any], AppContext | None]]
