@@ -160,6 +160,7 @@ async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
     """Push the context, dispatch, turn errors into a response (or propagate them), pop."""
     await ctx._push()  # not push(): no need to ask which thread this is, on every request
     error: BaseException | None = None
+    handled = False
     response: Response | None
     try:
         try:
@@ -171,8 +172,10 @@ async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
             own = overridden(app, ctx, "handle_exception", instance=True)
             if own is not None:
                 response = await app._call_replaced(own, exc)
-                return response
-            return await handle_exception(app, ctx, exc)
+            else:
+                response = await handle_exception(app, ctx, exc)
+            handled = True
+            return response
     except BaseException as exc:  # cancelled, or propagated: the teardowns hear of it
         if is_disconnect(exc):
             return None  # a websocket's client left: a normal end, not an error of the handler
@@ -180,6 +183,9 @@ async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
         raise
     finally:
         await ctx._pop(error)
+        if handled and error is not None:
+            error.__traceback__ = None  # logged and answered: no cycle through it (see full_dispatch)
+        error = None
 
 
 async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
@@ -214,6 +220,11 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
             rv = await app._call_replaced(own, error)
         else:
             rv = await handle_user_exception(app, ctx, error)
+        # Handled. Its traceback holds the frames it passed, and they hold the request (which may
+        # hold the exception: a routing error, or abort()'s exception returned as the response):
+        # a cycle left to the garbage collector on every 404 otherwise (measured: a collection
+        # every 30 abort()s). Nothing reads the traceback of a handled exception; drop it.
+        error.__traceback__ = None
     own = overridden(app, ctx, "finalize") if ctx._overrides else None
     if own is not None:
         response: Response | None = await own(rv)

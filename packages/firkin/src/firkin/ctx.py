@@ -52,6 +52,15 @@ P = ParamSpec("P")
 _sentinel: Any = object()
 
 
+def _detached(exc: HTTPException) -> HTTPException:
+    """A routing error kept on the request until the pipeline raises it: without the traceback and
+    the context of where werkzeug raised it, which hold the frames that hold the request (a cycle
+    left to the garbage collector on every 404 otherwise). Raising it gives it a new traceback."""
+    exc.__traceback__ = None
+    exc.__context__ = None
+    return exc
+
+
 class AppContext:
     """Binds the application (`current_app`, `g`) to the current task."""
 
@@ -300,7 +309,7 @@ class RequestContext(ConnectionContext):
         try:
             self.url_adapter = app.create_url_adapter(request)
         except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
-            request.routing_exception = exc
+            request.routing_exception = _detached(exc)
         self._session: SessionMixin | None = session
         self._lazy_session = False
         self.flashes: list[tuple[str, str]] | None = None
@@ -344,7 +353,7 @@ class RequestContext(ConnectionContext):
                     cache.clear()
                 cache[key] = rule
         except HTTPException as exc:
-            self.request.routing_exception = exc
+            self.request.routing_exception = _detached(exc)
 
     def copy(self) -> RequestContext:
         """A new context for the same request and session (for work that outlives the request)."""
@@ -445,7 +454,7 @@ class WebsocketContext(ConnectionContext):
             # The handshake has what create_url_adapter reads of a request (host, root_path, scheme).
             self.url_adapter = app.create_url_adapter(cast("Request", websocket))
         except HTTPException as exc:
-            websocket.routing_exception = exc
+            websocket.routing_exception = _detached(exc)
         self.session: SessionMixin | None = session
         self._after_websocket_functions: list[Callable[[Response | None], Any]] = []
         self._after_functions = self._after_websocket_functions
@@ -469,7 +478,7 @@ class WebsocketContext(ConnectionContext):
             websocket.url_rule = rule
             websocket.view_args = dict(view_args)
         except HTTPException as exc:
-            websocket.routing_exception = exc
+            websocket.routing_exception = _detached(exc)
 
     def copy(self) -> WebsocketContext:
         """A new context for the same websocket and session (for work in another task)."""
