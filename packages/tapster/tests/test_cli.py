@@ -122,6 +122,35 @@ def test_websocket_flags_map_onto_config() -> None:
     assert config_from_args(_parser().parse_args(["main:app"])).ws_per_message_deflate is True
 
 
+def test_proxy_flags_map_onto_config() -> None:
+    args = _parser().parse_args(
+        [
+            "main:app",
+            "--bind", "0.0.0.0:8000?proxy_protocol=1",
+            "--bind", "unix:/run/app.sock?mode=660",
+            "--proxy-headers",
+            "--forwarded-allow-ips", "10.0.0.0/8,unix",
+            "--forwarded-header", "forwarded",
+            "--proxy-protocol",
+            "--proxy-protocol-timeout", "1.5",
+            "--max-proxy-header-size", "512",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.binds == ("0.0.0.0:8000?proxy_protocol=1", "unix:/run/app.sock?mode=660")
+    assert (
+        config.proxy_headers,
+        config.forwarded_allow_ips,
+        config.forwarded_header,
+        config.proxy_protocol,
+        config.proxy_protocol_timeout,
+        config.max_proxy_header_size,
+    ) == (True, "10.0.0.0/8,unix", "forwarded", True, 1.5, 512)
+    defaults = config_from_args(_parser().parse_args(["main:app"]))
+    assert (defaults.proxy_headers, defaults.proxy_protocol) == (False, False)
+    assert defaults.forwarded_allow_ips == "127.0.0.1,::1,unix"
+
+
 def test_host_and_port_flags() -> None:
     config = config_from_args(_parser().parse_args(["m:a", "--host", "::1", "--port", "9001"]))
     assert config.binds == ("[::1]:9001",)

@@ -35,6 +35,8 @@ def _other_value(setting: Setting) -> Any:
         return ["127.0.0.1:9999", "unix:/tmp/x.sock"]
     if setting.name == "root_path":
         return "/api"
+    if setting.name == "forwarded_allow_ips":
+        return "10.0.0.0/8,unix"
     return "/etc/cert.pem"
 
 

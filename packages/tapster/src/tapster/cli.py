@@ -21,6 +21,7 @@ __all__ = ["main"]
 
 _GROUP_TITLES = {
     "server": "server",
+    "proxy": "behind a proxy (docs/running.md)",
     "logging": "logging",
     "limits": "limits, bytes or counts (docs/limits.md)",
     "timeouts": "timeouts, seconds",

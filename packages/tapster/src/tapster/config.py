@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ._bindspec import parse_bind
+from ._trust import DEFAULT_TRUSTED, TrustedProxies
 from .errors import ConfigError
 from .protocol import H11Limits
 from .protocol._rules import H2Limits  # (not from protocol.http2: that imports h2, loaded on first use)
@@ -22,10 +24,12 @@ __all__ = ["GROUPS", "Config", "Setting", "settings"]
 _LOOPS = ("auto", "asyncio", "uvloop", "trio")
 _LIFESPAN = ("auto", "on", "off")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_FORWARDED_HEADERS = ("x-forwarded", "forwarded")
 
 # The TOML tables, in reference order, and the prefix a field of the group drops in its key there.
 GROUPS: dict[str, str] = {
     "server": "",
+    "proxy": "",
     "logging": "",
     "limits": "",
     "timeouts": "",
@@ -122,7 +126,9 @@ class Config:
     binds: tuple[str, ...] = _setting(
         ("127.0.0.1:8000",),
         "server",
-        "host:port, [ipv6]:port, unix:/path or fd://N; repeatable",
+        "host:port, [ipv6]:port, unix:/path, fd://N or systemd:[NAME], each with optional "
+        "?tls=0|1&certfile=..&keyfile=..&proxy_protocol=0|1 (unix: also mode=660&owner=..&group=..); "
+        "repeatable",
         key="bind",
         flags=("-b",),
     )
@@ -140,6 +146,35 @@ class Config:
     server_header: bool = _setting(True, "server", "send 'server: tapster'")
     date_header: bool = _setting(True, "server", "send 'date:' (RFC 9110 §6.6.1), formatted once a second")
     backlog: int = _setting(2048, "server", "listen() backlog", unit="connections")
+
+    # [proxy] Behind a proxy (docs/running.md, "Behind a proxy").
+    proxy_headers: bool = _setting(
+        False, "proxy", "take the client, scheme and host from the proxy's headers (trusted peers only)"
+    )
+    forwarded_allow_ips: str = _setting(
+        DEFAULT_TRUSTED,
+        "proxy",
+        "trusted proxies, comma-separated: addresses, CIDRs, unix (unix socket peers), * (all)",
+    )
+    forwarded_header: str = _setting(
+        "x-forwarded",
+        "proxy",
+        "the header the proxy sets: X-Forwarded-For/-Proto/-Host or RFC 7239 Forwarded",
+        choices=_FORWARDED_HEADERS,
+    )
+    proxy_protocol: bool = _setting(
+        False, "proxy", "every bind expects a PROXY protocol v1/v2 header (a bind's ?proxy_protocol= wins)"
+    )
+    # Before the header the connection is idle before its first byte, which keep_alive_timeout (5 s)
+    # bounds everywhere else.
+    proxy_protocol_timeout: float = _setting(
+        5.0, "proxy", "from accept to a complete PROXY header; else close"
+    )
+    # v1 is 107 bytes by its spec; v2's length field allows 64 KiB. HAProxy sends ~30-100 bytes with
+    # the usual TLVs; cloud load balancers add IDs of a few hundred.
+    max_proxy_header_size: int = _setting(
+        4096, "proxy", "a PROXY v2 header, TLVs included (at least 16); more: close"
+    )
 
     # [logging]
     access_log: bool = _setting(False, "logging", "log one line per response on the 'tapster.access' logger")
@@ -243,6 +278,29 @@ class Config:
             raise ConfigError(f"root_path must start with '/' and not end with one; got {self.root_path!r}")
         if self.keyfile is not None and self.certfile is None:
             raise ConfigError("keyfile given without certfile: pass --certfile too")
+        for bind in self.binds:
+            if not isinstance(bind, str):
+                raise ConfigError(f"binds must be a tuple of strings, got {bind!r} in it")
+            spec = parse_bind(bind)
+            if spec.tls and spec.certfile is None and self.certfile is None:
+                raise ConfigError(
+                    f"bind {bind!r}: tls=1 needs a certificate: --certfile, or certfile= on the bind"
+                )
+        if not isinstance(self.forwarded_allow_ips, str):
+            raise ConfigError(
+                f"forwarded_allow_ips must be a comma-separated str; got {self.forwarded_allow_ips!r}"
+            )
+        TrustedProxies(self.forwarded_allow_ips)  # (raises ConfigError naming the bad entry)
+        if self.forwarded_header not in _FORWARDED_HEADERS:
+            raise ConfigError(
+                f"forwarded_header must be one of {', '.join(_FORWARDED_HEADERS)}; "
+                f"got {self.forwarded_header!r}"
+            )
+        if type(self.max_proxy_header_size) is int and self.max_proxy_header_size < 16:
+            raise ConfigError(
+                f"max_proxy_header_size must be at least 16 (a PROXY v2 header's fixed part); "
+                f"got {self.max_proxy_header_size}"
+            )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             is_count = f.name.startswith(("max_", "ws_max_", "h2_max_")) or f.name in (

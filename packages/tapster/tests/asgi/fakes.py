@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import socket
-import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
+
+from tapster.asgi._seam import Listener, ProtocolFactory
 
 __all__ = ["Cancelled", "FakeBackend", "FakeStream", "FakeTask", "FakeTimer", "FakeTransport", "FakeWaiter"]
 
@@ -157,12 +157,7 @@ class FakeBackend:
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         self.call_soon(callback)
 
-    async def listen(
-        self,
-        sockets: list[socket.socket],
-        protocol_factory: Callable[[], Any],
-        ssl_context: ssl.SSLContext | None,
-    ) -> FakeTimer:
+    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> FakeTimer:
         raise NotImplementedError("the fake backend has no sockets: attach a FakeTransport instead")
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> FakeTimer:

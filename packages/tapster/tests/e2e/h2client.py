@@ -66,8 +66,10 @@ class H2Client:
         settings: dict[int, int] | None = None,
         raw_headers: bool = False,
         ignore_stream_limit: bool = False,
+        before: bytes = b"",
     ) -> None:
         raw = socket.create_connection((host, port), timeout=5)
+        raw.sendall(before)  # what precedes TLS and HTTP/2 on the wire (a PROXY protocol header)
         if tls is not None:
             tls.set_alpn_protocols(["h2"])
             self.sock: socket.socket = tls.wrap_socket(raw, server_hostname=host)

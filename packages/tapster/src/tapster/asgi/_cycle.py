@@ -311,7 +311,7 @@ class RequestCycle:
 
     def _log_access(self) -> None:
         request = self.request
-        client = self.stream.client
+        client = self.scope["client"]  # (after the proxy-headers middleware: the real client)
         access_log.info(
             '%s - "%s %s HTTP/%s" %d %d',
             f"{client[0]}:{client[1]}" if client else "-",

@@ -14,6 +14,7 @@ import logging
 
 from tapster.errors import ClientDisconnected, LocalProtocolError, RemoteProtocolError
 from tapster.protocol import NEED_DATA, PAUSED, Data, EndOfMessage, H2Preface, H11Connection, Request, State
+from tapster.protocol.proxy import ProxyHeader
 from tapster.protocol.websocket import HandshakeError, parse_upgrade, switching_protocols
 
 from ._cycle import RequestCycle
@@ -21,7 +22,7 @@ from ._deadline import Deadline
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
 from ._state import ServerState, error_log
-from ._stream import Address, HeaderPairs, address
+from ._stream import Address, HeaderPairs, endpoints
 from ._websocket import WebSocketCycle
 
 __all__ = ["H11Protocol"]
@@ -47,6 +48,7 @@ class H11Protocol:
         "conn",
         "cycle",
         "deadline",
+        "proxied",
         "scheme",
         "server",
         "state",
@@ -55,8 +57,9 @@ class H11Protocol:
         "write_paused",
     )
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, proxied: ProxyHeader | None = None) -> None:
         self.state = state
+        self.proxied = proxied  # the PROXY header the connection opened with, on listeners that take one
         self.backend = state.backend
         self.conn = H11Connection(state.limits, h2_preface=state.config.http2)
         self.cycle: RequestCycle | None = None
@@ -77,8 +80,9 @@ class H11Protocol:
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
-        self.client: Address = address(transport.get_extra_info("peername"))
-        self.server: Address = address(transport.get_extra_info("sockname"))
+        self.client: Address
+        self.server: Address
+        self.client, self.server = endpoints(transport, self.proxied, self.state)
         tls = transport.get_extra_info("ssl_object")
         self.scheme = "https" if tls is not None else "http"
         if tls is not None and tls.selected_alpn_protocol() == "h2":
@@ -164,7 +168,7 @@ class H11Protocol:
         """This connection speaks HTTP/2: its protocol takes the transport (and `data`, received)."""
         from ._http2 import H2Protocol  # (imports h2: a server that never sees HTTP/2 never loads it)
 
-        h2 = H2Protocol(self.state, data)
+        h2 = H2Protocol(self.state, data, proxied=self.proxied)
         transport.set_protocol(h2)
         h2.connection_made(transport)
 
@@ -282,7 +286,7 @@ class H11Protocol:
         self.deadline.cancel()
         from ._http2 import H2Protocol  # (imports h2: only once a connection speaks HTTP/2)
 
-        h2 = H2Protocol(self.state, rest, upgrade=(h2_request, settings))
+        h2 = H2Protocol(self.state, rest, upgrade=(h2_request, settings), proxied=self.proxied)
         self.transport.set_protocol(h2)
         h2.connection_made(self.transport)
         return True

@@ -23,6 +23,7 @@ from tapster.protocol.http2 import (
     StreamReset,
     WindowOpened,
 )
+from tapster.protocol.proxy import ProxyHeader
 from tapster.protocol.websocket import Handshake, HandshakeError, parse_h2_websocket
 
 from ._cycle import RequestCycle
@@ -31,7 +32,7 @@ from ._http2_stream import H2Stream
 from ._scope import http_scope
 from ._seam import Handle, Transport
 from ._state import ServerState, error_log
-from ._stream import Address, address
+from ._stream import Address, endpoints
 from ._websocket import WebSocketCycle
 
 __all__ = ["H2Protocol"]
@@ -45,6 +46,7 @@ class H2Protocol:
         "_closed",
         "_flush_scheduled",
         "_initial",
+        "_proxied",
         "_tasks",
         "_upgrade",
         "backend",
@@ -65,8 +67,10 @@ class H2Protocol:
         state: ServerState,
         initial: bytes = b"",
         upgrade: tuple[Request, bytes] | None = None,
+        proxied: ProxyHeader | None = None,
     ) -> None:
         self.state = state
+        self._proxied = proxied
         self.backend = state.backend
         self.core = H2Connection(state.config.h2_limits)
         self.streams: dict[int, H2Stream] = {}
@@ -87,8 +91,7 @@ class H2Protocol:
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
-        self.client = address(transport.get_extra_info("peername"))
-        self.server = address(transport.get_extra_info("sockname"))
+        self.client, self.server = endpoints(transport, self._proxied, self.state)
         self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)

@@ -10,9 +10,29 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Backend", "Handle", "Transport", "Waiter"]
+from tapster.protocol.proxy import ProxyHeader
+
+__all__ = ["Backend", "Handle", "Listener", "ProtocolFactory", "Transport", "Waiter"]
+
+#: A new connection's protocol, given the PROXY header it opened with (None on other listeners).
+ProtocolFactory = Callable[[ProxyHeader | None], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A listening socket and what its bind string asked of it (tapster._bind opens them)."""
+
+    sock: socket.socket
+    bind: str  # the bind string it came from, options included
+    tls: ssl.SSLContext | None
+    #: Each connection opens with a PROXY protocol header (read before TLS, within `proxy_timeout`
+    #: seconds, at most `max_proxy_header_size` bytes), else it is closed.
+    proxy_protocol: bool = False
+    proxy_timeout: float = 5.0
+    max_proxy_header_size: int = 4096
 
 
 class Transport(Protocol):
@@ -54,13 +74,9 @@ class Backend(Protocol):
     def call_soon(self, callback: Callable[[], None]) -> object: ...  # after what is ready to run now
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> object: ...
 
-    async def listen(
-        self,
-        sockets: list[socket.socket],
-        protocol_factory: Callable[[], Any],
-        ssl_context: ssl.SSLContext | None,
-    ) -> Handle:
-        """Accept connections on `sockets`, each served by a new protocol; cancel() stops accepting."""
+    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> Handle:
+        """Accept connections on every listener, each served by a new protocol (after its TLS handshake,
+        and after its PROXY header on the listeners that expect one); cancel() stops accepting."""
         ...
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> Handle:

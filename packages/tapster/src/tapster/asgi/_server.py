@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from tapster._bind import bind_sockets, close_sockets, describe, ssl_context
+from tapster._bind import close_listeners, describe, open_listeners
 from tapster.config import Config
+from tapster.protocol.proxy import ProxyHeader
+from tapster.proxy_headers import ProxyHeadersMiddleware
 
 from ._http11 import H11Protocol
 from ._lifespan import Lifespan
@@ -47,27 +49,34 @@ class Server:
 
     async def serve(self, backend: Backend, *, install_signals: bool = True) -> None:
         config = self.config
-        state = ServerState(self.app, config, backend)
+        app = self.app
+        if config.proxy_headers:
+            # Outermost, so the scope the app and the access log see carries the real client.
+            app = ProxyHeadersMiddleware(app, config.forwarded_allow_ips, config.forwarded_header)
+        state = ServerState(app, config, backend)
         self._state = state
         self._stop = backend.create_waiter()
         self._backend = backend
-        tls = ssl_context(config)
-        sockets = bind_sockets(config)
+        listeners = open_listeners(config)
         signals = None
         if install_signals and threading.current_thread() is threading.main_thread():
             signals = backend.add_signal_handlers(self.shutdown)
         lifespan = Lifespan(self.app, backend, config.lifespan, state.lifespan_state)
         try:
             await lifespan.startup(config.lifespan_startup_timeout)
-            listener = await backend.listen(sockets, lambda: H11Protocol(state), tls)
-            self.addresses = [describe(sock, tls is not None) for sock in sockets]
+
+            def new_connection(proxied: ProxyHeader | None) -> H11Protocol:
+                return H11Protocol(state, proxied)
+
+            accepting = await backend.listen(listeners, new_connection)
+            self.addresses = [describe(listener) for listener in listeners]
             for address in self.addresses:
                 error_log.info("Tapster serving on %s", address)
             self.started.set()
             if not self._shutdown_requests:
                 await self._stop.wait()
             error_log.info("Shutting down: no new connections; finishing in-flight requests")
-            listener.cancel()
+            accepting.cancel()
             await self._drain(state)
             await lifespan.shutdown(config.lifespan_shutdown_timeout)
         finally:
@@ -77,7 +86,7 @@ class Server:
             lifespan.cancel()
             if signals is not None:
                 signals.cancel()
-            close_sockets(sockets, config)
+            close_listeners(listeners)
 
     async def _drain(self, state: ServerState) -> None:
         backend = state.backend

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, cast
 
+from tapster._trust import TrustedProxies
 from tapster.config import Config
 
 from ._seam import Backend, Waiter
@@ -47,6 +48,7 @@ class ServerState:
         "lifespan_state",
         "limits",
         "on_all_closed",
+        "trusted_proxies",
     )
 
     def __init__(self, app: ASGIApp, config: Config, backend: Backend) -> None:
@@ -59,6 +61,8 @@ class ServerState:
         self.draining = False  # graceful shutdown under way: finish in-flight work, take no more
         self.on_all_closed: Waiter | None = None
         self.access_log = config.access_log
+        #: Peers whose PROXY protocol header (and, in the middleware, proxy headers) we believe.
+        self.trusted_proxies = TrustedProxies(config.forwarded_allow_ips)
         self._server_line = b"server: tapster\r\n" if config.server_header else b""
         self._date_second = -1
         self._extra = self._server_line

@@ -17,10 +17,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ._seam import Handle
+    from tapster.protocol.proxy import ProxyHeader
+
+    from ._seam import Handle, Transport
     from ._state import ServerState
 
-__all__ = ["Address", "HeaderPairs", "Stream", "address"]
+__all__ = ["Address", "HeaderPairs", "Stream", "address", "endpoints"]
 
 Address = tuple[str, int] | None
 HeaderPairs = Iterable[tuple[bytes, bytes]]
@@ -31,6 +33,20 @@ def address(value: object) -> Address:
     if isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
     return None
+
+
+def endpoints(
+    transport: Transport, proxied: ProxyHeader | None, state: ServerState
+) -> tuple[Address, Address]:
+    """ASGI `client` and `server` of a connection: its socket's addresses, or those its PROXY header
+    named when the peer that sent it is trusted (an untrusted peer's header is read and ignored)."""
+    client = address(transport.get_extra_info("peername"))
+    server = address(transport.get_extra_info("sockname"))
+    source = proxied.source if proxied is not None else None
+    if source is not None and state.trusted_proxies.trusts(client[0] if client else None):
+        assert proxied is not None
+        return source, proxied.destination
+    return client, server
 
 
 class Stream(Protocol):

@@ -495,7 +495,7 @@ class WebSocketCycle:
         stream = self.stream
         if not stream.state.access_log:
             return
-        client = stream.client
+        client = self.scope["client"]  # (after the proxy-headers middleware: the real client)
         access_log.info(
             '%s - "WebSocket %s" %d',
             f"{client[0]}:{client[1]}" if client else "-",

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from tapster.asgi._seam import Listener, ProtocolFactory
 from tapster.asgi._server import Server
+from tapster.asgi._state import error_log
+from tapster.errors import RemoteProtocolError
+from tapster.protocol.proxy import ProxyHeader, ProxyHeaderReader
 
 __all__ = ["AsyncioBackend", "run", "serve", "uvloop_available"]
 
@@ -71,28 +74,113 @@ class AsyncioBackend:
     def create_waiter(self) -> _Waiter:
         return _Waiter(self.loop)
 
-    async def listen(
-        self,
-        sockets: list[socket.socket],
-        protocol_factory: Callable[[], Any],
-        ssl_context: ssl.SSLContext | None,
-    ) -> _Handles:
-        servers = [
-            await self.loop.create_server(
-                protocol_factory,
-                sock=sock,
-                ssl=ssl_context,
-                ssl_handshake_timeout=self.handshake_timeout if ssl_context is not None else None,
-                start_serving=True,
+    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> _Handles:
+        def new_protocol() -> Any:
+            return protocol_factory(None)
+
+        servers: list[asyncio.Server] = []
+        tasks: set[asyncio.Task[None]] = set()  # accept loops and connections reading a PROXY header
+        for listener in listeners:
+            if listener.proxy_protocol:
+                # The header comes before the TLS ClientHello: accept, read it, then hand over.
+                self._start(tasks, self._accept_proxied(listener, protocol_factory, tasks))
+                continue
+            tls = listener.tls
+            servers.append(
+                await self.loop.create_server(
+                    new_protocol,
+                    sock=listener.sock,
+                    ssl=tls,
+                    ssl_handshake_timeout=self.handshake_timeout if tls is not None else None,
+                    start_serving=True,
+                )
             )
-            for sock in sockets
-        ]
 
         def close() -> None:
             for server in servers:
                 server.close()
+            for task in list(tasks):
+                task.cancel()
 
         return _Handles(close)
+
+    def _start(self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _accept_proxied(
+        self, listener: Listener, protocol_factory: ProtocolFactory, tasks: set[asyncio.Task[None]]
+    ) -> None:
+        sock = listener.sock
+        try:
+            while True:
+                try:
+                    conn, _ = await self.loop.sock_accept(sock)
+                except OSError as exc:  # EMFILE and friends: back off rather than spin
+                    error_log.error("accept() failed: %s", exc)
+                    await asyncio.sleep(0.1)
+                    continue
+                self._start(tasks, self._proxied_connection(conn, listener, protocol_factory))
+        finally:
+            sock.close()  # stopped: new connections are refused, not queued (as create_server's close)
+
+    async def _proxied_connection(
+        self, conn: socket.socket, listener: Listener, protocol_factory: ProtocolFactory
+    ) -> None:
+        conn.setblocking(False)
+        try:
+            async with asyncio.timeout(listener.proxy_timeout):
+                header = await self._read_proxy_header(conn, listener.max_proxy_header_size)
+        except (TimeoutError, RemoteProtocolError, OSError) as exc:
+            error_log.debug("closed a connection on %s: PROXY header: %s", listener.bind, exc or "timed out")
+            conn.close()
+            return
+        except BaseException:
+            conn.close()
+            raise
+        tls = listener.tls
+        try:
+            await self.loop.connect_accepted_socket(
+                lambda: protocol_factory(header),
+                conn,
+                ssl=tls,
+                ssl_handshake_timeout=self.handshake_timeout if tls is not None else None,
+            )
+        except OSError as exc:  # a failed or timed-out TLS handshake (its transport closed the socket)
+            error_log.debug("closed a connection on %s: %s", listener.bind, exc)
+            conn.close()
+
+    async def _read_proxy_header(self, sock: socket.socket, max_size: int) -> ProxyHeader:
+        """Peek, then take exactly the header's bytes from the socket: what follows stays there for
+        TLS or HTTP (tapster.protocol.proxy)."""
+        reader = ProxyHeaderReader(max_size)
+        while True:
+            try:
+                data = sock.recv(reader.wanted, socket.MSG_PEEK)
+            except (BlockingIOError, InterruptedError):
+                await self._wait_readable(sock)
+                continue
+            if not data:
+                raise ConnectionResetError("the peer closed the connection before its PROXY header")
+            used = reader.receive_data(data)
+            sock.recv(used)  # (peeked, so it is there: no wait)
+            if reader.header is not None:
+                return reader.header
+
+    async def _wait_readable(self, sock: socket.socket) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+
+        def readable() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        fd = sock.fileno()
+        self.loop.add_reader(fd, readable)
+        try:
+            await future
+        finally:
+            self.loop.remove_reader(fd)
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> _Handles:
         signals = (signal.SIGINT, signal.SIGTERM)

@@ -11,14 +11,16 @@ import itertools
 import math
 import signal
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import trio
 
+from tapster.asgi._seam import Listener, ProtocolFactory
 from tapster.asgi._server import Server
 from tapster.asgi._state import error_log
+from tapster.errors import RemoteProtocolError
+from tapster.protocol.proxy import ProxyHeader, ProxyHeaderReader
 
 __all__ = ["TrioBackend", "run", "serve"]
 
@@ -136,47 +138,68 @@ class TrioBackend:
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         self._token.run_sync_soon(callback)
 
-    async def listen(
-        self,
-        sockets: list[socket.socket],
-        protocol_factory: Callable[[], Any],
-        ssl_context: ssl.SSLContext | None,
-    ) -> _Scope:
+    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> _Scope:
         scope = trio.CancelScope()
-        listeners: list[trio.abc.Listener[Any]] = []
-        for sock in sockets:
-            listener: trio.abc.Listener[Any] = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-            if ssl_context is not None:
-                listener = trio.SSLListener(listener, ssl_context, https_compatible=True)
-            listeners.append(listener)
+        accepting: list[tuple[trio.abc.Listener[Any], Listener]] = []
+        for listener in listeners:
+            trio_listener: trio.abc.Listener[Any] = trio.SocketListener(
+                trio.socket.from_stdlib_socket(listener.sock)
+            )
+            # With a PROXY header, TLS starts after it: each connection is wrapped once it is read.
+            if listener.tls is not None and not listener.proxy_protocol:
+                trio_listener = trio.SSLListener(trio_listener, listener.tls, https_compatible=True)
+            accepting.append((trio_listener, listener))
 
         async def accept_all() -> None:
             with scope:
-                async with trio.open_nursery() as accepting:
-                    for listener in listeners:
-                        accepting.start_soon(self._accept_loop, listener, protocol_factory)
+                async with trio.open_nursery() as nursery:
+                    for trio_listener, listener in accepting:
+                        nursery.start_soon(self._accept_loop, trio_listener, listener, protocol_factory)
             # Stopped: close the listening sockets so new connections are refused, not queued.
             with trio.CancelScope(shield=True):
-                for listener in listeners:
-                    await listener.aclose()
+                for trio_listener, _ in accepting:
+                    await trio_listener.aclose()
 
         self.nursery.start_soon(accept_all)
         return _Scope(scope)
 
     async def _accept_loop(
-        self, listener: trio.abc.Listener[Any], protocol_factory: Callable[[], Any]
+        self, trio_listener: trio.abc.Listener[Any], listener: Listener, protocol_factory: ProtocolFactory
     ) -> None:
         while True:
             try:
-                stream = await listener.accept()
+                stream = await trio_listener.accept()
             except OSError as exc:  # EMFILE and friends: back off rather than spin
                 error_log.error("accept() failed: %s", exc)
                 await trio.sleep(0.1)
                 continue
+            if listener.proxy_protocol:
+                self.nursery.start_soon(self._proxied_connection, stream, listener, protocol_factory)
+                continue
             transport = _TrioTransport(
-                stream, protocol_factory(), self.write_buffer_size, self.handshake_timeout
+                stream, protocol_factory(None), self.write_buffer_size, self.handshake_timeout
             )
             self.nursery.start_soon(transport.run)
+
+    async def _proxied_connection(
+        self, stream: trio.SocketStream, listener: Listener, protocol_factory: ProtocolFactory
+    ) -> None:
+        header: ProxyHeader | None = None
+        with trio.move_on_after(listener.proxy_timeout):
+            try:
+                header = await _read_proxy_header(stream.socket, listener.max_proxy_header_size)
+            except (RemoteProtocolError, OSError) as exc:
+                error_log.debug("closed a connection on %s: PROXY header: %s", listener.bind, exc)
+        if header is None:
+            await trio.aclose_forcefully(stream)
+            return
+        connection: trio.abc.Stream = stream
+        if listener.tls is not None:
+            connection = trio.SSLStream(stream, listener.tls, server_side=True, https_compatible=True)
+        transport = _TrioTransport(
+            connection, protocol_factory(header), self.write_buffer_size, self.handshake_timeout
+        )
+        await transport.run()
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> _Scope:
         scope = trio.CancelScope()
@@ -188,6 +211,20 @@ class TrioBackend:
 
         self.nursery.start_soon(watch)
         return _Scope(scope)
+
+
+async def _read_proxy_header(sock: trio.socket.SocketType, max_size: int) -> ProxyHeader:
+    """Peek, then take exactly the header's bytes from the socket: what follows stays there for
+    TLS or HTTP (tapster.protocol.proxy)."""
+    reader = ProxyHeaderReader(max_size)
+    while True:
+        data = await sock.recv(reader.wanted, socket.MSG_PEEK)
+        if not data:
+            raise ConnectionResetError("the peer closed the connection before its PROXY header")
+        used = reader.receive_data(data)
+        await sock.recv(used)  # (peeked, so it is there: no wait)
+        if reader.header is not None:
+            return reader.header
 
 
 class _TrioTransport:
@@ -278,12 +315,16 @@ class _TrioTransport:
         if isinstance(stream, trio.SSLStream):
             # The protocol is chosen by ALPN, so the handshake comes first (asyncio does the same
             # before connection_made). A client that never completes it is dropped in time.
-            with trio.move_on_after(self.handshake_timeout) as scope:
+            # (A failed handshake is no cancellation: scope.cancel() without a checkpoint after it
+            # left cancelled_caught False, and a cleartext client on a TLS port took the server down.)
+            done = False
+            with trio.move_on_after(self.handshake_timeout):
                 try:
                     await stream.do_handshake()
+                    done = True
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    scope.cancel()
-            if scope.cancelled_caught:
+                    pass
+            if not done:
                 await trio.aclose_forcefully(stream)
                 return
         self.protocol.connection_made(self)
