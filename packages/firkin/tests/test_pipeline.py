@@ -4,6 +4,7 @@ rules, and each step overridable by a subclass (called by the pipeline) as Flask
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -226,7 +227,7 @@ async def test_error_responses_leave_no_cycles_for_the_garbage_collector(
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
