@@ -200,7 +200,10 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
         # is outside them.
         before, preprocessors = app.__dict__[kind.before], app.url_value_preprocessors
         if (before or preprocessors) and (
-            before.get(None) or preprocessors.get(None) or ctx.connection.blueprint is not None
+            before.get(None)
+            or preprocessors.get(None)
+            # in a blueprint (`connection.blueprint is not None`, without its two property calls)
+            or ((rule := ctx.connection.url_rule) is not None and "." in rule.endpoint)
         ):
             own = overridden(app, ctx, "preprocess", instance=True)
             rv = await (own() if own is not None else preprocess(app, ctx))
@@ -236,7 +239,9 @@ async def preprocess(app: Firkin, ctx: ConnectionContext) -> ResponseReturnValue
     """The url_value_preprocessors, then the before hooks: the app's, then the blueprints' from the
     outermost in. A request outside any blueprint pays for the app's alone."""
     connection = ctx.connection
-    names = (None,) if connection.blueprint is None else (None, *reversed(connection.blueprints))
+    rule = connection.url_rule
+    in_blueprint = rule is not None and "." in rule.endpoint  # (connection.blueprint, written out)
+    names = (None, *reversed(connection.blueprints)) if in_blueprint else (None,)
     preprocessors = app.url_value_preprocessors
     if preprocessors:
         for name in names:

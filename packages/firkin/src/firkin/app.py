@@ -125,7 +125,7 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         )
         #: The app's click command group (`@app.cli.command()`), run by the `firkin` command.
         self.cli: AppGroup = AppGroup(self.name)
-        self._async_views: dict[Callable[..., Any], bool] = {}  # view -> is it async (asked once)
+        self._async_views: dict[Callable[..., Any], bool] = {}  # view or hook -> is it async (asked once)
         self._url_adapters: dict[tuple[Any, ...], MapAdapter] = {}
         self._static_matches: dict[tuple[Any, ...], Rule] = {}  # see RequestContext.match_request
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
@@ -354,7 +354,17 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
     async def _call(self, func: Callable[..., Any], *args: Any, sync: bool = False) -> Any:
         """Call a hook: async ones are awaited; sync ones run in a thread, or inline in `sync` mode
         (plain `with` blocks, which cannot wait for a thread)."""
-        if is_async_callable(func):
+        try:
+            is_async = self._async_views.get(func)
+        except TypeError:  # an unhashable callable object
+            is_async = is_async_callable(func)
+        if is_async is None:
+            is_async = is_async_callable(func)
+            # Remembered for hooks and handlers (a fixed set); bounded, as a hook may be made per
+            # request (after_this_request's closures), which then are asked each time.
+            if len(self._async_views) < 512:
+                self._async_views[func] = is_async
+        if is_async:
             return await func(*args)
         if sync:
             return func(*args)

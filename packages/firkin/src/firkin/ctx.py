@@ -131,10 +131,21 @@ class AppContext:
         self._popped(ctx)
 
     def pop_now(self, teardown: bool = True) -> bool:
-        """Pop without awaiting when there is no teardown to run; False when `pop` must be awaited."""
-        if self._tears_down(teardown):
+        """Pop without awaiting when there is no teardown to run; False when `pop` must be awaited.
+        (Once per request: _tears_down, _reset and _popped written out, three calls fewer.)"""
+        tokens = self._tokens
+        if (
+            teardown
+            and len(tokens) == 1
+            and (self.app.teardown_appcontext_funcs or appcontext_tearing_down.receivers)
+        ):
             return False
-        self._popped(self._reset())
+        ctx = _cv_app.get()
+        _cv_app.reset(tokens.pop())
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong app context ({ctx!r} instead of {self!r})")
+        if appcontext_popped.receivers:
+            appcontext_popped.send(self.app)
         return True
 
     def _reset(self) -> AppContext:
@@ -215,10 +226,6 @@ class ConnectionContext:
         was ended another way), False when a 500 response should be made."""
         return False
 
-    def needs_teardown(self) -> bool:
-        kind = self._pipeline
-        return bool(self.app.__dict__[kind.teardown]) or bool(kind.tearing_down.receivers)
-
     async def teardown(self, exc: BaseException | None, *, sync: bool) -> None:
         own = pipeline.overridden(self.app, self, "teardown") if self._overrides else None
         if own is not None:
@@ -256,7 +263,9 @@ class ConnectionContext:
     ) -> None:
         clear = len(self._tokens) == 1 and teardown
         try:
-            if clear and self.needs_teardown():
+            kind = self._pipeline
+            # The teardown hooks of this kind, if any (or a listener to the tearing-down signal).
+            if clear and (self.app.__dict__[kind.teardown] or kind.tearing_down.receivers):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.teardown(exc, sync=sync)
