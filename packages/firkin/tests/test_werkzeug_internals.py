@@ -1,4 +1,4 @@
-"""The fast paths that lean on werkzeug's internals, checked against werkzeug itself.
+"""The fast paths that lean on werkzeug's (and jinja's) internals, checked against them.
 
 firkin builds some objects without werkzeug's own code, to save time on every request: a Request
 without werkzeug's __init__, a Response whose status and headers are set directly (`of_data`,
@@ -149,3 +149,32 @@ def test_the_matcher_internals_firkin_reads() -> None:
     assert WERKZEUG_GROUP.search(part.content), f"werkzeug names its groups differently now: {part.content}"
     rule = url_map._rules_by_endpoint["user"][0]
     assert set(rule._converters) == {"id", "name"}
+
+
+@pytest.mark.anyio
+async def test_templates_render_as_render_async_does() -> None:
+    # firkin._fastpaths.templates merges the template's ChainMap of globals itself.
+    from collections import ChainMap
+
+    import jinja2
+    from firkin import Firkin
+    from firkin._fastpaths.templates import render_async
+
+    app = Firkin(__name__)
+    env = app.jinja_env
+    env.globals["site"] = "the site"
+    base = env.from_string("<h1>{{ site }}</h1>{% block body %}{% endblock %}{{ range(2)|list }}")
+    template = env.from_string(
+        '{% extends base %}{% block body %}{{ name }} {{ site }} {{ "<b>"|e }}{% endblock %}',
+        globals={"site": "overridden"},
+    )
+    assert type(template.globals) is ChainMap, "jinja's template globals are no longer a ChainMap"
+    for context in ({"name": "x", "base": base}, {"name": "<y>", "base": base, "site": "given"}):
+        assert await render_async(template, dict(context)) == await template.render_async(dict(context))
+    strict = jinja2.Environment(enable_async=True, undefined=jinja2.StrictUndefined)
+    failing = strict.from_string("{{ missing }}")
+    with pytest.raises(jinja2.UndefinedError) as ours:
+        await render_async(failing, {})
+    with pytest.raises(jinja2.UndefinedError) as theirs:
+        await failing.render_async({})
+    assert str(ours.value) == str(theirs.value)
