@@ -441,7 +441,9 @@ class RequestContext(ConnectionContext):
             await self.app.session_interface.save_session(self.app, session, response)
 
     def closed(self) -> None:
-        self.request.close()  # the uploaded files' streams
+        request = self.request
+        if request._files is not None:  # (what close() asks first: most requests upload nothing)
+            request.close()  # the uploaded files' streams
 
 
 class WebsocketContext(ConnectionContext):

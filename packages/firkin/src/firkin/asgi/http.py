@@ -56,7 +56,9 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
     start = {
         "type": "http.response.start",
         "status": response.status_code,
-        "headers": response.asgi_headers() or asgi_header_pairs(response.headers),
+        # (response.asgi_headers(), written out: the pairs of a response whose headers were never read)
+        "headers": (response._asgi_headers if response._headers is None else None)
+        or asgi_header_pairs(response.headers),
     }
     head = request.method == "HEAD"
     body = response.response
