@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from firkin import Blueprint, Response, abort, current_app, jsonify, request, session, url_for, websocket
 from firkin.views import MethodView
@@ -150,7 +150,7 @@ def create_note() -> tuple[dict[str, Any], int, dict[str, str]]:
 class NoteView(MethodView):
     """One of your notes: GET it, PUT a new title and body, DELETE it."""
 
-    decorators = [login_required]
+    decorators: ClassVar[list[Any]] = [login_required]
 
     def get(self, note_id: int) -> dict[str, Any]:
         note = get_database().note(current_user.id, note_id)

@@ -52,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
 
+BUSY_PAGE = """<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>503 Service Unavailable · firkin notes</title>
+<h1>Service Unavailable</h1><p>The database is busy. Try again in a moment.</p></html>
+"""
+
 _POSITIVE_INTEGERS = (
     "NOTES_DB_POOL_SIZE",
     "NOTES_PER_PAGE",
@@ -62,7 +67,9 @@ _POSITIVE_INTEGERS = (
 )
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, instance_path: str | os.PathLike[str] | None = None) -> Firkin:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, instance_path: str | os.PathLike[str] | None = None
+) -> Firkin:
     """A new notes app. Configuration, later sources winning: DEFAULTS, the DATABASE_URL environment
     variable, the FIRKIN_* ones (FIRKIN_SECRET_KEY=..., FIRKIN_NOTES_PER_PAGE=50), then `config`.
     The SQLite file goes in `instance_path` (default: examples/notes/instance/)."""
@@ -103,9 +110,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, instance_path: str | 
 
     @app.errorhandler(sqlalchemy.exc.TimeoutError)
     async def database_busy(error: sqlalchemy.exc.TimeoutError) -> Response:
-        # Every pooled connection stayed busy for NOTES_DB_POOL_TIMEOUT seconds.
+        # Every pooled connection stayed busy for NOTES_DB_POOL_TIMEOUT seconds. The page is no
+        # template: rendering one loads the user (Flask-Login's context processor), from the database.
         app.logger.warning("No database connection was free: %s", error)
-        response = await http_error(ServiceUnavailable("The database is busy. Try again in a moment."))
+        busy = ServiceUnavailable("The database is busy. Try again in a moment.")
+        if request.path == "/api" or request.path.startswith("/api/"):
+            response = json_error(busy)
+        else:
+            response = Response(BUSY_PAGE, status=503, mimetype="text/html")
         response.headers["Retry-After"] = "1"
         return response
 

@@ -22,7 +22,7 @@ login_manager.login_view = "web.login"
 login_manager.login_message_category = "error"
 # Under /api, an anonymous request gets a 401 (as JSON, by the API's error handler), not a redirect
 # to the login page.
-login_manager.blueprint_login_views = {"api": None}  # type: ignore[dict-item]
+login_manager.blueprint_login_views = {"api": None}
 
 
 @functools.cache
@@ -44,7 +44,7 @@ class User(UserMixin):
 
 
 def init_auth(app: Firkin) -> None:
-    login_manager.init_app(app)  # type: ignore[arg-type]  # typed as flask.Flask; a Firkin app works the same
+    login_manager.init_app(app)
 
     @app.before_request
     def load_user() -> None:

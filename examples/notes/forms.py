@@ -70,7 +70,9 @@ class SignupForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    username = StringField("User name", filters=[_strip, _lower], validators=[DataRequired("Your user name?")])
+    username = StringField(
+        "User name", filters=[_strip, _lower], validators=[DataRequired("Your user name?")]
+    )
     password = PasswordField(
         "Password", validators=[DataRequired("Your password?"), Length(max=MAX_PASSWORD)]
     )

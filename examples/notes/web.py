@@ -11,8 +11,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from firkin import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 
 from .auth import User, authenticate, hash_password
 from .database import get_database, run
@@ -106,7 +106,8 @@ async def load_form(form_class: type[F]) -> F:
     """A Flask-WTF form filled from the request. A form reads `request.form` synchronously, so in an
     `async def` view the body is awaited first (CSRFProtect's hook has usually read it already)."""
     await request.form
-    return form_class()
+    form: F = form_class()
+    return form
 
 
 def local_target(target: str | None) -> str | None:
