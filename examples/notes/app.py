@@ -52,9 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
 
-BUSY_PAGE = """<!doctype html>
+UNAVAILABLE_PAGE = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>503 Service Unavailable · firkin notes</title>
-<h1>Service Unavailable</h1><p>The database is busy. Try again in a moment.</p></html>
+<h1>Service Unavailable</h1><p>{message}</p></html>
 """
 
 _POSITIVE_INTEGERS = (
@@ -109,15 +109,19 @@ def create_app(
         return response
 
     @app.errorhandler(sqlalchemy.exc.TimeoutError)
-    async def database_busy(error: sqlalchemy.exc.TimeoutError) -> Response:
-        # Every pooled connection stayed busy for NOTES_DB_POOL_TIMEOUT seconds. The page is no
-        # template: rendering one loads the user (Flask-Login's context processor), from the database.
-        app.logger.warning("No database connection was free: %s", error)
-        busy = ServiceUnavailable("The database is busy. Try again in a moment.")
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    async def database_unavailable(error: sqlalchemy.exc.SQLAlchemyError) -> Response:
+        # TimeoutError: every pooled connection stayed busy for NOTES_DB_POOL_TIMEOUT seconds.
+        # OperationalError: the database cannot be reached (a PostgreSQL restart, a network cut).
+        # Both pass: a 503 says to try again. The page is no template: rendering one loads the user
+        # (Flask-Login's context processor), from the database.
+        busy = isinstance(error, sqlalchemy.exc.TimeoutError)
+        app.logger.warning("The database is %s: %s", "busy" if busy else "unavailable", error)
+        message = f"The database is {'busy' if busy else 'unavailable'}. Try again in a moment."
         if request.path == "/api" or request.path.startswith("/api/"):
-            response = json_error(busy)
+            response = json_error(ServiceUnavailable(message))
         else:
-            response = Response(BUSY_PAGE, status=503, mimetype="text/html")
+            response = Response(UNAVAILABLE_PAGE.format(message=message), status=503, mimetype="text/html")
         response.headers["Retry-After"] = "1"
         return response
 

@@ -4,6 +4,8 @@ real socket)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,9 @@ import httpx
 import pytest
 from firkin import Firkin, Response
 from firkin.testing import FirkinClient
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.datastructures import Headers
+from websockets.typing import Origin
 
 from examples.notes.app import create_app
 
@@ -25,6 +30,7 @@ TEST_CONFIG: dict[str, Any] = {
     "NOTES_PASSWORD_METHOD": FAST_HASH,
 }
 PASSWORD = "correct horse"
+TIMEOUT = 10  # seconds for a conversation over a real socket
 _TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 
@@ -94,3 +100,83 @@ def http_member(http: httpx.Client, username: str, password: str = PASSWORD) -> 
     assert (logged_in.status_code, logged_in.headers["location"]) == (302, "/"), logged_in.text
     api_token: str = http.get("/api/csrf").json()["csrf_token"]
     return api_token
+
+
+async def live_feed(base_url: str, http: httpx.Client) -> ClientConnection:
+    """The live feed, opened as the page's script opens it: the session cookie, this site's Origin."""
+    cookie = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+    feed = await connect(
+        base_url.replace("http://", "ws://") + "/api/live",
+        origin=Origin(base_url),
+        additional_headers=Headers(Cookie=cookie),
+    )
+    ready = json.loads(await feed.recv())
+    assert ready["type"] == "ready", ready
+    return feed
+
+
+async def next_event(feed: ClientConnection) -> Any:
+    return json.loads(await feed.recv())
+
+
+def in_thread(func: Any, *args: Any) -> Any:
+    return asyncio.to_thread(func, *args)
+
+
+def session_over(base_url: str, username: str) -> None:
+    """Sign up and log in, watch the live feed while notes are added on the page and through the API,
+    changed and deleted; read them back as JSON and as CSV."""
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT) as http:
+        token = http_member(http, username)
+        assert "Your notes" in http.get("/").text
+
+        async def watch() -> None:
+            feed = await live_feed(base_url, http)
+            try:
+                page_token = token_in((await in_thread(http.get, "/notes/new")).text)
+                added = await in_thread(
+                    lambda: http.post("/notes/new", data={"csrf_token": page_token, "title": "on the page"})
+                )
+                assert (added.status_code, added.headers["location"]) == (302, "/#note-1")
+                event = await next_event(feed)
+                assert (event["type"], event["note"]["title"]) == ("created", "on the page")
+
+                created = await in_thread(
+                    lambda: http.post(
+                        "/api/notes",
+                        json={"title": "by the API", "body": "é ✓"},
+                        headers={"X-CSRFToken": token},
+                    )
+                )
+                assert created.status_code == 201
+                event = await next_event(feed)
+                assert (event["type"], event["note"]["body"]) == ("created", "é ✓")
+
+                changed = await in_thread(
+                    lambda: http.put(
+                        "/api/notes/2",
+                        json={"title": "changed", "body": "é ✓"},
+                        headers={"X-CSRFToken": token},
+                    )
+                )
+                assert changed.status_code == 200
+                assert (await next_event(feed))["note"]["title"] == "changed"
+                gone = await in_thread(lambda: http.delete("/api/notes/1", headers={"X-CSRFToken": token}))
+                assert gone.status_code == 204
+                assert await next_event(feed) == {"type": "deleted", "id": 1}
+            finally:
+                await feed.close()
+
+        asyncio.run(asyncio.wait_for(watch(), TIMEOUT))
+
+        notes = http.get("/api/notes").json()
+        assert [(n["id"], n["title"], n["body"]) for n in notes["notes"]] == [(2, "changed", "é ✓")]
+        with http.stream("GET", "/api/notes/export") as export:
+            assert export.status_code == 200
+            assert export.headers["transfer-encoding"] == "chunked"
+            assert export.headers["content-type"] == "text/csv; charset=utf-8"
+            lines = list(export.iter_lines())
+        assert lines[0] == "id,title,body,created,updated"
+        assert lines[1].startswith("2,changed,é ✓,")
+        forged = http.post("/api/notes", json={"title": "no token"})
+        assert (forged.status_code, forged.json()["message"]) == (400, "The CSRF token is missing.")
