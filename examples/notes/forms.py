@@ -36,6 +36,11 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else "" if value is None else value
 
 
+def _newlines(value: Any) -> Any:
+    # Browsers send a textarea's line breaks as CRLF (the HTML standard says so); keep them as "\n".
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 def _lower(value: Any) -> Any:
     # "Alice" and "alice" are one user: the name is kept as it is typed, in lowercase.
     return value.lower() if isinstance(value, str) else value
@@ -89,6 +94,6 @@ class NoteForm(FlaskForm):
     )
     body = TextAreaField(
         "Text",
-        filters=[_strip],
+        filters=[_strip, _newlines],
         validators=[Length(max=MAX_BODY, message=f"The text is longer than {MAX_BODY} characters.")],
     )

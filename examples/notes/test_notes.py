@@ -483,6 +483,9 @@ async def test_api_log_in_create_read_update_delete(client: FirkinClient) -> Non
     assert created.json["created"] == created.json["updated"]
     assert created.json["created"].endswith("+00:00")
     assert (await add_note(client, token, "Second"))["body"] == ""
+    # Line breaks as browsers send them (CRLF) are kept as "\n".
+    assert (await add_note(client, token, "Lines", "one\r\ntwo\rthree"))["body"] == "one\ntwo\nthree"
+    assert (await client.delete("/api/notes/3", headers={"X-CSRFToken": token})).status_code == 204
     assert await titles(client) == ["Second", "First"]  # newest first
     assert (await client.get("/api/notes/1")).json["title"] == "First"
 
@@ -497,7 +500,7 @@ async def test_api_log_in_create_read_update_delete(client: FirkinClient) -> Non
     assert (deleted.status_code, deleted.data) == (204, b"")
     assert (await client.get("/api/notes/1")).json == {"error": "Not Found", "message": "You have no note 1."}
     assert (await client.delete("/api/notes/1", headers={"X-CSRFToken": token})).status_code == 404
-    assert (await add_note(client, token, "Third"))["id"] == 3  # ids are not reused
+    assert (await add_note(client, token, "Fourth"))["id"] == 4  # ids are not reused
 
     assert (await client.post("/api/logout", headers={"X-CSRFToken": token})).status_code == 204
     assert (await client.get("/api/notes")).status_code == 401
