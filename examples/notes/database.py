@@ -82,6 +82,9 @@ notes = Table(
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A deleted note's id is never given to another (SQLite would reuse the highest one otherwise;
+    # PostgreSQL's sequences never do): a link to a note never leads to a different one.
+    sqlite_autoincrement=True,
 )
 
 

@@ -126,7 +126,12 @@ async def test_the_first_run_makes_the_sqlite_file_in_the_instance_folder(tmp_pa
         assert app.extensions["notes.database"].dialect == "sqlite"
         await member(served.test_client(), "alice")
     with sqlite3.connect(instance / SQLITE_FILE) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            row[0]
+            for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
         assert tables == {"users", "notes"}
         assert db.execute("SELECT username FROM users").fetchall() == [("alice",)]
 
