@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # (windows) one user may have open at once.
     "NOTES_LIVE_QUEUE": 16,
     "NOTES_LIVE_FEEDS_PER_USER": 10,
+    # The largest request body read (bytes): a note's form or JSON is at most a few KiB (413 above).
+    "MAX_CONTENT_LENGTH": 64 * 1024,
     # The session cookie is not sent with requests that other sites start (a second guard, beside
     # the CSRF tokens).
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -540,6 +540,16 @@ async def test_api_refuses_bad_input_with_400(
     assert await titles(client) == []
 
 
+async def test_request_bodies_are_bounded(client: FirkinClient) -> None:
+    token = await member(client, "alice")
+    too_big = {"title": "big", "body": "x" * (64 * 1024)}  # MAX_CONTENT_LENGTH: 64 KiB
+    response = await client.post("/api/notes", json=too_big, headers={"X-CSRFToken": token})
+    assert (response.status_code, response.json["error"]) == (413, "Request Entity Too Large")
+    page = await client.post("/notes/new", form={"csrf_token": token, **too_big})
+    assert (page.status_code, page.mimetype) == (413, "text/html")
+    assert await titles(client) == []
+
+
 async def test_api_field_errors_are_listed(client: FirkinClient) -> None:
     token = await member(client, "alice")
     response = await client.post(
