@@ -1,5 +1,5 @@
-"""A raw ASGI 3 app (no framework), with lifespan: tapster alone, as `tapster app:app --app-dir examples/hello`
-serves it. (`./dev serve` serves the notes example, a firkin app.)"""
+"""A raw ASGI 3 app (no framework), with lifespan, for tapster alone:
+`tapster app:app --app-dir examples/hello`. (`./dev serve` serves the notes example, a firkin app.)"""
 
 from __future__ import annotations
 
