@@ -42,9 +42,8 @@ def json_error(error: HTTPException) -> Response:
     if isinstance(error, Unauthorized) and message == Unauthorized.description:
         message = LOG_IN_FIRST  # Flask-Login's 401 for an anonymous request
     payload: dict[str, Any] = {"error": error.name, "message": message}
-    fields = getattr(error, "fields", None)
-    if fields:
-        payload["fields"] = fields
+    if isinstance(error, InvalidInput):
+        payload["fields"] = error.fields
     response = jsonify(payload)
     response.status_code = error.code or 500
     if isinstance(error, MethodNotAllowed) and error.valid_methods:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import inspect
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +199,7 @@ async def test_sign_up_then_log_in_and_out(client: FirkinClient, app: Firkin) ->
     home = await client.get("/")
     assert '<span class="user" id="user">alice</span>' in home.text
     assert "Logged in as alice." in home.text
-    assert 'id="empty" >No notes yet' in home.text or 'id="empty" >' in home.text
+    assert '<p class="empty" id="empty">No notes yet' in home.text
     assert (await client.get("/login")).headers["Location"] == "/"  # logged in already
 
     logout = await client.post("/logout", form={"csrf_token": token_in(home.text)})
@@ -331,7 +330,6 @@ async def test_the_api_needs_the_csrf_header_for_changes(client: FirkinClient) -
             assert response.json["error"] == "Bad Request"
             assert response.json["message"].startswith("The CSRF token is")
     assert await titles(client) == ["mine"]
-    assert (await client.get("/api/csrf")).json == {"csrf_token": token} or True
 
 
 # ----------------------------------------------------------------- the pages
@@ -606,10 +604,9 @@ async def test_export_streams_csv_in_batches(tmp_path: Path) -> None:
         ]
 
 
-async def test_sync_views_run_in_worker_threads(client: FirkinClient) -> None:
-    health = await client.get("/health")
+async def test_health(client: FirkinClient) -> None:
+    health = await client.get("/health")  # a plain `def` view: it queries the database directly
     assert (health.status_code, health.json) == (200, {"status": "ok", "database": "sqlite"})
-    assert threading.current_thread() is threading.main_thread()
 
 
 # ----------------------------------------------------------------- the live feed

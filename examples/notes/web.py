@@ -7,6 +7,7 @@ works around them unchanged."""
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ async def index() -> str:
     per_page = current_app.config["NOTES_PER_PAGE"]
     page = page_number(request.args)
     notes, total = await run(get_database().notes_page, current_user.id, page, per_page)
-    pages = max(1, -(-total // per_page))
+    pages = max(1, math.ceil(total / per_page))
     return await render_template("index.html", notes=notes, page=page, pages=pages, total=total)
 
 
