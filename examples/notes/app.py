@@ -18,7 +18,7 @@ from .api import api, json_error
 from .auth import hash_password, init_auth
 from .database import DATABASE_KEY, get_database, open_database, run
 from .forms import MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, USERNAME
-from .live import open_feed
+from .live import FEED_KEY, open_feed
 from .web import web
 
 __all__ = ["DEFAULTS", "app", "create_app"]
@@ -97,6 +97,8 @@ def create_app(
 
     @app.after_serving
     async def close_the_database() -> None:
+        # The server has finished its requests and closed the websockets by now.
+        app.extensions.pop(FEED_KEY)
         await run(app.extensions.pop(DATABASE_KEY).dispose)
 
     @app.errorhandler(HTTPException)

@@ -88,6 +88,12 @@ def open_feed(app: Firkin) -> LiveFeed:
 
 
 def get_feed() -> LiveFeed:
-    feed = current_app.extensions[FEED_KEY]
+    """The current app's feed (in a view or a websocket handler)."""
+    feed = current_app.extensions.get(FEED_KEY)
+    if feed is None:
+        raise RuntimeError(
+            "The live feed is opened when the app starts serving (before_serving). In tests, run the "
+            "lifespan around the requests: `async with app.test_app():`."
+        )
     assert isinstance(feed, LiveFeed)
     return feed

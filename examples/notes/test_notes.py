@@ -32,7 +32,7 @@ from examples.notes.conftest import (
 )
 from examples.notes.database import SQLITE_FILE, Database, database_url, get_database
 from examples.notes.forms import MAX_BODY, MAX_TITLE
-from examples.notes.live import FEED_KEY, LiveFeed, TooManyFeeds
+from examples.notes.live import FEED_KEY, LiveFeed, TooManyFeeds, get_feed
 
 pytestmark = pytest.mark.anyio
 
@@ -120,6 +120,10 @@ async def test_the_first_run_makes_the_sqlite_file_in_the_instance_folder(tmp_pa
     instance = tmp_path / "instance"
     app = make_app(instance)
     assert not instance.exists()  # making the app touches nothing
+    async with app.app_context():
+        for get in (get_database, get_feed):
+            with pytest.raises(RuntimeError, match=r"`async with app\.test_app\(\):`"):
+                get()
     async with app.test_app() as served:
         assert (instance / SQLITE_FILE).is_file()
         assert app.extensions["notes.database"].dialect == "sqlite"
