@@ -63,12 +63,22 @@ def fill(browser: WebDriver, form: str, **fields: str) -> None:
     browser.find_element("css selector", f"#{form} button[type=submit]").click()
 
 
+def texts(browser: WebDriver, selector: str) -> list[str]:
+    """The text of each element `selector` finds, read in one script (so in one page: elements
+    found one call before reading them may belong to a page the browser has since left)."""
+    result: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((element) => element.textContent.trim());",
+        selector,
+    )
+    return result
+
+
 def flashes(browser: WebDriver) -> list[str]:
-    return [item.text for item in browser.find_elements("css selector", ".flash")]
+    return texts(browser, ".flash")
 
 
 def errors(browser: WebDriver) -> list[str]:
-    return [item.text for item in browser.find_elements("css selector", ".error")]
+    return texts(browser, ".error")
 
 
 def notes(browser: WebDriver) -> list[list[str]]:
@@ -85,18 +95,21 @@ def test_sign_up_log_in_and_see_a_note_from_another_window_appear(browser: WebDr
     browser.get(f"{site}/")
     assert browser.current_url == f"{site}/login?next=%2F"  # the list is for users who logged in
     browser.find_element("link text", "Sign up").click()
+    wait_for(browser, "the sign-up form", lambda: texts(browser, "#signup-form button") == ["Sign up"])
 
     fill(browser, "signup-form", username="alice", password=PASSWORD, confirm="a typo")
     wait_for(browser, "the server's answer", lambda: errors(browser) == ["The two passwords differ."])
     fill(browser, "signup-form", username="Alice", password=PASSWORD, confirm=PASSWORD)
-    wait_for(browser, "the login page", lambda: browser.current_url == f"{site}/login")
-    assert flashes(browser) == ["Welcome, alice: your account is ready. Log in."]
+    welcome = ["Welcome, alice: your account is ready. Log in."]
+    wait_for(browser, "the login page", lambda: flashes(browser) == welcome)
+    assert browser.current_url == f"{site}/login"
 
     fill(browser, "login-form", username="alice", password="wrong password")
     wait_for(browser, "the server's answer", lambda: errors(browser) == ["Wrong user name or password."])
     fill(browser, "login-form", username="alice", password=PASSWORD)
-    wait_for(browser, "the list", lambda: browser.current_url == f"{site}/")
-    assert browser.find_element("id", "user").text == "alice"
+    wait_for(browser, "the list", lambda: flashes(browser) == ["Logged in as alice."])
+    assert browser.current_url == f"{site}/"
+    assert texts(browser, "#user") == ["alice"]
     assert browser.find_element("id", "empty").is_displayed()
     wait_for(browser, "the live feed", lambda: browser.find_element("id", "live").text == "live")
     first = browser.current_window_handle
@@ -127,8 +140,9 @@ def test_sign_up_log_in_and_see_a_note_from_another_window_appear(browser: WebDr
     assert browser.find_element("id", "empty").is_displayed()
     assert browser.execute_script("return window.notReloaded") is True
 
-    # A note the first window adds itself comes back through the form, then stays after a reload.
+    # The first window adds a note itself, through the form, then logs out.
     browser.find_element("id", "new-note").click()
+    wait_for(browser, "the note form", lambda: texts(browser, "#note-form button") == ["Add note"])
     fill(browser, "note-form", title="Second", body="")
     wait_for(browser, "the list", lambda: notes(browser) == [["Second", ""]])
     browser.find_element("id", "logout").click()
