@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 import sqlalchemy.exc
-from firkin import Firkin, Response, render_template, request
+from firkin import Firkin, Response, has_websocket_context, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
 
@@ -104,7 +104,7 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         # A URL that matches no route reaches no blueprint, so the API's own handler cannot answer.
-        if request.path == "/api" or request.path.startswith("/api/"):
+        if wants_json():
             return json_error(error)
         page = await render_template("error.html", error=error)
         response = Response(page, status=error.code or 500, mimetype="text/html")
@@ -122,7 +122,7 @@ def create_app(
         busy = isinstance(error, sqlalchemy.exc.TimeoutError)
         app.logger.warning("The database is %s: %s", "busy" if busy else "unavailable", error)
         message = f"The database is {'busy' if busy else 'unavailable'}. Try again in a moment."
-        if request.path == "/api" or request.path.startswith("/api/"):
+        if wants_json():
             response = json_error(ServiceUnavailable(message))
         else:
             response = Response(UNAVAILABLE_PAGE.format(message=message), status=503, mimetype="text/html")
@@ -161,6 +161,14 @@ def create_app(
         click.echo(f"Created the user {username}.")
 
     return app
+
+
+def wants_json() -> bool:
+    """Whether an error is answered as JSON: under /api, and for any websocket handshake (the pages'
+    templates are for HTTP requests: Flask-Login's `current_user` is an HTTP request's)."""
+    if has_websocket_context():
+        return True
+    return request.path == "/api" or request.path.startswith("/api/")
 
 
 def _check_config(config: Mapping[str, Any]) -> None:

@@ -448,6 +448,14 @@ async def test_errors_on_pages_are_pages(client: FirkinClient) -> None:
     assert wrong.headers["Allow"]
 
 
+async def test_a_websocket_to_nowhere_is_refused_with_json(client: FirkinClient) -> None:
+    with pytest.raises(WebsocketResponseError) as refused:
+        async with client.websocket("/nothing/here") as feed:
+            await feed.receive()
+    assert refused.value.response.status_code == 404
+    assert (await refused.value.response.get_json())["error"] == "Not Found"
+
+
 async def test_static_files(client: FirkinClient) -> None:
     static = Path(app_module.__file__).parent / "static"
     for name, mimetype in (("notes.css", "text/css"), ("notes.js", "text/javascript")):

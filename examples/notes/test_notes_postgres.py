@@ -26,6 +26,7 @@ import httpx
 import psycopg
 import pytest
 from firkin import Firkin
+from firkin.testing.connections import WebsocketResponseError
 
 from conftest import Process, free_port
 from examples.notes.conftest import PASSWORD, csrf, make_app, member, session_over, token_in
@@ -243,6 +244,10 @@ async def test_the_app_says_503_while_postgresql_is_away_and_recovers(tmp_path: 
             assert api.json["message"] == "The database is unavailable. Try again in a moment."
             page = await client.get("/")
             assert (page.status_code, page.mimetype) == (503, "text/html")
+            with pytest.raises(WebsocketResponseError) as refused:
+                async with client.websocket("/api/live") as feed:
+                    await feed.receive()
+            assert refused.value.response.status_code == 503
 
             await anyio.to_thread.run_sync(server.start)
             # The pool's connections died with the server: each is checked before use
