@@ -122,6 +122,12 @@ def tables(url: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def test_a_missing_postgresql_program_fails_saying_what_to_install() -> None:
+    message = r"PostgreSQL's pg_nothing is not installed: `apt-get install postgresql` \(./dev test does\)"
+    with pytest.raises(pytest.fail.Exception, match=message):
+        postgres_program("pg_nothing")
+
+
 @pytest.mark.anyio
 async def test_the_app_on_postgresql(database_url: str, tmp_path: Path) -> None:
     app = make_app(tmp_path / "instance", DATABASE_URL=database_url, NOTES_PER_PAGE=2)
