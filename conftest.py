@@ -3,9 +3,14 @@ the real clients the end-to-end tests drive (Debian's tools, headless Chromium).
 
 from __future__ import annotations
 
+import queue
+import re
 import shutil
+import signal
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,3 +140,79 @@ def serve(loop_name: str) -> Iterator[ServeFactory]:
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Async tests marked `pytest.mark.anyio` (firkin's) run on asyncio and on trio."""
     return str(request.param)
+
+
+# ----------------------------------------------------------------- child processes
+
+ROOT = Path(__file__).resolve().parent
+START_TIMEOUT = 15  # seconds for a child process to say it is ready
+
+
+class Process:
+    """A child process whose output (stdout and stderr) is read line by line by a thread, so that a
+    test can wait for a line, and see the whole output when something goes wrong."""
+
+    def __init__(self, args: list[str], ready: str, env: dict[str, str] | None = None, **popen: Any) -> None:
+        """Start `args` (in the repository's root, unless `popen` says otherwise: its keywords go to
+        subprocess.Popen) and wait for a line matching the regular expression `ready`."""
+        self.args = args
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        self.popen = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            **{"cwd": ROOT, **popen},
+        )
+        self._reader = threading.Thread(target=self._read, name=f"output of {args[0]}", daemon=True)
+        self._reader.start()
+        self.ready = self.wait_for(ready)
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line)
+            self._new.put(line)
+        self._new.put(None)  # the output ended: the process is exiting
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.stop()
+                pytest.fail(f"{self.args[0]} did not print {pattern!r}:\n{self.output()}", pytrace=False)
+            match = re.search(pattern, line)
+            if match is not None:
+                return match
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful shutdown), then SIGKILL after 10 s; the exit status, once all the
+        output is read."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        status = self.popen.wait(5)
+        self._reader.join(5)
+        assert self.popen.stdout is not None
+        self.popen.stdout.close()
+        return status
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

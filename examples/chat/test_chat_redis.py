@@ -11,16 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
-import re
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,88 +22,18 @@ from firkin.testing import FirkinClient, TestWebsocketConnection
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from conftest import require_tool
+from conftest import Process, free_port, require_tool
 from examples.chat.app import create_app
 from examples.chat.hub import HUB_KEY, Client
 from examples.chat.protocol import message_event
 from examples.chat.redis_hub import RedisHub
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 15  # seconds for a process to say it is ready
 UNAVAILABLE = "The chat cannot reach its message store (Redis) just now; try again in a moment."
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # redis.asyncio runs on asyncio only (test_chat.py checks the refusal on trio)
-
-
-class Process:
-    """A child process whose output (stdout and stderr) is read line by line by a thread, so that a
-    test can wait for a line, and see the whole output when something goes wrong."""
-
-    def __init__(self, args: list[str], ready: str, env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        self.popen = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, name=f"output of {args[0]}", daemon=True)
-        self._reader.start()
-        self.ready = self.wait_for(ready)
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)  # the output ended: the process is exiting
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None:
-                self.stop()
-                pytest.fail(f"{self.args[0]} did not print {pattern!r}:\n{self.output()}", pytrace=False)
-            match = re.search(pattern, line)
-            if match is not None:
-                return match
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> int:
-        """SIGTERM (a graceful shutdown), then SIGKILL after 10 s; the exit status, once all the
-        output is read."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        status = self.popen.wait(5)
-        self._reader.join(5)
-        assert self.popen.stdout is not None
-        self.popen.stdout.close()
-        return status
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_redis(port: int) -> Process:

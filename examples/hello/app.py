@@ -1,4 +1,5 @@
-"""The example app `./dev serve` runs: a raw ASGI 3 app (no framework), with lifespan."""
+"""A raw ASGI 3 app (no framework), with lifespan, for tapster alone:
+`tapster app:app --app-dir examples/hello`. (`./dev serve` serves the notes example, a firkin app.)"""
 
 from __future__ import annotations
 

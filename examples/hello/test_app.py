@@ -1,4 +1,4 @@
-"""The example app `./dev serve` runs, served by tapster over a real socket on every loop."""
+"""The raw ASGI example, served by tapster over a real socket on every loop."""
 
 from __future__ import annotations
 

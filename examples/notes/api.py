@@ -1,29 +1,50 @@
-"""The JSON API under /api: notes as JSON, errors as JSON, a CSV export streamed as it is made, and a
-live feed of new notes over a websocket."""
+"""The JSON API under /api and the live feed (a websocket).
+
+Authentication is the session cookie the pages use (log in with `POST /api/login` or on the page);
+CSRFProtect wants the X-CSRFToken header (from `GET /api/csrf`) on every call that changes
+something. The JSON views are plain `def` views, as in Flask: firkin runs them in a worker thread,
+where they call the database directly. Errors are JSON: `{"error": ..., "message": ...}`."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
-from firkin import Blueprint, Response, abort, g, jsonify, request, url_for, websocket
-from firkin.ctx import stream_with_context
+from firkin import Blueprint, Response, abort, current_app, jsonify, request, session, url_for, websocket
 from firkin.views import MethodView
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, Unauthorized
 
-from .store import Note, get_store
-from .validation import validate_note
+from .auth import authenticate
+from .database import Note, get_database, run
+from .forms import LoginForm, NoteForm
+from .live import get_feed
+from .notes import note_json, page_number, positive_int
 
 __all__ = ["api", "json_error"]
 
 api = Blueprint("api", __name__)
 
+LOG_IN_FIRST = (
+    'Log in first: POST /api/login with {"username": "...", "password": "..."} and the X-CSRFToken '
+    "header from GET /api/csrf (or log in on the page)."
+)
+
 
 def json_error(error: HTTPException) -> Response:
     """`{"error": ..., "message": ...}` with the error's status (and `Allow` for a 405)."""
-    response = jsonify(error=error.name, message=error.description)
+    message = error.description
+    if isinstance(error, Unauthorized) and message == Unauthorized.description:
+        message = LOG_IN_FIRST  # Flask-Login's 401 for an anonymous request
+    payload: dict[str, Any] = {"error": error.name, "message": message}
+    if isinstance(error, InvalidInput):
+        payload["fields"] = error.fields
+    response = jsonify(payload)
     response.status_code = error.code or 500
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -35,60 +56,148 @@ async def handle_http_error(error: HTTPException) -> Response:
     return json_error(error)
 
 
-def require_user() -> str:
-    if g.user is None:
-        abort(401, description="Log in first: POST /login with a username.")
-    user: str = g.user
-    return user
+class InvalidInput(BadRequest):
+    """A 400 that says what is wrong with each field, as `"fields": {"title": ["..."]}`."""
+
+    def __init__(self, form: FlaskForm) -> None:
+        self.fields: dict[str, list[str]] = form.errors
+        messages = [message for errors in self.fields.values() for message in errors]
+        super().__init__(" ".join(messages))
 
 
-async def note_from_request() -> tuple[str, str]:
-    """The title and body of the JSON body, checked; a 400 saying what is wrong otherwise."""
-    data = await request.get_json(silent=True)
+def fill(form_class: type[FlaskForm], what: str) -> Any:
+    """The JSON body checked by the form the page uses (its CSRF check off: CSRFProtect has checked
+    the header for the whole request)."""
+    data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        abort(400, description='Send a JSON object: {"title": "...", "body": "..."}.')
-    title, body = data.get("title"), data.get("body", "")
-    if not isinstance(title, str) or not isinstance(body, str):
-        abort(400, description='"title" (required) and "body" must be strings.')
-    errors = validate_note(title.strip(), body.strip())
-    if errors:
-        abort(400, description=" ".join(errors))
-    return title.strip(), body.strip()
+        abort(400, description=f"Send a JSON object: {what}.")
+    if not all(isinstance(value, str) for value in data.values()):
+        abort(400, description=f"Every field is a string: {what}.")
+    form = form_class(formdata=MultiDict(data), meta={"csrf": False})
+    if not form.validate():
+        raise InvalidInput(form)
+    return form
 
 
-def note_json(note: Note) -> dict[str, Any]:
-    return {**note.to_json(), "url": url_for("api.note", note_id=note.id)}
+def no_such_note(note_id: int) -> NoReturn:
+    # Someone else's note is as absent as one that never was: its id tells nothing.
+    abort(404, description=f"You have no note {note_id}.")
+
+
+# ----------------------------------------------------------------------------------------- session
+
+
+@api.get("/csrf")
+def csrf_token() -> dict[str, str]:
+    """The token to send as X-CSRFToken (it is tied to the session cookie this response sets)."""
+    token: str = generate_csrf()
+    return {"csrf_token": token}
+
+
+@api.post("/login")
+def login() -> dict[str, Any]:
+    form = fill(LoginForm, '{"username": "...", "password": "..."}')
+    method = current_app.config["NOTES_PASSWORD_METHOD"]
+    user = authenticate(get_database(), form.username.data, form.password.data, method)
+    if user is None:
+        abort(401, description="Wrong user name or password.")
+    login_user(user)
+    return {"user": {"id": user.id, "username": user.username}}
+
+
+@api.post("/logout")
+@login_required
+def logout() -> tuple[str, int]:
+    logout_user()
+    return "", 204
+
+
+# ------------------------------------------------------------------------------------------- notes
 
 
 @api.get("/notes")
-async def list_notes() -> dict[str, Any]:
-    return {"notes": [note_json(note) for note in await get_store().all()]}
+@login_required
+def list_notes() -> dict[str, Any]:
+    """Your notes, newest first, a page at a time: `?page=` (from 1), `?per_page=` (at most
+    NOTES_MAX_PER_PAGE)."""
+    config = current_app.config
+    per_page = positive_int(request.args, "per_page", config["NOTES_PER_PAGE"], config["NOTES_MAX_PER_PAGE"])
+    page = page_number(request.args)
+    notes, total = get_database().notes_page(current_user.id, page, per_page)
+    more = page * per_page < total
+    return {
+        "notes": [note_json(note) for note in notes],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "next": url_for("api.list_notes", page=page + 1, per_page=per_page) if more else None,
+    }
+
+
+NOTE_FIELDS = '{"title": "...", "body": "..."}'
 
 
 @api.post("/notes")
-async def create_note() -> tuple[dict[str, Any], int, dict[str, str]]:
-    author = require_user()
-    title, body = await note_from_request()
-    note = await get_store().add(title, body, author)
+@login_required
+def create_note() -> tuple[dict[str, Any], int, dict[str, str]]:
+    form = fill(NoteForm, NOTE_FIELDS)
+    note = get_database().add_note(current_user.id, form.title.data, form.body.data)
+    get_feed().publish_from_thread(note.user_id, {"type": "created", "note": note_json(note)})
     return note_json(note), 201, {"Location": url_for("api.note", note_id=note.id)}
 
 
-@api.get("/notes/export")
-async def export_notes() -> Response:
-    """The notes as CSV, made row by row while the response is sent. `?mine=1`: only yours."""
+class NoteView(MethodView):
+    """One of your notes: GET it, PUT a new title and body, DELETE it."""
 
-    @stream_with_context
+    decorators: ClassVar[list[Any]] = [login_required]
+
+    def get(self, note_id: int) -> dict[str, Any]:
+        note = get_database().note(current_user.id, note_id)
+        if note is None:
+            no_such_note(note_id)
+        return note_json(note)
+
+    def put(self, note_id: int) -> dict[str, Any]:
+        form = fill(NoteForm, NOTE_FIELDS)
+        note = get_database().update_note(current_user.id, note_id, form.title.data, form.body.data)
+        if note is None:
+            no_such_note(note_id)
+        get_feed().publish_from_thread(note.user_id, {"type": "updated", "note": note_json(note)})
+        return note_json(note)
+
+    def delete(self, note_id: int) -> tuple[str, int]:
+        if not get_database().delete_note(current_user.id, note_id):
+            no_such_note(note_id)
+        get_feed().publish_from_thread(current_user.id, {"type": "deleted", "id": note_id})
+        return "", 204
+
+
+api.add_url_rule("/notes/<int:note_id>", view_func=NoteView.as_view("note"))
+
+
+@api.get("/notes/export")
+@login_required
+async def export_notes() -> Response:
+    """Your notes as CSV, oldest first, made a batch of rows at a time (NOTES_EXPORT_BATCH, each
+    batch one query in a worker thread) while the response is sent: memory stays flat however many
+    notes there are."""
+    database, user_id = get_database(), current_user.id
+    batch = current_app.config["NOTES_EXPORT_BATCH"]
+
     async def rows() -> AsyncIterator[str]:
-        # Runs after the view has returned: stream_with_context keeps `request` and `g` usable.
-        only = g.user if request.args.get("mine") == "1" else None
-        yield _csv_line(["id", "title", "author"])
-        for note in await get_store().all():
-            if only is None or note.author == only:
-                yield _csv_line([str(note.id), note.title, note.author])
+        yield _csv_line(["id", "title", "body", "created", "updated"])
+        after = 0
+        while notes := await run(database.notes_after, user_id, after, batch):
+            yield "".join(_csv_line(_csv_fields(note)) for note in notes)
+            after = notes[-1].id
 
     response = Response(rows(), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=notes.csv"
     return response
+
+
+def _csv_fields(note: Note) -> list[str]:
+    return [str(note.id), note.title, note.body, note.created_at.isoformat(), note.updated_at.isoformat()]
 
 
 def _csv_line(fields: list[str]) -> str:
@@ -97,49 +206,42 @@ def _csv_line(fields: list[str]) -> str:
     return buffer.getvalue()
 
 
-class NoteView(MethodView):
-    """One note: GET it, PUT a new title and body (the author's only), DELETE it (the author's only)."""
-
-    async def get(self, note_id: int) -> dict[str, Any]:
-        note = await get_store().get(note_id)
-        if note is None:
-            abort(404, description=f"There is no note {note_id}.")
-        return note_json(note)
-
-    async def put(self, note_id: int) -> dict[str, Any]:
-        await self._own(note_id)
-        title, body = await note_from_request()
-        note = await get_store().replace(note_id, title, body)
-        if note is None:  # deleted meanwhile
-            abort(404, description=f"There is no note {note_id}.")
-        return note_json(note)
-
-    async def delete(self, note_id: int) -> tuple[str, int]:
-        await self._own(note_id)
-        await get_store().delete(note_id)
-        return "", 204
-
-    async def _own(self, note_id: int) -> Note:
-        user = require_user()
-        note = await get_store().get(note_id)
-        if note is None:
-            abort(404, description=f"There is no note {note_id}.")
-        if note.author != user:
-            abort(403, description="Only the author may change or delete a note.")
-        return note
-
-
-api.add_url_rule("/notes/<int:note_id>", view_func=NoteView.as_view("note"))
+# --------------------------------------------------------------------------------------- live feed
 
 
 @api.websocket("/live")
 async def live() -> None:
-    """The live feed: `{"notes": <count>}` on connecting, then `{"note": {...}}` for each note added
-    while connected. The feed only sends; when the client leaves, firkin ends this handler."""
-    store = get_store()
-    with store.subscribe() as added:
-        await websocket.send_json({"notes": await store.count()})
-        async for note in added:
-            await websocket.send_json({"note": note_json(note)})
-    # The store dropped us: we fell too far behind. 1013 "try again later" (RFC 6455 §7.4.1, IANA).
+    """What changes in your notes, as it happens: `{"type": "ready", "user": ...}` once subscribed,
+    then `{"type": "created" | "updated", "note": {...}}` and `{"type": "deleted", "id": ...}` for
+    every change made in any of your windows (or through the API). The feed only sends."""
+    if not same_origin():
+        # A page on another site may open a websocket here, and the browser sends it our cookie
+        # (Cross-Site WebSocket Hijacking): only pages of this site may read the feed.
+        abort(403, description="The live feed is for this site's own pages.")
+    user_id = session.get("_user_id")  # where Flask-Login keeps who is logged in
+    record = None
+    if isinstance(user_id, str) and user_id.isdigit():
+        record = await run(get_database().user_by_id, int(user_id))
+    if record is None:
+        abort(401)
+    feed = get_feed()
+    if feed.count(record.id) >= feed.max_per_user:
+        abort(429, description=f"You have {feed.max_per_user} live feeds open already: close one.")
+    with feed.subscribe(record.id) as events:
+        await websocket.accept()
+        await websocket.send_json({"type": "ready", "user": record.username})
+        async for event in events:
+            await websocket.send_json(event)
+    # The feed dropped us: we fell NOTES_LIVE_QUEUE events behind. 1013 "try again later"
+    # (RFC 6455 §7.4.1, the IANA registry): the page reconnects and reloads.
     await websocket.close(1013, "too far behind")
+
+
+def same_origin() -> bool:
+    """Whether the handshake comes from one of this site's pages, or from no page at all (browsers
+    always send Origin; a client without one has the cookie only if its user gave it)."""
+    origin = websocket.headers.get("Origin")
+    if origin is None:
+        return True
+    scheme = "https" if websocket.scheme == "wss" else "http"
+    return origin == f"{scheme}://{websocket.host}"
