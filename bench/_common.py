@@ -443,6 +443,8 @@ class Benchmark:
     versions: Sequence[str]  # distributions whose versions the summary records
     check_routes: Callable[[int], None]
     describe_row: Callable[[Row], str]
+    # More lines after the tables, from the rows' summary (bench/workers.py: the scaling ratios).
+    extra_report: Callable[[dict[str, object]], dict[str, object]] | None = None
 
 
 def report(
@@ -509,7 +511,10 @@ def main(bench: Benchmark, argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1 round of 3 s (a smoke test)")
     p.add_argument("--servers", default=bench.default_servers, help="comma-separated subset")
     p.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+    p.add_argument("--server-cpus", default=SERVER_CPU, help="CPUs the server is pinned to (taskset -c)")
+    p.add_argument("--client-cpus", default=CLIENT_CPU, help="CPUs wrk is pinned to (taskset -c)")
     args = p.parse_args(argv)
+    _pin(args.server_cpus, args.client_cpus)
     if args.quick:
         args.rounds, args.duration = 1, 3.0
     if check_tools(bench.name, bench.dev_command):
@@ -566,12 +571,22 @@ def main(bench: Benchmark, argv: list[str] | None = None) -> int:
         "baselines": [b for b in bench.baselines if b in wanted],
         "rows": report(bench, results, specs),
     }
+    if bench.extra_report is not None:
+        rows = summary["rows"]
+        assert isinstance(rows, dict)
+        summary["extra"] = bench.extra_report(rows)
     print("\nJSON summary:")
     text = json.dumps(summary, indent=2)
     print(text)
     if args.json is not None:
         args.json.write_text(text + "\n")
     return 130 if interrupted else 0
+
+
+def _pin(server_cpus: str, client_cpus: str) -> None:
+    """Where servers and wrk run (the defaults: one CPU each); read when each process starts."""
+    global SERVER_CPU, CLIENT_CPU
+    SERVER_CPU, CLIENT_CPU = server_cpus, client_cpus
 
 
 def time_us(call: Callable[[], object], repeat: int, min_time: float) -> float:
