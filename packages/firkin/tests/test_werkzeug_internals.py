@@ -20,6 +20,8 @@ import pytest
 from firkin._fastpaths.matching import WERKZEUG_GROUP
 from firkin.wrappers import Request, Response
 from firkin.wrappers.request import Body
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.routing import Map, Rule
 from werkzeug.sansio.request import Request as WerkzeugRequest
@@ -178,3 +180,65 @@ async def test_templates_render_as_render_async_does() -> None:
     with pytest.raises(jinja2.UndefinedError) as theirs:
         await failing.render_async({})
     assert str(ours.value) == str(theirs.value)
+
+
+_PIECES = [b"\r", b"\n", b"\r\n", b"-", b"--", b"--XyZ", b"XyZ", b"a", b" ", b"\t", b"--XyZ-", b"--XyZ--"]
+
+
+def _events(decoder: Any, chunks: list[bytes]) -> list[tuple[str, bytes]]:
+    from werkzeug.sansio.multipart import Data, Epilogue, NeedData
+
+    out: list[tuple[str, bytes]] = []
+    for chunk in [*chunks, None]:
+        decoder.receive_data(chunk)
+        event = decoder.next_event()
+        while not isinstance(event, Epilogue | NeedData):
+            if isinstance(event, Data):
+                if out and out[-1][0] == "data":
+                    out[-1] = ("data", out[-1][1] + event.data)
+                else:
+                    out.append(("data", event.data))
+            else:
+                out.append((type(event).__name__, getattr(event, "name", "").encode()))
+            event = decoder.next_event()
+    return out
+
+
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=12),
+    st.lists(st.sampled_from(_PIECES), max_size=12),
+    st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_multipart_decoder_splits_as_werkzeug_reads_it_whole(
+    field: list[bytes], file: list[bytes], sizes: list[int]
+) -> None:
+    # firkin._fastpaths.multipart.Decoder, fed in chunks of any size, gives what werkzeug's own
+    # decoder gives for the whole body at once (its boundary search and partial-boundary hold-back).
+    from firkin._fastpaths.multipart import Decoder
+    from werkzeug.sansio.multipart import MultipartDecoder
+
+    # (Each part's data starts with "a": data that starts with the boundary itself is read one way
+    # or the other by werkzeug depending on where its chunks split, a malformed form either way.)
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="f"\r\n\r\na'
+        + b"".join(field)
+        + b'\r\n--XyZ\r\nContent-Disposition: form-data; name="u"; filename="u"\r\n\r\na'
+        + b"".join(file)
+        + b"\r\n--XyZ--\r\n"
+    )
+    try:
+        expected = _events(MultipartDecoder(b"XyZ"), [body])
+    except ValueError:
+        expected = None  # not a well-formed form (the data made a boundary line of its own)
+    chunks, at = [], 0
+    for size in sizes * (len(body) // sum(sizes) + 1):
+        if at >= len(body):
+            break
+        chunks.append(body[at : at + size])
+        at += size
+    try:
+        got = _events(Decoder(b"XyZ"), chunks)
+    except ValueError:
+        got = None
+    assert got == expected

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import io
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,7 @@ from firkin._sync import in_event_loop, run_sync, wait_for
 from firkin.globals import _cv_app
 
 from .base import BaseRequestWebsocket, Routed
+from .formparser import parse_multipart
 
 if TYPE_CHECKING:
     from firkin.typing import ASGIReceive, ASGISend
@@ -76,7 +78,7 @@ class Body:
                 return chunk
         return None
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
+    async def _chunks(self) -> AsyncGenerator[bytes, None]:
         limit = self._start()
         if self._data is not None:
             if self._data:
@@ -396,6 +398,13 @@ class Request(BaseRequestWebsocket):
     async def _load_form_data(self) -> None:
         if self._form_loaded():
             return
+        if (
+            self.mimetype == "multipart/form-data"
+            and self.form_data_parser_class is FormDataParser
+            and self._cached_data is None
+        ):
+            await self._load_multipart()
+            return
         data = await self._get_data(True, False, False)
         if (
             self.mimetype == "application/x-www-form-urlencoded"
@@ -420,6 +429,30 @@ class Request(BaseRequestWebsocket):
             io.BytesIO(data), self.mimetype, self.content_length, self.mimetype_params
         )
         self._form, self._files = form, files
+
+    async def _load_multipart(self) -> None:
+        """A multipart body parsed as it arrives (firkin.wrappers.formparser), never held whole.
+        As in werkzeug, a body that is not a well-formed form (no boundary, cut short) is an empty
+        form, and `get_data()` after it gives b"" (the body went into the form)."""
+        cls = awaitable_class(self.parameter_storage_class)
+        limit = self.max_content_length
+        if limit is not None and self.content_length is not None and self.content_length > limit:
+            raise RequestEntityTooLarge()  # said so up front: no need to read it first
+        boundary = self.mimetype_params.get("boundary", "")
+        try:
+            if not boundary:
+                raise ValueError("Missing boundary")
+            async with aclosing(self.body._chunks()) as chunks:
+                self._form, self._files = await parse_multipart(
+                    chunks,
+                    boundary.encode("latin-1"),
+                    max_form_memory_size=self.max_form_memory_size,
+                    max_form_parts=self.max_form_parts,
+                    cls=cls,
+                )
+        except (ValueError, UnicodeEncodeError):
+            self._form, self._files = cls(), cls()
+        self._cached_data = b""
 
     def _form_part(self, name: str) -> Any:
         """`form` or `files`, loading the body first if needed: in a worker thread by waiting for
