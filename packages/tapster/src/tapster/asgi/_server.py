@@ -22,8 +22,11 @@ class Server:
     """Serves one ASGI app with one config. `shutdown()` may be called from any thread or a signal."""
 
     def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
-        self.app = app
+        from tapster._interface import adapt_app
+
         self.config = config if config is not None else Config()
+        #: The ASGI 3 app served: `app` itself, or its adapter (`config.interface`: WSGI, ASGI 2).
+        self.app = adapt_app(app, self.config)
         #: URLs (or unix:paths) being served, filled in once the server accepts connections.
         self.addresses: list[str] = []
         #: Set once the server accepts connections (for threads and tests that wait for it).
