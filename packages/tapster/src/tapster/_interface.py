@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .asgi._types import ASGIApp, Receive, Scope, Send
 from .config import Config
 from .errors import ConfigError
 
-__all__ = ["ASGI2Adapter", "adapt_app", "detect_interface"]
+__all__ = ["ASGI2Adapter", "App", "StartResponse", "WSGIApp", "adapt_app", "detect_interface"]
+
+#: PEP 3333's callables, kept loose where typeshed's are strict (a StartResponse of any arguments).
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ASGI2App = Callable[[Scope], Callable[[Receive, Send], Awaitable[None]]]
+#: What `Server`, `run()` and `serve()` take: an app in any of the `--interface` conventions.
+App = ASGIApp | WSGIApp | ASGI2App
 
 _log = logging.getLogger("tapster.error")
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -82,7 +90,7 @@ def detect_interface(obj: Any) -> tuple[str, str]:
     return "asgi3", "the default"
 
 
-def adapt_app(app: Any, config: Config) -> ASGIApp:
+def adapt_app(app: App, config: Config) -> ASGIApp:
     """The ASGI 3 app that serves `app` under `config.interface`."""
     interface = config.interface
     if interface == "auto":
@@ -90,7 +98,7 @@ def adapt_app(app: Any, config: Config) -> ASGIApp:
         if interface != "asgi3":
             _log.info("Serving %r as %s (%s); --interface chooses otherwise", app, interface.upper(), why)
     if interface == "asgi3":
-        return app  # type: ignore[no-any-return]
+        return app  # type: ignore[return-value]
     if interface == "asgi2":
         return ASGI2Adapter(app)
     if _is_async(app):
@@ -101,4 +109,4 @@ def adapt_app(app: Any, config: Config) -> ASGIApp:
         if exc.name != "anyio":
             raise
         raise ConfigError("serving a WSGI app needs anyio: pip install 'tapster[wsgi]'") from None
-    return WSGIAdapter(app, threads=config.wsgi_threads)
+    return WSGIAdapter(app, threads=config.wsgi_threads)  # type: ignore[arg-type]

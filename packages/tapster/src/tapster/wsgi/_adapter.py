@@ -26,15 +26,13 @@ import anyio
 import anyio.lowlevel
 from anyio import from_thread, to_thread
 
+from tapster._interface import WSGIApp
 from tapster.errors import ClientDisconnected
 
 from ._environ import ErrorStream, ExcInfo, ResponseHead, build_environ
 from ._input import WSGIInput
 
 __all__ = ["FileWrapper", "WSGIAdapter", "WSGIApp"]
-
-StartResponse = Callable[..., Callable[[bytes], None]]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 _log = logging.getLogger("tapster.error")
 
@@ -122,15 +120,16 @@ class _Call:
         # A list or tuple (what most frameworks return) says which chunk is the last: it goes
         # out marked as such, and a one-chunk response is one write with a Content-Length.
         last = len(result) - 1 if isinstance(result, list | tuple) else -1
+        if self.finished:
+            return  # write() reached the declared Content-Length: the iterable is not started
         for index, chunk in enumerate(result):
-            if self.finished:
-                break  # the declared Content-Length was reached
             if not isinstance(chunk, bytes):
                 raise TypeError(f"WSGI: the response iterable yielded {type(chunk).__name__}, not bytes")
             if chunk or index == last:
                 self._send(chunk, more=index != last)
-        if not self.finished:
-            self._send(b"", more=False)
+                if self.finished:
+                    return  # the declared Content-Length was reached: no further chunk is made
+        self._send(b"", more=False)
 
     def _send(self, data: bytes, *, more: bool) -> None:
         head = self.head
