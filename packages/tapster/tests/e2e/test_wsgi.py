@@ -407,3 +407,19 @@ def test_a_websocket_to_a_wsgi_app_is_refused(serve: ServeFactory) -> None:
     )
     assert sock.recv(65536).startswith(b"HTTP/1.1 403 ")
     sock.close()
+
+
+def test_the_shutdown_deadline_ends_a_wsgi_request_and_closes_it(serve: ServeFactory) -> None:
+    # A response the client does not read keeps the app's thread waiting in send(): at the
+    # deadline the connection is dropped, the send fails in the thread, close() runs, the server stops.
+    probe = Probe()
+    running = serve(probe, shutdown_timeout=0.5)
+    sock = running.connect()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.sendall(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert sock.recv(1)
+    running.server.shutdown()
+    running.thread.join(20)
+    assert not running.thread.is_alive()
+    assert probe.closed.is_set()
+    sock.close()
