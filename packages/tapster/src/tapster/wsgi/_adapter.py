@@ -119,9 +119,9 @@ class _Call:
     def _respond(self, result: Iterable[bytes]) -> None:
         # A list or tuple (what most frameworks return) says which chunk is the last: it goes
         # out marked as such, and a one-chunk response is one write with a Content-Length.
-        last = len(result) - 1 if isinstance(result, list | tuple) else -1
         if self.finished:
             return  # write() reached the declared Content-Length: the iterable is not started
+        last = len(result) - 1 if isinstance(result, list | tuple) else -1
         for index, chunk in enumerate(result):
             if not isinstance(chunk, bytes):
                 raise TypeError(f"WSGI: the response iterable yielded {type(chunk).__name__}, not bytes")

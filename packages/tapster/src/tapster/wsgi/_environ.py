@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -40,7 +40,7 @@ def _latin1(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def build_environ(scope: dict[str, Any] | Any, *, multiprocess: bool = False) -> dict[str, Any]:
+def build_environ(scope: Mapping[str, Any], *, multiprocess: bool = False) -> dict[str, Any]:
     """The CGI part of a WSGI environ (PEP 3333 "environ Variables") for an ASGI `http` scope.
 
     The caller adds `wsgi.input`, `wsgi.errors` and `wsgi.file_wrapper`, which are objects of its own.
