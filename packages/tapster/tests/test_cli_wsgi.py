@@ -154,3 +154,20 @@ def test_bad_wsgi_threads_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "tapster: error: wsgi_threads must be a positive integer; got 0"
+
+
+def test_without_anyio_a_wsgi_app_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(PLAIN_WSGI)
+    # A None in sys.modules makes `import anyio` fail as it does where anyio is not installed.
+    code = "import sys; sys.modules['anyio'] = None; from tapster.cli import main; sys.exit(main())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "main:app", "--interface", "wsgi"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == "tapster: error: serving a WSGI app needs anyio: pip install 'tapster[wsgi]'"
+    )

@@ -306,21 +306,29 @@ async def test_str_chunks_are_an_error() -> None:
 
 async def test_file_wrapper_streams_the_file_and_closes_it(tmp_path: Any) -> None:
     path = tmp_path / "data.bin"
-    path.write_bytes(bytes(range(256)) * 100)
+    path.write_bytes(bytes(range(256)) * 1000)  # 256000 bytes
     opened: list[Any] = []
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])
         handle = path.open("rb")
         opened.append(handle)
-        wrapper: FileWrapper = environ["wsgi.file_wrapper"](handle, 10000)
+        wrapper: FileWrapper = environ["wsgi.file_wrapper"](handle, 100_000)
         return wrapper
 
     peer = Peer()
     await call(app, peer)
     assert peer.body == path.read_bytes()
-    assert [len(m["body"]) for m in peer.sent[1:]] == [10000, 10000, 5600, 0]
+    assert [len(m["body"]) for m in peer.sent[1:]] == [100_000, 100_000, 56_000, 0]
     assert opened[0].closed
+
+
+def test_file_wrapper_blocks_are_at_least_64_kib(tmp_path: Any) -> None:
+    # werkzeug asks for 8 KiB blocks and Django for 4 KiB: each block is a trip to the event loop.
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"f" * 100_000)
+    with path.open("rb") as handle:
+        assert [len(block) for block in FileWrapper(handle, 4096)] == [65536, 100_000 - 65536]
 
 
 async def test_lifespan_is_answered() -> None:

@@ -37,15 +37,22 @@ __all__ = ["FileWrapper", "WSGIAdapter", "WSGIApp"]
 _log = logging.getLogger("tapster.error")
 
 
+# Each chunk of a response is one trip from the app's thread to the event loop and back; the block
+# sizes frameworks pass to wsgi.file_wrapper (werkzeug 8 KiB, Django 4 KiB) would make a large file
+# thousands of them. PEP 3333 makes blksize a suggestion; blocks are at least the default
+# write_buffer_size.
+_MIN_FILE_BLOCK = 64 * 1024
+
+
 class FileWrapper:
     """`wsgi.file_wrapper` (PEP 3333 "Optional Platform-Specific File Handling"): the file is read
-    in the request's thread, `blksize` bytes per chunk, each sent as it is read."""
+    in the request's thread, in blocks of `blksize` bytes (at least 64 KiB), each sent as it is read."""
 
     __slots__ = ("blksize", "filelike")
 
     def __init__(self, filelike: IO[bytes], blksize: int = 8192) -> None:
         self.filelike = filelike
-        self.blksize = blksize
+        self.blksize = max(blksize, _MIN_FILE_BLOCK)
 
     def __iter__(self) -> Iterator[bytes]:
         read, size = self.filelike.read, self.blksize
