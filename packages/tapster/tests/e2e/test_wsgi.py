@@ -242,6 +242,11 @@ class Probe:
                 self.running -= 1
             start_response("200 OK", [])
             return [b"held"]
+        if path == "/errors":
+            print("first line\nsecond", end="", file=environ["wsgi.errors"])
+            environ["wsgi.errors"].flush()
+            start_response("204 No Content", [])
+            return []
         if path == "/raise":
             raise RuntimeError("the app failed before answering")
         if path == "/raise-late":
@@ -353,6 +358,13 @@ def test_app_exceptions(serve: ServeFactory, caplog: pytest.LogCaptureFixture) -
             client.get("/raise-late")  # the head went out: the connection is cut, never a short body
         assert client.get("/").text == "ok"  # the server goes on
     assert "the app failed before answering" in caplog.text
+
+
+def test_wsgi_errors_go_to_the_error_log(serve: ServeFactory, caplog: pytest.LogCaptureFixture) -> None:
+    running = serve(Probe())
+    assert httpx.get(f"{running.url}/errors").status_code == 204
+    lines = [r.getMessage() for r in caplog.records if r.name == "tapster.error" and r.levelname == "ERROR"]
+    assert lines == ["first line", "second"]
 
 
 def test_app_exceptions_leave_the_other_streams_alone(serve: ServeFactory) -> None:
