@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
+import sniffio
 from tapster import ClientDisconnected
 from tapster._interface import StartResponse
 from tapster.wsgi import FileWrapper, WSGIAdapter
+from tapster.wsgi._adapter import _Call
 
 pytestmark = pytest.mark.anyio
 
@@ -377,7 +380,7 @@ async def test_requests_beyond_the_thread_bound_wait_for_a_free_thread() -> None
         async with anyio.create_task_group() as tg:
             for peer in peers:
                 tg.start_soon(adapter, http_scope(), peer.receive, peer.send)
-            limiter = adapter._get_limiter()
+            limiter = adapter._get_limiters()[0]
             while limiter.statistics().tasks_waiting < 3 or running[0] < 2:
                 await anyio.sleep(0.001)
             assert limiter.borrowed_tokens == 2
@@ -385,3 +388,81 @@ async def test_requests_beyond_the_thread_bound_wait_for_a_free_thread() -> None
             release.set()
     assert running[1] == 2
     assert all(peer.body == b"done" for peer in peers)
+
+
+class Cancellable:
+    """Runs a coroutine in a task the way tapster cancels it: asyncio's Task.cancel() (which goes
+    through anyio's shield), trio's cancel scope."""
+
+    def __init__(self, tg: anyio.abc.TaskGroup, coro: Any) -> None:
+        self.done = anyio.Event()
+        self.cancelled = False
+        self.cancel: Callable[[], object]
+        if sniffio.current_async_library() == "asyncio":
+            import asyncio
+
+            task = asyncio.get_running_loop().create_task(coro)
+            self.cancel = task.cancel
+
+            async def watch() -> None:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    self.cancelled = True
+                self.done.set()
+
+            tg.start_soon(watch)
+        else:
+            scope = anyio.CancelScope()
+            self.cancel = scope.cancel
+
+            async def run() -> None:
+                with scope:
+                    await coro
+                self.cancelled = scope.cancelled_caught
+                self.done.set()
+
+            tg.start_soon(run)
+
+
+async def test_a_cancelled_request_waits_for_its_app_and_keeps_its_thread_counted() -> None:
+    entered, release = threading.Event(), threading.Event()
+    body = Closing([b"never delivered"])
+
+    def app(environ: Environ, start_response: StartResponse) -> Closing:
+        entered.set()
+        assert release.wait(10)
+        start_response("200 OK", [])
+        return body
+
+    adapter = WSGIAdapter(app, threads=1)
+    peer = Peer(disconnect_after=0)  # the connection is gone: the app's sends fail
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            running = Cancellable(tg, adapter(http_scope(), peer.receive, peer.send))
+            await anyio.to_thread.run_sync(entered.wait, 5)
+            running.cancel()
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
+            assert not running.done.is_set()  # the app has not returned: the task waits for it
+            assert adapter._get_limiters()[0].borrowed_tokens == 1  # and the thread still counts
+            release.set()
+            await running.done.wait()
+    assert running.cancelled
+    assert body.closed == 1
+    assert adapter._get_limiters()[0].borrowed_tokens == 0
+
+
+async def test_a_request_given_up_before_its_thread_began_never_calls_the_app() -> None:
+    called: list[int] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        called.append(1)
+        return []
+
+    peer = Peer()
+    call = _Call(app, http_scope(), peer.receive, peer.send, False)
+    await call.wait_after_cancel()  # cancelled while queued: returns at once, and ...
+    await anyio.to_thread.run_sync(call.run)  # ... the thread, when it comes, does nothing
+    assert called == []
+    assert peer.sent == []

@@ -19,6 +19,7 @@ for one to come free.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -70,10 +71,26 @@ async def _send_all(send: Callable[[dict[str, Any]], Any], messages: list[dict[s
         await send(message)
 
 
+_QUEUED, _RUNNING, _DONE, _ABANDONED = range(4)
+
+
 class _Call:
     """One WSGI request, run in its worker thread."""
 
-    __slots__ = ("app", "body_done", "finished", "head", "multiprocess", "receive", "scope", "send", "sent")
+    __slots__ = (
+        "_lock",
+        "_state",
+        "_waiter",
+        "app",
+        "body_done",
+        "finished",
+        "head",
+        "multiprocess",
+        "receive",
+        "scope",
+        "send",
+        "sent",
+    )
 
     def __init__(self, app: WSGIApp, scope: Any, receive: Any, send: Any, multiprocess: bool) -> None:
         self.app = app
@@ -85,8 +102,47 @@ class _Call:
         self.body_done = False
         self.finished = False  # the last body message went out
         self.sent = 0  # body bytes sent
+        # The thread and a cancelled task agree, under the lock, on whether the app runs at all.
+        self._lock = threading.Lock()
+        self._state = _QUEUED
+        self._waiter: anyio.Event | None = None
 
     def run(self) -> None:
+        """The thread's work: the whole request, unless the task gave it up before it began."""
+        with self._lock:
+            if self._state == _ABANDONED:
+                return
+            self._state = _RUNNING
+        try:
+            self._serve()
+        finally:
+            with self._lock:
+                self._state = _DONE
+                waiter = self._waiter
+            if waiter is not None:
+                from_thread.run_sync(waiter.set)
+
+    async def wait_after_cancel(self) -> None:
+        """The task awaiting the thread was cancelled (the shutdown deadline). On asyncio a task's
+        cancel() goes through anyio's shield at once, leaving the thread to run on its own: wait
+        for the app to return here, so that the request's thread stays counted against the pool
+        and its close() runs while the loop is still there to carry its last send()s (which fail
+        fast: the connection is gone). A request whose thread had not begun never starts."""
+        with self._lock:
+            if self._state == _QUEUED:
+                self._state = _ABANDONED
+                return
+            if self._state == _DONE:
+                return
+            waiter = self._waiter = anyio.Event()
+        while not waiter.is_set():
+            try:
+                with anyio.CancelScope(shield=True):
+                    await waiter.wait()
+            except anyio.get_cancelled_exc_class():
+                continue  # cancelled again (asyncio): the app has still not returned
+
+    def _serve(self) -> None:
         environ = build_environ(self.scope, multiprocess=self.multiprocess)
         errors = ErrorStream()
         environ["wsgi.input"] = WSGIInput(self._pull)
@@ -190,10 +246,10 @@ class WSGIAdapter:
         self.app = app
         self.threads = threads
         self.multiprocess = multiprocess
-        # One limiter per event loop (a limiter belongs to the loop it was made in; the same
-        # adapter may be served by one loop after another, as the tests do).
-        self._limiter: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-            "tapster.wsgi.limiter"
+        # Limiters per event loop (a limiter belongs to the loop it was made in; the same adapter
+        # may be served by one loop after another, as the tests do).
+        self._limiters: anyio.lowlevel.RunVar[tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]] = (
+            anyio.lowlevel.RunVar("tapster.wsgi.limiters")
         )
 
     def __repr__(self) -> str:
@@ -203,10 +259,15 @@ class WSGIAdapter:
         kind = scope["type"]
         if kind == "http":
             call = _Call(self.app, scope, receive, send, self.multiprocess)
-            # Not abandoned when cancelled (the shutdown deadline): the thread holds its slot
-            # until the app returns, so `threads` stays a true bound. The cancelled connection
-            # makes the app's next read or write fail, which ends it.
-            await to_thread.run_sync(call.run, limiter=self._get_limiter())
+            bound, threads = self._get_limiters()
+            # `bound` is held until the app has returned, cancelled or not: `threads` is a true
+            # bound. (anyio's own limiter, `threads`, is let go at once when asyncio cancels.)
+            async with bound:
+                try:
+                    await to_thread.run_sync(call.run, limiter=threads)
+                except anyio.get_cancelled_exc_class():
+                    await call.wait_after_cancel()
+                    raise
         elif kind == "lifespan":
             # WSGI has no lifespan; answering keeps `--lifespan on` usable and the log quiet.
             while True:
@@ -224,9 +285,10 @@ class WSGIAdapter:
         else:
             raise ValueError(f"WSGIAdapter: unknown scope type {kind!r}")
 
-    def _get_limiter(self) -> anyio.CapacityLimiter:
-        limiter = self._limiter.get(None)
-        if limiter is None:
-            limiter = anyio.CapacityLimiter(self.threads)
-            self._limiter.set(limiter)
-        return limiter
+    def _get_limiters(self) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+        """(the bound on requests in threads, the limiter handed to anyio for its worker threads)"""
+        limiters = self._limiters.get(None)
+        if limiters is None:
+            limiters = anyio.CapacityLimiter(self.threads), anyio.CapacityLimiter(self.threads)
+            self._limiters.set(limiters)
+        return limiters
