@@ -143,6 +143,16 @@ def test_interface_flags_map_onto_config() -> None:
     assert config_from_args(_parser().parse_args(["m:a"])) == Config()
 
 
+def test_interface_settings_from_the_environment_and_a_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "tapster.toml"
+    file.write_text('[server]\ninterface = "wsgi"\nwsgi_threads = 3\n')
+    config = config_from_args(_parser().parse_args(["m:a"]), environ={"TAPSTER_CONFIG": str(file)})
+    assert (config.interface, config.wsgi_threads) == ("wsgi", 3)
+    environ = {"TAPSTER_CONFIG": str(file), "TAPSTER_INTERFACE": "asgi2", "TAPSTER_WSGI_THREADS": "7"}
+    config = config_from_args(_parser().parse_args(["m:a"]), environ=environ)
+    assert (config.interface, config.wsgi_threads) == ("asgi2", 7)
+
+
 def test_bad_wsgi_threads_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text(PLAIN_WSGI)
     result = subprocess.run(
@@ -153,7 +163,9 @@ def test_bad_wsgi_threads_is_a_one_line_error(tmp_path: Path) -> None:
         timeout=20,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "tapster: error: wsgi_threads must be a positive integer; got 0"
+    assert result.stderr.strip() == (
+        "tapster: error: wsgi_threads must be a positive integer; got 0 (set by --wsgi-threads)"
+    )
 
 
 def test_without_anyio_a_wsgi_app_is_a_one_line_error(tmp_path: Path) -> None:

@@ -64,6 +64,12 @@ def environ() -> Any:
     return {key: env.get(key) for key in keys} | {"url": flask.request.url}
 
 
+@flask_app.get("/client")
+def client() -> Any:
+    request = flask.request
+    return {"remote_addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
+
+
 @flask_app.post("/upload")
 def upload() -> Any:
     # Read in pieces, as an app storing a large upload does; note how much the server's reader
@@ -139,6 +145,21 @@ def test_flask_under_a_root_path(serve: ServeFactory) -> None:
     env = httpx.get(f"{running.url}/environ").json()
     assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/environ")
     assert env["url"] == f"{running.url}/app/environ"  # url_for and redirects keep the prefix
+
+
+def test_flask_behind_a_proxy_sees_the_client(serve: ServeFactory) -> None:
+    # --proxy-headers wraps the adapter: the environ is built from the scope the proxy headers made.
+    running = serve(flask_app, proxy_headers=True)
+    forwarded = {
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "example.com",
+    }
+    assert httpx.get(f"{running.url}/client", headers=forwarded).json() == {
+        "remote_addr": "203.0.113.7",
+        "scheme": "https",
+        "host": "example.com",
+    }
 
 
 def test_flask_with_curl_chunked_upload(serve: ServeFactory) -> None:
