@@ -39,5 +39,5 @@ def import_app(spec: str, *, factory: bool = False, app_dir: str = ".") -> Any:
     elif inspect.isfunction(obj) and len(inspect.signature(obj).parameters) == 0:
         raise ConfigError(f"{spec} takes no arguments: if it is an app factory, pass --factory")
     if not callable(obj):
-        raise ConfigError(f"{spec} is not an ASGI application (not callable)")
+        raise ConfigError(f"{spec} is not an application (not callable)")
     return obj

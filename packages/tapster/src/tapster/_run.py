@@ -6,8 +6,8 @@ import importlib.util
 
 import sniffio
 
+from ._interface import App
 from .asgi._server import Server
-from .asgi._types import ASGIApp
 from .config import Config
 from .errors import ConfigError
 
@@ -30,7 +30,7 @@ def resolve_loop(config: Config) -> str:
 
 
 def run(
-    app: ASGIApp, config: Config | None = None, *, server: Server | None = None, install_signals: bool = True
+    app: App, config: Config | None = None, *, server: Server | None = None, install_signals: bool = True
 ) -> None:
     """Serve `app` until SIGINT/SIGTERM (or `server.shutdown()`), on the loop `config.loop` names."""
     if server is None:
@@ -46,7 +46,7 @@ def run(
         asyncio_backend.run(server, use_uvloop=loop == "uvloop", install_signals=install_signals)
 
 
-async def serve(app: ASGIApp, config: Config | None = None, *, server: Server | None = None) -> None:
+async def serve(app: App, config: Config | None = None, *, server: Server | None = None) -> None:
     """Serve `app` inside the running asyncio or trio loop until `server.shutdown()` is called."""
     if server is None:
         server = Server(app, config)

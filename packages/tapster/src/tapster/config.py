@@ -24,6 +24,7 @@ __all__ = ["GROUPS", "Config", "Setting", "settings"]
 _LOOPS = ("auto", "asyncio", "uvloop", "trio")
 _LIFESPAN = ("auto", "on", "off")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 _FORWARDED_HEADERS = ("x-forwarded", "forwarded")
 
 # The TOML tables, in reference order, and the prefix a field of the group drops in its key there.
@@ -146,6 +147,16 @@ class Config:
     server_header: bool = _setting(True, "server", "send 'server: tapster'")
     date_header: bool = _setting(True, "server", "send 'date:' (RFC 9110 §6.6.1), formatted once a second")
     backlog: int = _setting(2048, "server", "listen() backlog", unit="connections")
+    interface: str = _setting(
+        "auto",
+        "server",
+        "how the app is called: auto (WSGI or ASGI 2 when it clearly is one, else ASGI 3)",
+        choices=_INTERFACES,
+    )
+    # Precedents: Uvicorn's and a2wsgi's WSGI middleware 10, Waitress 4, Gunicorn's gthread 1.
+    wsgi_threads: int = _setting(
+        10, "server", "threads that run WSGI requests; more wait for one to come free", unit="threads"
+    )
 
     # [proxy] Behind a proxy (docs/running.md, "Behind a proxy").
     proxy_headers: bool = _setting(
@@ -274,6 +285,10 @@ class Config:
             raise ConfigError(f"lifespan must be one of {', '.join(_LIFESPAN)}; got {self.lifespan!r}")
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}; got {self.log_level!r}")
+        if self.interface not in _INTERFACES:
+            raise ConfigError(f"interface must be one of {', '.join(_INTERFACES)}; got {self.interface!r}")
+        if type(self.wsgi_threads) is not int or self.wsgi_threads <= 0:
+            raise ConfigError(f"wsgi_threads must be a positive integer; got {self.wsgi_threads!r}")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError(f"root_path must start with '/' and not end with one; got {self.root_path!r}")
         if self.keyfile is not None and self.certfile is None:

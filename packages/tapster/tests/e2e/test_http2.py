@@ -589,3 +589,21 @@ def test_a_websocket_the_app_ends_gets_its_close_handshake(serve: ServeFactory) 
     assert client.wait(sid).ended
     assert response.reset is None
     client.close()
+
+
+def test_a_reset_read_with_a_window_update_does_not_break_the_connection(serve: ServeFactory) -> None:
+    # h2 reads a whole batch of frames before tapster sees its events: a WINDOW_UPDATE followed,
+    # in the same read, by the RST_STREAM of a stream whose data waits for window used to push that
+    # data on the stream h2 had already closed: the connection failed, and on trio the whole server.
+    running = serve(big)
+    # A large stream window and no credit given back: the connection's 65535 bytes run out first.
+    client = connect_h2(running, window=1 << 20, auto_ack=False)
+    stuck = client.request("/big?200000")
+    while len(client.responses[stuck].body) < 65535:
+        client.read_some()
+    client.conn.increment_flow_control_window(1 << 20, None)
+    client.conn.reset_stream(stuck, 8)
+    client.flush()  # WINDOW_UPDATE then RST_STREAM, in one write
+    assert bytes(client.get("/big?10").body) == b"z" * 10
+    client.close()
+    running.stop()  # the server is still up, and stops cleanly

@@ -232,6 +232,18 @@ def test_frames_for_a_finished_stream_raise_nowhere() -> None:
     assert peer.goaway() is None
 
 
+def test_a_stream_reset_later_in_the_same_read_has_no_window() -> None:
+    # h2 has moved the stream to CLOSED by the time the read's WindowOpened event is handled:
+    # the window says so, and nothing is sent on it (sending would raise StreamClosedError).
+    peer = Peer()
+    peer.send_frames(peer.headers(1))
+    peer.server.send_headers(1, [(b":status", b"200")], False)
+    assert peer.server.window(1) == 65535
+    events = peer.send_frames(WindowUpdateFrame(0, window_increment=1000), RstStreamFrame(1, error_code=8))
+    assert [type(e).__name__ for e in events] == ["WindowOpened", "StreamReset"]
+    assert peer.server.window(1) == 0
+
+
 # ----------------------------------------------------------------------------- connection errors
 
 

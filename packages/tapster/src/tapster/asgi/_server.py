@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from tapster._bind import close_listeners, describe, open_listeners
 from tapster.config import Config
@@ -13,7 +14,9 @@ from ._http11 import H11Protocol
 from ._lifespan import Lifespan
 from ._seam import Backend, Waiter
 from ._state import ServerState, error_log
-from ._types import ASGIApp
+
+if TYPE_CHECKING:
+    from tapster._interface import App
 
 __all__ = ["Server"]
 
@@ -21,9 +24,12 @@ __all__ = ["Server"]
 class Server:
     """Serves one ASGI app with one config. `shutdown()` may be called from any thread or a signal."""
 
-    def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
-        self.app = app
+    def __init__(self, app: App, config: Config | None = None) -> None:
+        from tapster._interface import adapt_app
+
         self.config = config if config is not None else Config()
+        #: The ASGI 3 app served: `app` itself, or its adapter (`config.interface`: WSGI, ASGI 2).
+        self.app = adapt_app(app, self.config)
         #: URLs (or unix:paths) being served, filled in once the server accepts connections.
         self.addresses: list[str] = []
         #: Set once the server accepts connections (for threads and tests that wait for it).

@@ -439,6 +439,12 @@ class H2Connection:
 
     def window(self, stream_id: int) -> int:
         """Bytes that may be sent on `stream_id` now (its window and the connection's)."""
+        # h2 moves its streams' states over a whole read before the read's events are handed out:
+        # a RST_STREAM later in the read has closed the stream already, while a WINDOW_UPDATE
+        # earlier in it is being handled. A closed stream has no window (its StreamReset follows).
+        stream = self._h2.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            return 0
         try:
             return self._h2.local_flow_control_window(stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):

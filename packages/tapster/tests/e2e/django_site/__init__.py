@@ -1,0 +1,1 @@
+"""A minimal Django project served through tapster's WSGI adapter (test_wsgi_django.py)."""
