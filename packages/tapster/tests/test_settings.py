@@ -29,6 +29,8 @@ def _other_value(setting: Setting) -> Any:
         return next(c for c in setting.choices if c != setting.default)
     if setting.kind == "int":
         return setting.default + 1
+    if setting.kind == "optional-int":  # (None by default: no bound)
+        return 7
     if setting.kind == "float":
         return setting.default + 1.5
     if setting.kind == "list":

@@ -26,6 +26,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _EXAMPLES = {
     "bool": "true or false",
     "int": "an integer",
+    "optional-int": "an integer",
     "float": "a number",
     "str": "a string",
     "optional-str": "a string",
@@ -43,7 +44,7 @@ def _check_value(setting: Setting, value: Any, where: str) -> Any:
     kind = setting.kind
     ok = (
         (kind == "bool" and type(value) is bool)
-        or (kind == "int" and type(value) is int)
+        or (kind in ("int", "optional-int") and type(value) is int)
         or (kind == "float" and type(value) in (int, float))
         or (kind in ("str", "optional-str") and type(value) is str)
         or (
@@ -71,7 +72,7 @@ def parse_env_value(setting: Setting, text: str, where: str) -> Any:
             if lowered not in _TRUE | _FALSE:
                 raise ValueError
             return lowered in _TRUE
-        if kind == "int":
+        if kind in ("int", "optional-int"):
             return int(text)
         if kind == "float":
             return float(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -11,13 +10,14 @@ from typing import Any
 
 from . import __version__
 from ._importer import import_app
+from ._logs import configure_logging
 from ._run import run
 from ._settings import load_config
 from .asgi._server import Server
 from .config import Config, Setting, settings
 from .errors import ConfigError
 
-__all__ = ["main"]
+__all__ = ["configure_logging", "main"]
 
 _GROUP_TITLES = {
     "server": "server",
@@ -27,22 +27,31 @@ _GROUP_TITLES = {
     "timeouts": "timeouts, seconds",
     "websocket": "WebSocket",
     "http2": "HTTP/2",
+    "metrics": "metrics (docs/running.md#metrics)",
 }
 
 
 def _add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
     flags = [setting.flag, *setting.aliases]
     default = setting.default
-    shown = ", ".join(default) if setting.kind == "list" else "none" if default in (None, "") else default
+    shown = (
+        (", ".join(default) or "none")
+        if setting.kind == "list"
+        else "none"
+        if default in (None, "")
+        else default
+    )
     unit = f"{setting.unit}, " if setting.unit else ""
     help_text = f"{setting.help} ({unit}default {shown}; {setting.env}; [{setting.group}] {setting.key})"
     common: dict[str, Any] = {"dest": setting.name, "default": None, "help": help_text.replace("%", "%%")}
     if setting.kind == "bool":
         group.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
     elif setting.kind == "list":
-        group.add_argument(*flags, action="append", metavar="ADDRESS", **common)
-    elif setting.kind in ("int", "float"):
-        group.add_argument(*flags, type=int if setting.kind == "int" else float, metavar="N", **common)
+        metavar = "ADDRESS" if setting.name == "binds" else "VALUE"
+        group.add_argument(*flags, action="append", metavar=metavar, **common)
+    elif setting.kind in ("int", "optional-int", "float"):
+        kind = float if setting.kind == "float" else int
+        group.add_argument(*flags, type=kind, metavar="N", **common)
     else:
         group.add_argument(*flags, choices=setting.choices, **common)
 
@@ -77,32 +86,19 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
         bind = f"[{host}]:{args.port or 8000}" if ":" in host else f"{host}:{args.port or 8000}"
         overrides["binds"] = (*overrides.get("binds", ()), bind)
         sources["binds"] = "--host/--port"
-    if "binds" in overrides:
-        overrides["binds"] = tuple(overrides["binds"])
+    for setting in table:  # (argparse's "append" gives lists; Config holds tuples)
+        if setting.kind == "list" and setting.name in overrides:
+            overrides[setting.name] = tuple(overrides[setting.name])
     return load_config(args.config, environ=environ, overrides=overrides, override_source=sources)
-
-
-def configure_logging(config: Config) -> None:
-    logging.addLevelName(5, "TRACE")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
-    logger = logging.getLogger("tapster")
-    logger.addHandler(handler)
-    logger.setLevel(config.python_log_level)
-    logger.propagate = False
-    access = logging.getLogger("tapster.access")
-    access_handler = logging.StreamHandler(sys.stdout)
-    access_handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(access_handler)
-    access.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = config_from_args(args, os.environ)
-        configure_logging(config)
         app = import_app(args.app, factory=args.factory, app_dir=args.app_dir)
+        # After the import: logging the app configured there is left as it is (_logs.py).
+        configure_logging(config)
         run(app, server=Server(app, config))
     except ConfigError as exc:
         print(f"tapster: error: {exc}", file=sys.stderr)

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ._access import DEFAULT_FORMAT as DEFAULT_ACCESS_FORMAT
+from ._access import check_format
 from ._bindspec import parse_bind
 from ._trust import DEFAULT_TRUSTED, TrustedProxies
 from .errors import ConfigError
@@ -36,6 +38,7 @@ GROUPS: dict[str, str] = {
     "timeouts": "",
     "websocket": "ws_",
     "http2": "h2_",
+    "metrics": "metrics_",
 }
 
 _T = TypeVar("_T")
@@ -66,7 +69,7 @@ class Setting:
     key: str  # the key in that table
     flag: str  # the command-line flag; aliases in `aliases`
     env: str  # the environment variable
-    kind: str  # bool | int | float | str | optional-str | list (of str)
+    kind: str  # bool | int | optional-int | float | str | optional-str | list (of str)
     default: Any
     help: str
     unit: str | None
@@ -80,12 +83,13 @@ _KINDS = {
     "float": "float",
     "str": "str",
     "str | None": "optional-str",
+    "int | None": "optional-int",
     "tuple[str, ...]": "list",
 }
 
 
 def _unit(kind: str, unit: str | None) -> str | None:
-    if unit is not None or kind not in ("int", "float"):
+    if unit is not None or kind not in ("int", "float", "optional-int"):
         return unit
     return "seconds" if kind == "float" else "bytes"
 
@@ -274,6 +278,36 @@ class Config:
         200.0, "http2", "... then this many a second; more: GOAWAY ENHANCE_YOUR_CALM", unit="frames a second"
     )
 
+    # [limits] Admission (docs/limits.md#admission). None: no bound.
+    limit_concurrency: int | None = _setting(
+        None, "limits", "app calls in flight (requests, websockets); more: 503 + Retry-After", unit="calls"
+    )
+    max_connections: int | None = _setting(
+        None,
+        "limits",
+        "open connections; at the bound accepting pauses (the backlog waits)",
+        unit="connections",
+    )
+
+    # [logging] (docs/running.md#logging)
+    log_config: str | None = _setting(
+        None, "logging", "logging config file: .json/.toml/.yaml (dictConfig) or .ini (fileConfig)"
+    )
+    access_log_format: str = _setting(
+        DEFAULT_ACCESS_FORMAT, "logging", "access-log atoms like Gunicorn's (%(h)s %(r)s %(s)s ...), or json"
+    )
+
+    # [metrics] (docs/running.md#metrics)
+    metrics_bind: str | None = _setting(None, "metrics", "host:port serving Prometheus metrics on /metrics")
+    statsd_host: str | None = _setting(
+        None, "metrics", "send StatsD datagrams to host:port (UDP) or unix:/path"
+    )
+    statsd_prefix: str = _setting("tapster", "metrics", "prefix of every StatsD metric name")
+    dogstatsd_tags: tuple[str, ...] = _setting(
+        (), "metrics", "DogStatsD tags (env:prod), repeatable; with any, method and status are tags too"
+    )
+    statsd_max_packet: int = _setting(1432, "metrics", "one StatsD datagram (lines are batched up to it)")
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
@@ -318,10 +352,13 @@ class Config:
             )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name in ("limit_concurrency", "max_connections"):
+                continue
             is_count = f.name.startswith(("max_", "ws_max_", "h2_max_")) or f.name in (
                 "write_buffer_size",
                 "backlog",
                 "h2_stream_window",
+                "limit_concurrency",
             )
             if is_count and (type(value) is not int or value <= 0):
                 raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
@@ -346,6 +383,38 @@ class Config:
             raise ConfigError(
                 f"ws_ping_interval must be >= 0 seconds (0: no pings); got {self.ws_ping_interval!r}"
             )
+
+        self._check_observability()
+
+    def _check_observability(self) -> None:
+        try:
+            check_format(self.access_log_format)
+        except ValueError as exc:
+            raise ConfigError(f"access_log_format {self.access_log_format!r}: {exc}") from None
+        if self.log_config is not None and not isinstance(self.log_config, str):
+            raise ConfigError(f"log_config must be a file path; got {self.log_config!r}")
+        if not isinstance(self.statsd_prefix, str) or any(c in self.statsd_prefix for c in ":|@#\n"):
+            raise ConfigError(
+                f"statsd_prefix must be a name without ':', '|', '@' or '#'; got {self.statsd_prefix!r}"
+            )
+        if isinstance(self.dogstatsd_tags, str) or not isinstance(self.dogstatsd_tags, tuple):
+            raise ConfigError(f"dogstatsd_tags must be a tuple of strings; got {self.dogstatsd_tags!r}")
+        for tag in self.dogstatsd_tags:
+            if not isinstance(tag, str) or not tag or any(c in tag for c in ",|#\n"):
+                raise ConfigError(f"dogstatsd tag {tag!r} must be non-empty, without ',', '|' or '#'")
+        if (
+            type(self.statsd_max_packet) is not int
+            or self.statsd_max_packet < 512
+            or self.statsd_max_packet > 65000
+        ):
+            raise ConfigError(
+                f"statsd_max_packet must be 512 to 65000 bytes (1432 fits an Ethernet frame); "
+                f"got {self.statsd_max_packet}"
+            )
+        for name in ("metrics_bind", "statsd_host"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{name} must be host:port; got {value!r}")
 
     @property
     def h11_limits(self) -> H11Limits:

@@ -38,6 +38,16 @@ class FakeTimer:
         self.cancelled = True
 
 
+class FakeAccepting:
+    """(The fake backend never listens: this only gives `listen()` the seam's return type.)"""
+
+    def cancel(self) -> None:
+        pass
+
+    def connection_closed(self) -> None:
+        pass
+
+
 class FakeWaiter:
     """One-shot wake-up. ``await waiter.wait()`` suspends the awaiting tasks until `wake()`."""
 
@@ -157,7 +167,9 @@ class FakeBackend:
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         self.call_soon(callback)
 
-    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> FakeTimer:
+    async def listen(
+        self, listeners: list[Listener], protocol_factory: ProtocolFactory, max_connections: int | None = None
+    ) -> FakeAccepting:
         raise NotImplementedError("the fake backend has no sockets: attach a FakeTransport instead")
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> FakeTimer:

@@ -313,9 +313,9 @@ def test_proxy_headers_on_a_websocket(serve: ServeFactory, caplog: pytest.LogCap
             connect(url + "/", additional_headers={"X-Forwarded-For": "nonsense"}).close()
         running.stop()
     lines = access_lines(caplog)
-    assert lines[0] == '203.0.113.7:0 - "WebSocket /" 101'
+    assert lines[0] == '203.0.113.7:0 - "GET / HTTP/1.1" 101 0'
     assert lines[1].startswith("127.0.0.1:")
-    assert lines[1].endswith(" 400")
+    assert ' - "GET / HTTP/1.1" 400 ' in lines[1]
 
 
 def test_proxy_headers_on_http2_streams(serve: ServeFactory) -> None:

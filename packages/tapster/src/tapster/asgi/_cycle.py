@@ -7,14 +7,15 @@ the disconnect; the cycle hands the app's response to the stream.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
+from tapster._access import escape_for_log
 from tapster.errors import ClientDisconnected, LocalProtocolError
 from tapster.protocol import Request
 
 from ._seam import Handle, Waiter
-from ._state import access_log, error_log
+from ._state import error_log
 from ._types import Message
 
 if TYPE_CHECKING:
@@ -24,11 +25,6 @@ __all__ = ["RequestCycle", "escape_for_log"]
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _EMPTY_BODY: dict[str, Any] = {"type": "http.request", "body": b"", "more_body": False}
-
-
-def escape_for_log(text: str) -> str:
-    # Log injection (Uvicorn CVE-2020-7694): never write control characters from the request.
-    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 class RequestCycle:
@@ -52,6 +48,7 @@ class RequestCycle:
         "response_complete",
         "response_started",
         "scope",
+        "started",
         "status",
         "stream",
         "task",
@@ -79,6 +76,10 @@ class RequestCycle:
         self.headers: Any = ()
         self.task: Handle | None = None
         self.bytes_sent = 0
+        state = stream.state
+        #: When the request head was in, for the access log and metrics only. (perf_counter, not the
+        #: backend's clock: uvloop's loop.time() is cached per loop iteration, in milliseconds.)
+        self.started = perf_counter() if state.observer is not None else 0.0
 
     # ----------------------------------------------------------------- fed by the stream
 
@@ -201,8 +202,8 @@ class RequestCycle:
             if not more:
                 if self._waiter is not None:
                     self._wake()
-                if stream.state.access_log:
-                    self._log_access()
+                if stream.state.observer is not None:
+                    self._observe()
             elif stream.write_paused:
                 await stream.wait_writable()
         elif kind == "http.response.start":
@@ -242,8 +243,8 @@ class RequestCycle:
             stream.send_trailers(trailers)
             if self._waiter is not None:
                 self._wake()
-            if stream.state.access_log:
-                self._log_access()
+            if stream.state.observer is not None:
+                self._observe()
         elif kind == "http.response.early_hint":
             links = message.get("links", ())
             if isinstance(links, bytes) or not all(isinstance(link, bytes) for link in links):
@@ -269,7 +270,10 @@ class RequestCycle:
         try:
             await stream.state.app(self.scope, self.receive, self.send)
         except Exception as exc:  # noqa: BLE001 - the app's failure is reported, the server goes on
+            complete = self.response_complete
             self._app_failed(exc)
+            if not complete and stream.state.observer is not None:
+                self._observe()
         else:
             if not self.response_complete:
                 if self._peer_closed or self.disconnected:
@@ -280,6 +284,8 @@ class RequestCycle:
                 elif not stream.is_closing():
                     error_log.error("ASGI app returned without sending a response to %s", self._where())
                     self._send_500()
+                if stream.state.observer is not None:
+                    self._observe()
         finally:
             stream.done(self.task)
 
@@ -303,21 +309,29 @@ class RequestCycle:
     def _send_500(self) -> None:
         self.response_complete = True
         self.status = 500
+        self.headers = ()
         self.stream.send_error(500, "the application failed to respond")
 
     def _where(self) -> str:
         request = self.request
         return escape_for_log(f"{request.method.decode('ascii')} {request.target.decode('ascii')}")
 
-    def _log_access(self) -> None:
+    def _observe(self) -> None:
+        """Record the exchange (access log, metrics): once, when the response ends or is cut short.
+        A request that got no response because the client left is recorded as 499 (nginx's
+        "client closed request")."""
+        stream = self.stream
+        observer = stream.state.observer
+        assert observer is not None
         request = self.request
-        client = self.scope["client"]  # (after the proxy-headers middleware: the real client)
-        access_log.info(
-            '%s - "%s %s HTTP/%s" %d %d',
-            f"{client[0]}:{client[1]}" if client else "-",
-            request.method.decode("ascii"),
-            escape_for_log(unquote(request.target.decode("ascii"))),
-            request.http_version.decode("ascii"),
-            self.status,
-            self.bytes_sent,
+        status = self.status if self.head_written or self.response_complete else 499
+        # (The body of a HEAD, 204 or 304 response is dropped by the stream, never sent.)
+        sent = 0 if status in (204, 304) or request.method == b"HEAD" else self.bytes_sent
+        observer.exchange(
+            request,
+            self.scope.get("client"),
+            status,
+            self.headers,
+            sent,
+            perf_counter() - self.started,
         )

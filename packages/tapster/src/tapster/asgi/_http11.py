@@ -21,7 +21,7 @@ from ._cycle import RequestCycle
 from ._deadline import Deadline
 from ._scope import http_scope
 from ._seam import Handle, Transport, Waiter
-from ._state import ServerState, error_log
+from ._state import BUSY_HEADERS, BUSY_MESSAGE, ServerState, error_log
 from ._stream import Address, HeaderPairs, endpoints
 from ._websocket import WebSocketCycle
 
@@ -164,6 +164,12 @@ class H11Protocol:
         self.deadline.set(None)
         self.transport.abort()
 
+    def census(self) -> tuple[int, int, int]:
+        """(HTTP/2 streams, open WebSockets, app calls running) on this connection, for the
+        metrics gauges."""
+        websocket = self.websocket
+        return 0, int(websocket is not None and websocket.accepted), len(self._tasks)
+
     def _hand_over_to_h2(self, transport: Transport, data: bytes) -> None:
         """This connection speaks HTTP/2: its protocol takes the transport (and `data`, received)."""
         from ._http2 import H2Protocol  # (imports h2: a server that never sees HTTP/2 never loads it)
@@ -233,13 +239,18 @@ class H11Protocol:
         self._head_started = False
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
+        state = self.state
+        if state.limit_concurrency is not None and not state.admit():
+            self._refuse_busy(request)
+            return
         cycle = RequestCycle(self, http_scope(self, request), request)
         self.cycle = cycle
         # No deadline while the app works; a body still to come gets one when reading finds it
         # missing (NEED_DATA in _process). With "Expect: 100-continue" the client may wait for the
         # 100 first (RFC 9110 §10.1.1): that body is due only once the app asks (body_wanted()).
         self.deadline.when = None
-        task = self.backend.spawn(cycle.run())
+        run = cycle.run()
+        task = self.backend.spawn(run if state.limit_concurrency is None else state.counted(run))
         self._tasks.add(task)
         cycle.task = task
 
@@ -253,12 +264,17 @@ class H11Protocol:
             return True
         if handshake is None:
             return False
+        state = self.state
+        if state.limit_concurrency is not None and not state.admit():
+            self._refuse_busy(request)
+            return True
         # No HTTP after this request: it becomes a WebSocket, or its refusal ends the connection.
         self.conn.response_keep_alive = False
         cycle = WebSocketCycle(self, request, handshake)
         self.websocket = cycle
         self.deadline.when = None  # the app takes its time to accept, like any response
-        task = self.backend.spawn(cycle.run())
+        run = cycle.run()
+        task = self.backend.spawn(run if state.limit_concurrency is None else state.counted(run))
         self._tasks.add(task)
         cycle.task = task
         return True
@@ -290,6 +306,12 @@ class H11Protocol:
         self.transport.set_protocol(h2)
         h2.connection_made(self.transport)
         return True
+
+    def _refuse_busy(self, request: Request) -> None:
+        """limit_concurrency reached: 503 with Retry-After, without calling the app; the connection
+        closes after it (a client told to come back later should not hold a connection meanwhile)."""
+        self.state.refuse_busy(request, self.client)
+        self._write_error(503, BUSY_MESSAGE, BUSY_HEADERS)
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """A malformed request: answer with the status the protocol named, then close."""

@@ -31,7 +31,7 @@ from ._deadline import Deadline
 from ._http2_stream import H2Stream
 from ._scope import http_scope
 from ._seam import Handle, Transport
-from ._state import ServerState, error_log
+from ._state import BUSY_HEADERS, BUSY_MESSAGE, ServerState, error_log
 from ._stream import Address, endpoints
 from ._websocket import WebSocketCycle
 
@@ -167,6 +167,16 @@ class H2Protocol:
         if not self.streams:
             self._close()
 
+    def census(self) -> tuple[int, int, int]:
+        """(HTTP/2 streams, open WebSockets, app calls running) on this connection, for the
+        metrics gauges."""
+        websockets = 0
+        for stream in self.streams.values():
+            cycle = stream.cycle
+            if isinstance(cycle, WebSocketCycle) and cycle.accepted:
+                websockets += 1
+        return len(self.streams), websockets, len(self._tasks)
+
     def terminate(self) -> None:
         """The shutdown deadline passed: cancel the apps and drop the connection."""
         for task in list(self._tasks):
@@ -215,9 +225,16 @@ class H2Protocol:
         self._run(stream, WebSocketCycle(stream, event.request, handshake))
 
     def _run(self, stream: H2Stream, cycle: RequestCycle | WebSocketCycle) -> None:
-        """`cycle` serves `stream`: its app runs in a task of its own, owned by the connection."""
+        """`cycle` serves `stream`: its app runs in a task of its own, owned by the connection;
+        or, over limit_concurrency, the stream gets a 503 and the app is not called."""
+        state = self.state
+        if state.limit_concurrency is not None and not state.admit():
+            state.refuse_busy(stream.request, self.client)
+            stream.send_error(503, BUSY_MESSAGE, BUSY_HEADERS)
+            return
         stream.cycle = cycle
-        task = self.backend.spawn(cycle.run())
+        run = cycle.run()
+        task = self.backend.spawn(run if state.limit_concurrency is None else state.counted(run))
         self._tasks.add(task)
         cycle.task = task
 

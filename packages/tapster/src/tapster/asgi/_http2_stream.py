@@ -92,8 +92,11 @@ class H2Stream:
     # ----------------------------------------------------------------- fed by the connection
 
     def data_received(self, data: bytes, flow: int, end: bool) -> None:
-        self._unacked += flow
         cycle = self.cycle
+        if cycle is None:  # refused without calling the app (limit_concurrency): the body is dropped
+            self.conn.core.acknowledge(self.sid, flow)
+            return
+        self._unacked += flow
         if self.upgraded:
             assert isinstance(cycle, WebSocketCycle)
             if not self._reading_paused:
@@ -342,13 +345,13 @@ class H2Stream:
         if self.closed or self.ended:
             return
         body = f"{status} {message}\n".encode()
+        fields = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+        for line in headers.split(b"\r\n"):  # (pre-formatted HTTP/1.1 lines: "name: value")
+            name, sep, value = line.partition(b":")
+            if sep:
+                fields.append((name.strip().lower(), value.strip()))
         try:
-            self.send_head(
-                status,
-                [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))],
-                body,
-                False,
-            )
+            self.send_head(status, fields, body, False)
         except (LocalProtocolError, ClientDisconnected):
             self.abort()
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from tapster.protocol.proxy import ProxyHeader
 
-__all__ = ["Backend", "Handle", "Listener", "ProtocolFactory", "Transport", "Waiter"]
+__all__ = ["Accepting", "Backend", "Handle", "Listener", "ProtocolFactory", "Transport", "Waiter"]
 
 #: A new connection's protocol, given the PROXY header it opened with (None on other listeners).
 ProtocolFactory = Callable[[ProxyHeader | None], Any]
@@ -57,6 +57,17 @@ class Handle(Protocol):
     def cancel(self) -> object: ...
 
 
+class Accepting(Protocol):
+    """What `Backend.listen()` returns: `cancel()` stops accepting for good."""
+
+    def cancel(self) -> object: ...
+
+    def connection_closed(self) -> None:
+        """With `max_connections`: a connection accepted here has ended (its protocol's
+        connection_lost ran), so there may be room to accept again. Otherwise never called."""
+        ...
+
+
 class Waiter(Protocol):
     """A one-shot wake-up: one task awaits `wait()`, anyone calls `wake()` (idempotent)."""
 
@@ -74,9 +85,14 @@ class Backend(Protocol):
     def call_soon(self, callback: Callable[[], None]) -> object: ...  # after what is ready to run now
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> object: ...
 
-    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> Handle:
+    async def listen(
+        self, listeners: list[Listener], protocol_factory: ProtocolFactory, max_connections: int | None = None
+    ) -> Accepting:
         """Accept connections on every listener, each served by a new protocol (after its TLS handshake,
-        and after its PROXY header on the listeners that expect one); cancel() stops accepting."""
+        and after its PROXY header on the listeners that expect one); cancel() stops accepting.
+        With `max_connections`, accepting pauses while that many accepted connections are open
+        (from accept() until connection_lost, or until a failed TLS handshake or PROXY header) and
+        resumes below: the kernel's listen backlog holds the connections waiting meanwhile."""
         ...
 
     def add_signal_handlers(self, callback: Callable[[], None]) -> Handle:

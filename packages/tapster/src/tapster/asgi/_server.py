@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import TYPE_CHECKING
 
@@ -12,11 +13,15 @@ from tapster.proxy_headers import ProxyHeadersMiddleware
 
 from ._http11 import H11Protocol
 from ._lifespan import Lifespan
-from ._seam import Backend, Waiter
+from ._observe import Observer, RequestMetrics, Sink
+from ._seam import Accepting, Backend, Listener, Waiter
 from ._state import ServerState, error_log
 
 if TYPE_CHECKING:
     from tapster._interface import App
+
+if TYPE_CHECKING:
+    from tapster._statsd import StatsdClient
 
 __all__ = ["Server"]
 
@@ -34,6 +39,18 @@ class Server:
         self.addresses: list[str] = []
         #: Set once the server accepts connections (for threads and tests that wait for it).
         self.started = threading.Event()
+        #: The metrics endpoint's URL (with metrics_bind), once the server accepts connections.
+        self.metrics_address: str | None = None
+        #: The request counters behind the metrics endpoint; None without metrics_bind. A
+        #: supervisor counts worker restarts here: `server.metrics.worker_restarted()`.
+        self.metrics: RequestMetrics | None = None
+        #: The StatsD client (with statsd_host): its `sent` and `dropped` count datagrams.
+        self.statsd: StatsdClient | None = None
+        if self.config.metrics_bind is not None:
+            from tapster._prometheus import require_prometheus_client
+
+            require_prometheus_client()
+            self.metrics = RequestMetrics()
         self._shutdown_requests = 0
         self._backend: Backend | None = None
         self._stop: Waiter | None = None
@@ -68,16 +85,32 @@ class Server:
         if install_signals and threading.current_thread() is threading.main_thread():
             signals = backend.add_signal_handlers(self.shutdown)
         lifespan = Lifespan(self.app, backend, config.lifespan, state.lifespan_state)
+        metrics_listeners: list[Listener] = []
+        metrics_state: ServerState | None = None
+        metrics_accepting: Accepting | None = None
         try:
+            metrics_listeners, metrics_state = self._observe(state, backend)
             await lifespan.startup(config.lifespan_startup_timeout)
 
             def new_connection(proxied: ProxyHeader | None) -> H11Protocol:
                 return H11Protocol(state, proxied)
 
-            accepting = await backend.listen(listeners, new_connection)
+            accepting = await backend.listen(listeners, new_connection, config.max_connections)
+            if config.max_connections is not None:
+                state.release_connection = accepting.connection_closed
+            if metrics_state is not None:
+                served = metrics_state
+
+                def new_metrics_connection(proxied: ProxyHeader | None) -> H11Protocol:
+                    return H11Protocol(served, proxied)
+
+                metrics_accepting = await backend.listen(metrics_listeners, new_metrics_connection)
+                self.metrics_address = describe(metrics_listeners[0])
             self.addresses = [describe(listener) for listener in listeners]
             for address in self.addresses:
                 error_log.info("Tapster serving on %s", address)
+            if self.metrics_address is not None:
+                error_log.info("Metrics on %s/metrics", self.metrics_address)
             self.started.set()
             if not self._shutdown_requests:
                 await self._stop.wait()
@@ -89,10 +122,52 @@ class Server:
             # Cancelled or failed before a graceful drain: take every connection down with us.
             for conn in list(state.connections):
                 conn.terminate()
+            if metrics_accepting is not None:
+                metrics_accepting.cancel()
+            if metrics_state is not None:
+                for conn in list(metrics_state.connections):
+                    conn.terminate()
+            close_listeners(metrics_listeners)
+            if self.statsd is not None:
+                self.statsd.close()
             lifespan.cancel()
             if signals is not None:
                 signals.cancel()
             close_listeners(listeners)
+
+    def _observe(self, state: ServerState, backend: Backend) -> tuple[list[Listener], ServerState | None]:
+        """Set up what records each exchange (access log, metrics, StatsD) and open the metrics
+        endpoint's listener; returns it with the state of its own small server (no observer)."""
+        config = self.config
+        sinks: list[Sink] = []
+        if config.statsd_host is not None:
+            from tapster._statsd import StatsdClient, open_statsd_socket
+
+            self.statsd = StatsdClient(config, open_statsd_socket(config.statsd_host), backend.call_soon)
+            sinks.append(self.statsd)
+        if config.access_log or self.metrics is not None or sinks:
+            state.observer = Observer(config, self.metrics, sinks)
+        if config.metrics_bind is None or self.metrics is None:
+            return [], None
+        from tapster._prometheus import MetricsApp
+
+        app = MetricsApp(self.metrics, state)
+        # Its own listener: plain HTTP unless its bind string asks for TLS (?certfile=...), no PROXY
+        # protocol, no proxy headers, none of the app's bounds or observers.
+        metrics_config = dataclasses.replace(
+            config,
+            binds=(config.metrics_bind,),
+            certfile=None,
+            keyfile=None,
+            proxy_protocol=False,
+            proxy_headers=False,
+            access_log=False,
+            limit_concurrency=None,
+            max_connections=None,
+            metrics_bind=None,
+            statsd_host=None,
+        )
+        return open_listeners(metrics_config), ServerState(app, metrics_config, backend)
 
     async def _drain(self, state: ServerState) -> None:
         backend = state.backend

@@ -7,7 +7,7 @@ import functools
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,12 +20,20 @@ from ._types import ASGIApp
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from tapster.protocol import Request
+
     from ._http2 import H2Protocol
     from ._http11 import H11Protocol
+    from ._observe import Observer
+    from ._stream import Address
 
     Connection: TypeAlias = H11Protocol | H2Protocol
 
-__all__ = ["ServerState"]
+__all__ = ["BUSY_HEADERS", "BUSY_MESSAGE", "ServerState"]
+
+#: The 503 of limit_concurrency: the client may retry in a second (RFC 9110 §10.2.3).
+BUSY_MESSAGE = "the server is busy (limit_concurrency reached); retry later"
+BUSY_HEADERS = b"retry-after: 1\r\n"
 
 error_log = logging.getLogger("tapster.error")
 access_log = logging.getLogger("tapster.access")
@@ -39,15 +47,18 @@ class ServerState:
         "_pairs_second",
         "_server_line",
         "_trim_due",
-        "access_log",
         "app",
         "backend",
         "config",
         "connections",
         "draining",
+        "in_flight",
         "lifespan_state",
+        "limit_concurrency",
         "limits",
+        "observer",
         "on_all_closed",
+        "release_connection",
         "trusted_proxies",
     )
 
@@ -60,7 +71,13 @@ class ServerState:
         self.connections: set[Connection] = set()
         self.draining = False  # graceful shutdown under way: finish in-flight work, take no more
         self.on_all_closed: Waiter | None = None
-        self.access_log = config.access_log
+        #: Records each finished exchange (access log, metrics, StatsD); None when all are off.
+        self.observer: Observer | None = None
+        #: At most this many app calls (requests, websockets) at once; more get a 503.
+        self.limit_concurrency = config.limit_concurrency
+        self.in_flight = 0  # app calls admitted under limit_concurrency and not yet returned
+        #: With max_connections: tells the listener a connection ended (it may accept again).
+        self.release_connection: Callable[[], None] | None = None
         #: Peers whose PROXY protocol header (and, in the middleware, proxy headers) we believe.
         self.trusted_proxies = TrustedProxies(config.forwarded_allow_ips)
         self._server_line = b"server: tapster\r\n" if config.server_header else b""
@@ -110,7 +127,32 @@ class ServerState:
             self._extra_pairs = [(b"date", date), *server]
         return list(self._extra_pairs)
 
+    def admit(self) -> bool:
+        """Room for one more app call under limit_concurrency (only called when it is set): counted
+        from here until the coroutine `counted()` wraps returns."""
+        assert self.limit_concurrency is not None
+        if self.in_flight >= self.limit_concurrency:
+            return False
+        self.in_flight += 1
+        return True
+
+    async def counted(self, run: Coroutine[Any, Any, None]) -> None:
+        """Run an admitted app call; its place is given back when it ends, however it ends."""
+        try:
+            await run
+        finally:
+            self.in_flight -= 1
+
+    def refuse_busy(self, request: Request, client: Address) -> None:
+        """Record a request refused with 503 under limit_concurrency (the caller sends the 503)."""
+        error_log.debug("503 to %s: limit_concurrency (%s) app calls in flight", client, self.in_flight)
+        if self.observer is not None:
+            self.observer.exchange(request, client, 503, (), 0, 0.0)
+
     def connection_closed(self, conn: Connection) -> None:
+        """The connection's socket is gone (called once per socket, by the protocol that owns it last)."""
+        if self.release_connection is not None:
+            self.release_connection()
         self.connections.discard(conn)
         if not self.connections and self.on_all_closed is not None:
             self.on_all_closed.wake()

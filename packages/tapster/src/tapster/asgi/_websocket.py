@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
+from tapster._access import escape_for_log
 from tapster.errors import ClientDisconnected, LocalProtocolError
 from tapster.protocol import NEED_DATA, Request
 from tapster.protocol.websocket import Closed, Handshake, Message, Pong, WebSocketConnection, negotiate
 
-from ._cycle import escape_for_log
 from ._deadline import Deadline
 from ._scope import websocket_scope
 from ._seam import Handle, Waiter
-from ._state import access_log, error_log
+from ._state import error_log
 from ._types import Message as ASGIMessage
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class WebSocketCycle:
         "_queue",
         "_reading_paused",
         "_response_headers",
+        "_response_sent",
         "_response_status",
         "_waiter",
         "deadline",
@@ -70,6 +71,7 @@ class WebSocketCycle:
         "phase",
         "request",
         "scope",
+        "started",
         "stream",
         "task",
         "ws",
@@ -101,6 +103,15 @@ class WebSocketCycle:
         self._waiter: Waiter | None = None
         self._response_status = 0
         self._response_headers: Any = ()
+        self._response_sent = 0  # body bytes of the app's HTTP response to the handshake
+        state = stream.state
+        #: When the handshake request was in, for the access log and metrics only (perf_counter).
+        self.started = perf_counter() if state.observer is not None else 0.0
+
+    @property
+    def accepted(self) -> bool:
+        """Accepted and not over yet (open, or closing)."""
+        return self.phase is Phase.OPEN or self.phase is Phase.CLOSING
 
     # ----------------------------------------------------------------- fed by the stream
 
@@ -412,7 +423,7 @@ class WebSocketCycle:
         if ws.deflate is not None:
             self._idle = Deadline(stream.state.backend, self._release)
         self.phase = Phase.OPEN
-        self._log_access(101 if self.request.http_version != b"2" else 200)
+        self._log_access(101 if self.request.http_version != b"2" else 200, headers)
         ws.receive_data(stream.upgrade(headers))
         if config.ws_ping_interval:
             self.deadline.set_in(config.ws_ping_interval)
@@ -435,11 +446,14 @@ class WebSocketCycle:
                 error_log.error("invalid response from the ASGI app for %s: %s", self._where(), exc)
                 raise
             self.head_written = True
-            self._log_access(self._response_status)
+            self._response_sent = len(body)
         else:
             if not more:
                 self.phase = Phase.CLOSED
             stream.send_data(body, more)
+            self._response_sent += len(body)
+        if not more:
+            self._log_access(self._response_status, self._response_headers, self._response_sent)
 
     async def run(self) -> None:
         stream = self.stream
@@ -491,14 +505,12 @@ class WebSocketCycle:
     def _where(self) -> str:
         return escape_for_log(self.request.target.decode("ascii"))
 
-    def _log_access(self, status: int) -> None:
-        stream = self.stream
-        if not stream.state.access_log:
+    def _log_access(self, status: int, headers: Any = (), sent: int = 0) -> None:
+        """Record the handshake's outcome (access log, metrics): the 101 (200 over HTTP/2) of an
+        accepted WebSocket, the 403 of a refused one, or the app's own HTTP response."""
+        state = self.stream.state
+        observer = state.observer
+        if observer is None:
             return
-        client = self.scope["client"]  # (after the proxy-headers middleware: the real client)
-        access_log.info(
-            '%s - "WebSocket %s" %d',
-            f"{client[0]}:{client[1]}" if client else "-",
-            escape_for_log(unquote(self.request.target.decode("ascii"))),
-            status,
-        )
+        duration = perf_counter() - self.started
+        observer.exchange(self.request, self.scope.get("client"), status, headers, sent, duration)

@@ -57,6 +57,85 @@ class _Handles:
     def cancel(self) -> None:
         self._cancel()
 
+    def connection_closed(self) -> None:
+        pass  # (no max_connections: nothing counted)
+
+
+class _BoundedAcceptor:
+    """Accepts on the listening sockets itself (not loop.create_server, which cannot pause), so it
+    can stop at max_connections: while that many are open the sockets are not watched and the
+    kernel's backlog holds new connections; a connection ending makes room and accepting resumes.
+    Each accepted socket is served (PROXY header, TLS handshake, protocol) in a task this acceptor
+    owns and cancels when it is cancelled."""
+
+    __slots__ = ("_backend", "_factory", "_limit", "_listeners", "_open", "_paused", "_stopped", "_tasks")
+
+    def __init__(
+        self,
+        backend: AsyncioBackend,
+        listeners: list[Listener],
+        protocol_factory: ProtocolFactory,
+        limit: int,
+    ) -> None:
+        self._backend = backend
+        self._listeners = listeners
+        self._factory = protocol_factory
+        self._limit = limit
+        self._open = 0  # accepted, and neither closed nor failed before connection_made
+        self._paused = True
+        self._stopped = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._paused and not self._stopped:
+            self._paused = False
+            loop = self._backend.loop
+            for listener in self._listeners:
+                loop.add_reader(listener.sock.fileno(), self._accept, listener)
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            for listener in self._listeners:
+                self._backend.loop.remove_reader(listener.sock.fileno())
+
+    def _accept(self, listener: Listener) -> None:
+        while self._open < self._limit:
+            try:
+                conn, _ = listener.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:  # EMFILE and friends: back off rather than spin
+                error_log.error("accept() failed: %s", exc)
+                self._pause()
+                self._backend.loop.call_later(0.1, self._resume)
+                return
+            self._open += 1
+            self._backend._start(self._tasks, self._connect(conn, listener))
+        self._pause()
+
+    async def _connect(self, conn: socket.socket, listener: Listener) -> None:
+        made = False
+        try:
+            made = await self._backend._serve_accepted(conn, listener, self._factory)
+        finally:
+            if not made:  # no connection_lost will come: its place is given back here
+                self.connection_closed()
+
+    def connection_closed(self) -> None:
+        self._open -= 1
+        if self._open < self._limit:
+            self._resume()
+
+    def cancel(self) -> None:
+        self._pause()
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        for listener in self._listeners:
+            listener.sock.close()  # new connections are refused, not queued (as Server.close() does)
+
 
 class AsyncioBackend:
     __slots__ = ("call_at", "call_soon", "call_soon_threadsafe", "handshake_timeout", "loop", "now", "spawn")
@@ -74,12 +153,17 @@ class AsyncioBackend:
     def create_waiter(self) -> _Waiter:
         return _Waiter(self.loop)
 
-    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> _Handles:
+    async def listen(
+        self, listeners: list[Listener], protocol_factory: ProtocolFactory, max_connections: int | None = None
+    ) -> _Handles | _BoundedAcceptor:
+        if max_connections is not None:
+            return _BoundedAcceptor(self, listeners, protocol_factory, max_connections)
+
         def new_protocol() -> Any:
             return protocol_factory(None)
 
         servers: list[asyncio.Server] = []
-        tasks: set[asyncio.Task[None]] = set()  # accept loops and connections reading a PROXY header
+        tasks: set[asyncio.Task[Any]] = set()  # accept loops and connections reading a PROXY header
         for listener in listeners:
             if listener.proxy_protocol:
                 # The header comes before the TLS ClientHello: accept, read it, then hand over.
@@ -104,13 +188,13 @@ class AsyncioBackend:
 
         return _Handles(close)
 
-    def _start(self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
+    def _start(self, tasks: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, object]) -> None:
         task = self.loop.create_task(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
     async def _accept_proxied(
-        self, listener: Listener, protocol_factory: ProtocolFactory, tasks: set[asyncio.Task[None]]
+        self, listener: Listener, protocol_factory: ProtocolFactory, tasks: set[asyncio.Task[Any]]
     ) -> None:
         sock = listener.sock
         try:
@@ -121,24 +205,31 @@ class AsyncioBackend:
                     error_log.error("accept() failed: %s", exc)
                     await asyncio.sleep(0.1)
                     continue
-                self._start(tasks, self._proxied_connection(conn, listener, protocol_factory))
+                self._start(tasks, self._serve_accepted(conn, listener, protocol_factory))
         finally:
             sock.close()  # stopped: new connections are refused, not queued (as create_server's close)
 
-    async def _proxied_connection(
+    async def _serve_accepted(
         self, conn: socket.socket, listener: Listener, protocol_factory: ProtocolFactory
-    ) -> None:
+    ) -> bool:
+        """Serve an accepted socket: its PROXY header first where the listener expects one, then
+        its TLS handshake and its protocol. False when it ended before the protocol was made (the
+        socket is closed then, and no connection_lost will come)."""
         conn.setblocking(False)
-        try:
-            async with asyncio.timeout(listener.proxy_timeout):
-                header = await self._read_proxy_header(conn, listener.max_proxy_header_size)
-        except (TimeoutError, RemoteProtocolError, OSError) as exc:
-            error_log.debug("closed a connection on %s: PROXY header: %s", listener.bind, exc or "timed out")
-            conn.close()
-            return
-        except BaseException:
-            conn.close()
-            raise
+        header: ProxyHeader | None = None
+        if listener.proxy_protocol:
+            try:
+                async with asyncio.timeout(listener.proxy_timeout):
+                    header = await self._read_proxy_header(conn, listener.max_proxy_header_size)
+            except (TimeoutError, RemoteProtocolError, OSError) as exc:
+                error_log.debug(
+                    "closed a connection on %s: PROXY header: %s", listener.bind, exc or "timed out"
+                )
+                conn.close()
+                return False
+            except BaseException:
+                conn.close()
+                raise
         tls = listener.tls
         try:
             await self.loop.connect_accepted_socket(
@@ -150,6 +241,11 @@ class AsyncioBackend:
         except OSError as exc:  # a failed or timed-out TLS handshake (its transport closed the socket)
             error_log.debug("closed a connection on %s: %s", listener.bind, exc)
             conn.close()
+            return False
+        except BaseException:
+            conn.close()
+            raise
+        return True
 
     async def _read_proxy_header(self, sock: socket.socket, max_size: int) -> ProxyHeader:
         """Peek, then take exactly the header's bytes from the socket: what follows stays there for

@@ -82,6 +82,35 @@ class _Scope:
         self._scope.cancel()
 
 
+class _Accepting(_Scope):
+    """The accept loops of one listen(); with max_connections, the count that pauses them."""
+
+    __slots__ = ("_limit", "_open", "_room")
+
+    def __init__(self, scope: trio.CancelScope, limit: int | None) -> None:
+        super().__init__(scope)
+        self._limit = limit
+        self._open = 0  # accepted, and neither closed nor failed before connection_made
+        self._room = trio.Event()
+
+    async def wait_room(self) -> None:
+        """Return once fewer than max_connections are open (at once without a bound)."""
+        limit = self._limit
+        while limit is not None and self._open >= limit:
+            if self._room.is_set():
+                self._room = trio.Event()
+            await self._room.wait()
+
+    def accepted(self) -> None:
+        if self._limit is not None:
+            self._open += 1
+
+    def connection_closed(self) -> None:
+        if self._limit is not None:
+            self._open -= 1
+            self._room.set()
+
+
 class TrioBackend:
     def __init__(
         self, nursery: trio.Nursery, write_buffer_size: int, handshake_timeout: float = 10.0
@@ -138,8 +167,11 @@ class TrioBackend:
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         self._token.run_sync_soon(callback)
 
-    async def listen(self, listeners: list[Listener], protocol_factory: ProtocolFactory) -> _Scope:
+    async def listen(
+        self, listeners: list[Listener], protocol_factory: ProtocolFactory, max_connections: int | None = None
+    ) -> _Accepting:
         scope = trio.CancelScope()
+        counting = _Accepting(scope, max_connections)
         accepting: list[tuple[trio.abc.Listener[Any], Listener]] = []
         for listener in listeners:
             trio_listener: trio.abc.Listener[Any] = trio.SocketListener(
@@ -154,35 +186,54 @@ class TrioBackend:
             with scope:
                 async with trio.open_nursery() as nursery:
                     for trio_listener, listener in accepting:
-                        nursery.start_soon(self._accept_loop, trio_listener, listener, protocol_factory)
+                        nursery.start_soon(
+                            self._accept_loop, trio_listener, listener, protocol_factory, counting
+                        )
             # Stopped: close the listening sockets so new connections are refused, not queued.
             with trio.CancelScope(shield=True):
                 for trio_listener, _ in accepting:
                     await trio_listener.aclose()
 
         self.nursery.start_soon(accept_all)
-        return _Scope(scope)
+        return counting
 
     async def _accept_loop(
-        self, trio_listener: trio.abc.Listener[Any], listener: Listener, protocol_factory: ProtocolFactory
+        self,
+        trio_listener: trio.abc.Listener[Any],
+        listener: Listener,
+        protocol_factory: ProtocolFactory,
+        counting: _Accepting,
     ) -> None:
         while True:
+            # At max_connections, stop accepting: the kernel's backlog holds the next ones.
+            await counting.wait_room()
             try:
                 stream = await trio_listener.accept()
             except OSError as exc:  # EMFILE and friends: back off rather than spin
                 error_log.error("accept() failed: %s", exc)
                 await trio.sleep(0.1)
                 continue
+            counting.accepted()
             if listener.proxy_protocol:
-                self.nursery.start_soon(self._proxied_connection, stream, listener, protocol_factory)
+                self.nursery.start_soon(
+                    self._proxied_connection, stream, listener, protocol_factory, counting
+                )
                 continue
             transport = _TrioTransport(
-                stream, protocol_factory(None), self.write_buffer_size, self.handshake_timeout
+                stream,
+                protocol_factory(None),
+                self.write_buffer_size,
+                self.handshake_timeout,
+                counting.connection_closed,
             )
             self.nursery.start_soon(transport.run)
 
     async def _proxied_connection(
-        self, stream: trio.SocketStream, listener: Listener, protocol_factory: ProtocolFactory
+        self,
+        stream: trio.SocketStream,
+        listener: Listener,
+        protocol_factory: ProtocolFactory,
+        counting: _Accepting,
     ) -> None:
         header: ProxyHeader | None = None
         with trio.move_on_after(listener.proxy_timeout):
@@ -191,13 +242,18 @@ class TrioBackend:
             except (RemoteProtocolError, OSError) as exc:
                 error_log.debug("closed a connection on %s: PROXY header: %s", listener.bind, exc)
         if header is None:
+            counting.connection_closed()  # (never made: its place is given back here)
             await trio.aclose_forcefully(stream)
             return
         connection: trio.abc.Stream = stream
         if listener.tls is not None:
             connection = trio.SSLStream(stream, listener.tls, server_side=True, https_compatible=True)
         transport = _TrioTransport(
-            connection, protocol_factory(header), self.write_buffer_size, self.handshake_timeout
+            connection,
+            protocol_factory(header),
+            self.write_buffer_size,
+            self.handshake_timeout,
+            counting.connection_closed,
         )
         await transport.run()
 
@@ -231,9 +287,16 @@ class _TrioTransport:
     """Gives a trio stream the transport shape the driver uses (see tapster.asgi._seam.Transport)."""
 
     def __init__(
-        self, stream: trio.abc.Stream, protocol: Any, high_water: int, handshake_timeout: float = 10.0
+        self,
+        stream: trio.abc.Stream,
+        protocol: Any,
+        high_water: int,
+        handshake_timeout: float = 10.0,
+        never_made: Callable[[], None] | None = None,
     ) -> None:
         self.stream = stream
+        #: Called when the connection ends before connection_made (a failed TLS handshake).
+        self.never_made = never_made
         self.protocol = protocol
         self.high_water = high_water
         self.handshake_timeout = handshake_timeout
@@ -325,6 +388,8 @@ class _TrioTransport:
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     pass
             if not done:
+                if self.never_made is not None:
+                    self.never_made()
                 await trio.aclose_forcefully(stream)
                 return
         self.protocol.connection_made(self)
