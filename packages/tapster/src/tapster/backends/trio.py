@@ -64,7 +64,11 @@ class _Task:
             self._scope = scope
             if self._cancelled:
                 scope.cancel()
-            await coro
+            try:
+                await coro
+            except Exception:  # noqa: BLE001 - a bug in a request's task: log it, keep the server
+                # (asyncio logs a failed task and goes on; in trio the nursery would cancel them all.)
+                error_log.exception("unexpected error in a task of the server")
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -392,8 +396,8 @@ class _TrioTransport:
                     self.never_made()
                 await trio.aclose_forcefully(stream)
                 return
-        self.protocol.connection_made(self)
         try:
+            self.protocol.connection_made(self)
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, nursery.cancel_scope)
@@ -402,6 +406,11 @@ class _TrioTransport:
                     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
                         exc = error
                         nursery.cancel_scope.cancel()
+        except Exception as error:  # noqa: BLE001 - a bug in this connection's code: end it alone
+            # (Raised out of here, it would cancel the server's nursery: every connection with it.
+            # asyncio's transports do the same: log, close the one connection.)
+            error_log.exception("unexpected error on a connection; it is closed")
+            exc = error
         finally:
             # Also when the whole server is being cancelled: the socket is closed, the driver told.
             self._closing = True
