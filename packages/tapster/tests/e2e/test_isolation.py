@@ -40,10 +40,10 @@ def test_a_protocol_callback_that_raises_ends_only_its_connection(
     running = serve(hello)
     with httpx.Client(base_url=running.url) as client:
         assert client.get("/").text == "ok"  # a keep-alive connection, open across the bug
-        with caplog.at_level(logging.ERROR, logger="tapster"):
-            with socket.create_connection((running.host, int(running.url.rsplit(":", 1)[1]))) as sock:
-                sock.sendall(b"BOOM / HTTP/1.1\r\n\r\n")
-                assert recv_all(sock) == b""  # closed, without an answer
+        address = (running.host, int(running.url.rsplit(":", 1)[1]))
+        with caplog.at_level(logging.ERROR, logger="tapster"), socket.create_connection(address) as sock:
+            sock.sendall(b"BOOM / HTTP/1.1\r\n\r\n")
+            assert recv_all(sock) == b""  # closed, without an answer
         assert client.get("/").text == "ok"  # the same connection still served
     assert httpx.get(running.url).text == "ok"  # and new ones accepted
     assert running.errors == []
