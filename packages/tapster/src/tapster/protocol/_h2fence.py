@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes, _error_code_from_int
 from h2.events import ConnectionTerminated, Event
@@ -42,7 +43,7 @@ from h2.exceptions import ProtocolError, StreamClosedError, StreamIDTooLowError
 from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
-from ._hpack import encode_response
+from ._hpack import MemoDecoder, encode_response
 
 __all__ = [
     "ServerConnection",
@@ -71,6 +72,12 @@ _PRUNE_AT = 64
 
 
 class ServerConnection(H2Connection):
+    def __init__(self, config: H2Configuration | None = None) -> None:
+        super().__init__(config)
+        # A repeated request head decoded once (_hpack.MemoDecoder); nothing has used the decoder yet.
+        limit = self.decoder.max_header_list_size
+        self.decoder = MemoDecoder(limit)
+
     @property
     def open_inbound_streams(self) -> int:
         if len(self.streams) >= _PRUNE_AT:
