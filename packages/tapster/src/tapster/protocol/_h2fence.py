@@ -43,6 +43,7 @@ from h2.exceptions import ProtocolError, StreamClosedError, StreamIDTooLowError
 from h2.stream import H2Stream, StreamInputs
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
+from ._h2frames import FrameBuffer
 from ._hpack import MemoDecoder, encode_response
 
 __all__ = [
@@ -77,6 +78,8 @@ class ServerConnection(H2Connection):
         # A repeated request head decoded once (_hpack.MemoDecoder); nothing has used the decoder yet.
         limit = self.decoder.max_header_list_size
         self.decoder = MemoDecoder(limit)
+        # Frames made faster (_h2frames.FrameBuffer); nothing has been received yet.
+        self.incoming_buffer = FrameBuffer(server=not self.config.client_side)
 
     @property
     def open_inbound_streams(self) -> int:
