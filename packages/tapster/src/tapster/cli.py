@@ -17,11 +17,25 @@ from .errors import ConfigError
 
 __all__ = ["main"]
 
+# The supervisor's settings: a group of their own (below).
+_SUPERVISOR: dict[str, tuple[str, type[int] | type[float]]] = {
+    "workers": ("processes", int),
+    "max_requests": ("requests; 0: no limit", int),
+    "max_requests_jitter": ("requests", int),
+    "worker_max_rss": ("MiB; 0: no limit", int),
+    "worker_rss_check_interval": ("seconds", float),
+    "worker_start_timeout": ("seconds", float),
+    "worker_backoff_max": ("seconds", float),
+}
 # Config fields with their own generated flags (--max-head-size, --head-timeout, ...).
 _TUNABLES = tuple(
     f
     for f in dataclasses.fields(Config)
-    if f.name.startswith(("max_", "ws_max_", "ws_ping_", "ws_deflate_", "h2_")) or f.name.endswith("_timeout")
+    if (
+        f.name.startswith(("max_", "ws_max_", "ws_ping_", "ws_deflate_", "h2_"))
+        or f.name.endswith("_timeout")
+    )
+    and f.name not in _SUPERVISOR
 ) + tuple(f for f in dataclasses.fields(Config) if f.name in ("write_buffer_size", "backlog"))
 _FLOATS = ("_timeout", "_interval", "_per_second")
 _UNITS = {
@@ -122,6 +136,39 @@ def _parser() -> argparse.ArgumentParser:
             default=getattr(defaults, f.name),
             help=f"{unit} (default {getattr(defaults, f.name)})",
         )
+    workers = p.add_argument_group("workers and reload (see docs/running.md)")
+    for name, (unit, kind) in _SUPERVISOR.items():
+        workers.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=kind,
+            default=getattr(defaults, name),
+            help=f"{unit} (default {getattr(defaults, name)})",
+        )
+    workers.add_argument(
+        "--reload", action="store_true", help="development: restart the worker when a watched file changes"
+    )
+    workers.add_argument(
+        "--reload-dir",
+        dest="reload_dirs",
+        action="append",
+        metavar="PATH",
+        help="directory (or file) to watch; repeatable (default: the current directory)",
+    )
+    workers.add_argument(
+        "--reload-include",
+        dest="reload_includes",
+        action="append",
+        metavar="GLOB",
+        help=f"file pattern that counts as a change (added to {' '.join(defaults.reload_includes)})",
+    )
+    workers.add_argument(
+        "--reload-exclude",
+        dest="reload_excludes",
+        action="append",
+        metavar="GLOB",
+        help=f"file or directory pattern to ignore (added to {' '.join(defaults.reload_excludes)})",
+    )
     return p
 
 
@@ -131,7 +178,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         host = args.host or "127.0.0.1"
         binds.append(f"[{host}]:{args.port or 8000}" if ":" in host else f"{host}:{args.port or 8000}")
     values = {f.name: getattr(args, f.name) for f in _TUNABLES}
+    values.update({name: getattr(args, name) for name in _SUPERVISOR})
+    defaults = Config()
     return Config(
+        reload=args.reload,
+        reload_dirs=tuple(args.reload_dirs or ()),
+        reload_includes=defaults.reload_includes + tuple(args.reload_includes or ()),
+        reload_excludes=defaults.reload_excludes + tuple(args.reload_excludes or ()),
         binds=tuple(binds) or Config().binds,
         loop=args.loop,
         lifespan=args.lifespan,
@@ -168,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         configure_logging(config)
+        if config.workers or config.reload:
+            from . import supervisor
+
+            return supervisor.run(args.app, config, factory=args.factory, app_dir=args.app_dir)
         app = import_app(args.app, factory=args.factory, app_dir=args.app_dir)
         run(app, server=Server(app, config))
     except ConfigError as exc:

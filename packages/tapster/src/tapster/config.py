@@ -14,6 +14,8 @@ __all__ = ["Config"]
 
 _LOOPS = ("auto", "asyncio", "uvloop", "trio")
 _LIFESPAN = ("auto", "on", "off")
+# Counts where 0 turns the feature off (every other count must be positive).
+_ZERO_IS_OFF = ("workers", "max_requests", "max_requests_jitter", "worker_max_rss")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -70,6 +72,20 @@ class Config:
     h2_max_control_frames: int = 1000  # SETTINGS/PING/PRIORITY/small WINDOW_UPDATE/empty DATA burst ...
     h2_control_frames_per_second: float = 200.0  # ... then this many a second, else GOAWAY
 
+    # The supervisor (tapster.supervisor; docs/running.md#workers-and-signals). With workers = 0 and
+    # no reload, tapster serves in its own process and none of these apply.
+    workers: int = 0  # worker processes sharing the listening sockets; 0: serve in this process
+    max_requests: int = 0  # requests a worker serves before it is replaced; 0: no limit
+    max_requests_jitter: int = 0  # up to this many more, drawn per worker, so they are not replaced at once
+    worker_max_rss: int = 0  # MiB of resident memory past which a worker is replaced; 0: no limit
+    worker_rss_check_interval: float = 10.0  # seconds between two checks of the workers' memory
+    worker_start_timeout: float = 90.0  # seconds from a worker's start to ready (app import + lifespan)
+    worker_backoff_max: float = 10.0  # seconds: the longest wait before replacing a worker that keeps dying
+    reload: bool = False  # development: restart the worker when a watched file changes
+    reload_dirs: tuple[str, ...] = ()  # directories (or files) watched; () watches the current directory
+    reload_includes: tuple[str, ...] = ("*.py",)  # glob patterns of the file names (or paths) that count
+    reload_excludes: tuple[str, ...] = (".*", "*~", "*.py[cod]", "__pycache__")  # glob patterns ignored
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
@@ -87,6 +103,10 @@ class Config:
             raise ConfigError("keyfile given without certfile: pass --certfile too")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name in _ZERO_IS_OFF:
+                if type(value) is not int or value < 0:
+                    raise ConfigError(f"{f.name} must be an integer >= 0 (0: off); got {value!r}")
+                continue
             is_count = f.name.startswith(("max_", "ws_max_", "h2_max_")) or f.name in (
                 "write_buffer_size",
                 "backlog",
@@ -96,6 +116,12 @@ class Config:
                 raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
             is_seconds = f.name.endswith("_timeout")
             if is_seconds and (type(value) not in (int, float) or not value > 0):
+                raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
+            if (
+                f.name.endswith(("_per_second", "_interval", "_max"))
+                and f.name != "ws_ping_interval"
+                and (type(value) not in (int, float) or not value > 0)
+            ):
                 raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
             if f.name.endswith("_per_second") and (type(value) not in (int, float) or not value > 0):
                 raise ConfigError(f"{f.name} must be a positive number (per second); got {value!r}")
@@ -115,6 +141,23 @@ class Config:
             raise ConfigError(
                 f"ws_ping_interval must be >= 0 seconds (0: no pings); got {self.ws_ping_interval!r}"
             )
+
+        self._check_supervisor()
+
+    def _check_supervisor(self) -> None:
+        supervised = self.workers > 0 or self.reload
+        if not supervised and (self.max_requests or self.worker_max_rss):
+            raise ConfigError(
+                "max_requests and worker_max_rss replace workers: they need a supervisor (--workers N)"
+            )
+        if self.max_requests_jitter and not self.max_requests:
+            raise ConfigError("max_requests_jitter needs max_requests")
+        for name in ("reload_dirs", "reload_includes", "reload_excludes"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{name} must be a tuple of non-empty strings; got {value!r}")
+        if not self.reload_includes:
+            raise ConfigError("reload_includes is empty: no file change would ever restart the server")
 
     @property
     def h11_limits(self) -> H11Limits:

@@ -87,7 +87,7 @@ class H11Protocol:
             return
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)
-        if self.state.draining:
+        if self.state.draining and self.state.close_idle:
             self._close()
             return
         # Nothing received yet: idle until the first byte, then the head timeout runs.
@@ -144,11 +144,14 @@ class H11Protocol:
     # ----------------------------------------------------------------- server control
 
     def shutdown(self) -> None:
-        """Graceful: close now if idle, else let the current response finish and close after it."""
+        """Graceful: close now if idle, else let the current response finish and close after it.
+        Retiring (`state.close_idle` false), an idle connection stays for one more request, which
+        `_start_cycle` answers with `connection: close`, or until its keep-alive timeout."""
         if self.websocket is not None:
             self.websocket.shutdown()  # close 1001 (going away)
         elif self.cycle is None:
-            self._close()
+            if self.state.close_idle:
+                self._close()
         else:
             self.conn.response_keep_alive = False
 
@@ -227,6 +230,8 @@ class H11Protocol:
 
     def _start_cycle(self, request: Request) -> None:
         self._head_started = False
+        if self.state.draining:
+            self.conn.response_keep_alive = False  # the last request on a retiring server's connection
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
         cycle = RequestCycle(self, http_scope(self, request), request)

@@ -27,9 +27,15 @@ class Server:
         #: Set once the server accepts connections (for threads and tests that wait for it).
         self.started = threading.Event()
         self._shutdown_requests = 0
+        self._close_idle = True
         self._backend: Backend | None = None
         self._stop: Waiter | None = None
         self._state: ServerState | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """True once a shutdown (or a retirement) was asked for."""
+        return self._shutdown_requests > 0
 
     def shutdown(self) -> None:
         """Ask for a graceful shutdown; asking twice cancels what is left at once."""
@@ -37,6 +43,14 @@ class Server:
         backend = self._backend
         if backend is not None:
             backend.call_soon_threadsafe(self._on_shutdown)
+
+    def retire(self) -> None:
+        """A graceful shutdown for a rolling restart, where other processes go on serving the same
+        sockets: like `shutdown()`, except that an idle HTTP/1.1 keep-alive connection is not closed
+        under its client (who may be sending a request at that very moment): its next request is
+        answered with `connection: close`, or it closes at its keep-alive timeout as it would anyway."""
+        self._close_idle = False
+        self.shutdown()
 
     def _on_shutdown(self) -> None:
         if self._stop is not None:
@@ -82,6 +96,7 @@ class Server:
     async def _drain(self, state: ServerState) -> None:
         backend = state.backend
         state.draining = True
+        state.close_idle = self._close_idle
         for conn in list(state.connections):
             conn.shutdown()
         if state.connections and self._shutdown_requests < 2:

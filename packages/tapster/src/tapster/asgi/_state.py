@@ -41,6 +41,7 @@ class ServerState:
         "access_log",
         "app",
         "backend",
+        "close_idle",
         "config",
         "connections",
         "draining",
@@ -57,6 +58,9 @@ class ServerState:
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[Connection] = set()
         self.draining = False  # graceful shutdown under way: finish in-flight work, take no more
+        # While draining: close idle keep-alive connections at once (a shutdown), or let each serve
+        # one more request with `connection: close` or reach its keep-alive timeout (a retirement).
+        self.close_idle = True
         self.on_all_closed: Waiter | None = None
         self.access_log = config.access_log
         self._server_line = b"server: tapster\r\n" if config.server_header else b""
