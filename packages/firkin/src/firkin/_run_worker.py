@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["load_app", "watch_roots", "worker_environment"]
 
 _APP_ENV = "FIRKIN_RUN_APP"  # the import path given with --app / FIRKIN_APP
-_CREATE_APP_ENV = "FIRKIN_RUN_CREATE_APP"  # a custom script's create_app: "module:qualname" or "file.py:qualname"
+_CREATE_APP_ENV = "FIRKIN_RUN_CREATE_APP"  # a script's create_app: "module:qualname" or "file.py:qualname"
 _SET_DEBUG_ENV = "FIRKIN_RUN_SET_DEBUG_FLAG"
 
 
@@ -64,7 +64,8 @@ def _resolve(name: str) -> Callable[..., Any]:
         # A custom script run as a program: load its file under another name than __main__, so
         # its `if __name__ == "__main__":` block does not run again (multiprocessing does the same).
         spec = importlib.util.spec_from_file_location("__firkin_run_main__", where)
-        assert spec is not None and spec.loader is not None
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {where}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
