@@ -80,6 +80,9 @@ class Server:
             self.started.set()
             if not self._shutdown_requests:
                 await self._stop.wait()
+            # Draining from here on: a response that starts now is the last on its connection.
+            state.draining = True
+            state.close_idle = self._close_idle
             error_log.info("Shutting down: no new connections; finishing in-flight requests")
             listener.cancel()
             await self._drain(state)
@@ -93,15 +96,31 @@ class Server:
                 signals.cancel()
             close_sockets(sockets, config)
 
+    async def _settle(self, backend: Backend) -> None:
+        """A few turns of the loop, so that a connection accepted just before the listener was
+        cancelled (asyncio makes its transport in a task of its own; trio may be woken for one last
+        accept) reaches `connection_made` and is drained, rather than dropped unread at exit."""
+        for _ in range(3):
+            waiter = backend.create_waiter()
+            backend.call_soon(waiter.wake)
+            await waiter.wait()
+
     async def _drain(self, state: ServerState) -> None:
         backend = state.backend
-        state.draining = True
-        state.close_idle = self._close_idle
-        for conn in list(state.connections):
-            conn.shutdown()
-        if state.connections and self._shutdown_requests < 2:
+        deadline = backend.now() + self.config.shutdown_timeout
+        told: set[object] = set()
+        # Until no connection is left and none arrived late, the deadline passes or a second
+        # shutdown request cancels what is left.
+        while self._shutdown_requests < 2 and backend.now() < deadline:
+            await self._settle(backend)
+            for conn in list(state.connections):
+                if conn not in told:
+                    told.add(conn)
+                    conn.shutdown()
+            if not state.connections:
+                break
             waiter = state.on_all_closed = backend.create_waiter()
-            timer = backend.call_at(backend.now() + self.config.shutdown_timeout, waiter.wake)
+            timer = backend.call_at(deadline, waiter.wake)
             await waiter.wait()
             timer.cancel()
         if state.connections:

@@ -235,6 +235,9 @@ class Supervisor:
         log.info("%s", why)
         self._stopping = True
         self._exit_code = code
+        # Our copies of the listening sockets go now: once every worker has closed its own (when it
+        # stops accepting), new connections are refused rather than queued for nobody.
+        close_sockets(self._sockets, self.config)
         deadline = time.monotonic() + self._stop_time()
         for worker in self.workers:
             if worker.state != "stopping":
