@@ -99,8 +99,10 @@ class Server:
     async def _settle(self, backend: Backend) -> None:
         """A few turns of the loop, so that a connection accepted just before the listener was
         cancelled (asyncio makes its transport in a task of its own; trio may be woken for one last
-        accept) reaches `connection_made` and is drained, rather than dropped unread at exit."""
-        for _ in range(3):
+        accept) reaches `connection_made` and is drained, rather than dropped unread at exit.
+        Ten turns, not three: under a flood of connections (tests/e2e/test_lifecycle.py's
+        refusal wait) CPython 3.11's asyncio still had transports on the way after three."""
+        for _ in range(10):
             waiter = backend.create_waiter()
             backend.call_soon(waiter.wake)
             await waiter.wait()

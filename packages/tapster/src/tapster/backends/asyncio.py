@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tapster.asgi._server import Server
+from tapster.asgi._state import error_log
 
 __all__ = ["AsyncioBackend", "run", "serve", "uvloop_available"]
 
@@ -90,7 +91,8 @@ class AsyncioBackend:
 
         def close() -> None:
             for server in servers:
-                server.close()
+                server.close()  # closes the listening sockets now
+            error_log.debug("Stopped listening on %d socket(s)", len(servers))
 
         return _Handles(close)
 

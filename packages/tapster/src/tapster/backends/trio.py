@@ -159,6 +159,7 @@ class TrioBackend:
             with trio.CancelScope(shield=True):
                 for listener in listeners:
                     await listener.aclose()
+            error_log.debug("Stopped listening on %d socket(s)", len(listeners))
 
         self.nursery.start_soon(accept_all)
         return _Scope(scope)
