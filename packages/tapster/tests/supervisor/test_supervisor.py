@@ -3,6 +3,7 @@ httpx (or raw sockets) as the client. Every wait is for a log line, a response o
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -362,3 +363,60 @@ def test_a_second_sigterm_cancels_what_is_left(start: Start) -> None:
         data = recv_all(sock)  # dropped, well before the 60 s deadline
     assert not data.endswith(b"0\r\n\r\n")
     assert proc.wait() == 0
+
+
+def touch(path: Path, source: str) -> None:
+    """Write `source`, with an mtime that moves forward even on a coarse clock."""
+    path.write_text(source)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.mark.slow
+def test_reload_restarts_on_a_change_and_survives_a_broken_app(start: Start, project: Path) -> None:
+    (project / "notes.txt").write_text("not code\n")
+    proc = start("--reload")
+    url = proc.wait_serving()
+    first = pid_of(url)
+    assert first != proc.pid  # served by a worker
+    # A file the patterns exclude does not restart; the .py file changed after it does, and the
+    # change reported is that one.
+    touch(project / "notes.txt", "still not code\n")
+    touch(project / "main.py", APP.replace('b"%d" % os.getpid()', 'b"v2 %d" % os.getpid()'))
+    line = proc.stderr.wait_for("Detected a change in")
+    assert "main.py" in line
+    proc.stderr.wait_for(f"Worker {first} stopped")
+    proc.stderr.wait_for("ready", count=2)
+    text = httpx.get(url + "/", timeout=10).text
+    assert text.startswith("v2 ")
+    second = int(text.split()[1])
+    assert gone(first)
+    # A broken app: the error is shown, the reloader keeps watching, the socket stays open.
+    touch(project / "main.py", "def broken(:\n")
+    proc.stderr.wait_for("Detected a change in", count=2)
+    proc.stderr.wait_for("SyntaxError")
+    proc.stderr.wait_for("failed to start")
+    assert gone(second) or wait_gone(second, 30)
+    touch(project / "main.py", APP)
+    proc.stderr.wait_for("Detected a change in", count=3)
+    proc.stderr.wait_for("ready", count=3)
+    assert pid_of(url) not in (first, second)
+    proc.signal(signal.SIGINT)
+    assert proc.wait() == 0
+
+
+@pytest.mark.slow
+def test_reload_include_and_exclude_patterns(start: Start, project: Path) -> None:
+    (project / "templates").mkdir()
+    (project / "templates" / "page.html").write_text("<p>1</p>\n")
+    (project / "generated.py").write_text("x = 1\n")
+    proc = start("--reload", "--reload-include", "*.html", "--reload-exclude", "generated.py")
+    proc.wait_serving()
+    touch(project / "generated.py", "x = 2\n")  # excluded
+    touch(project / "templates" / "page.html", "<p>2</p>\n")  # included
+    line = proc.stderr.wait_for("Detected a change in")
+    assert "page.html" in line
+    proc.stderr.wait_for("ready", count=2)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    assert "generated.py" not in proc.stderr.text()
