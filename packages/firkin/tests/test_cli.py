@@ -893,3 +893,42 @@ def test_reload_survives_a_broken_app(project: Path, spawn: Callable[..., Child]
     child.stdout.wait_for("Debug mode: on")
     assert get_text(url).startswith("VERSION")
     assert child.stop() == 0
+
+
+SCRIPT = """\
+import os
+
+from firkin import Firkin
+from firkin.cli import FirkinGroup
+
+
+def create_app():
+    app = Firkin("scripted")
+
+    @app.get("/")
+    async def index():
+        return f"SCRIPTED {os.getpid()}"
+
+    return app
+
+
+cli = FirkinGroup(create_app=create_app)
+
+if __name__ == "__main__":
+    cli()
+"""
+
+
+@pytest.mark.slow
+def test_reload_from_a_custom_script(project: Path, spawn: Callable[..., Child]) -> None:
+    # The worker finds the script's create_app by name, from the script's file (not as __main__,
+    # so the script's command line does not run again in the worker).
+    write(project / "manage.py", SCRIPT)
+    child = spawn(sys.executable, "manage.py", "run", "--reload", "--port", "0")
+    url = url_of(child.stdout.wait_for("Running on")) + "/"
+    child.stdout.wait_for("Serving Firkin app 'scripted'")
+    text = get_text(url)
+    assert text.startswith("SCRIPTED ")
+    assert int(text.split()[1]) != child.proc.pid
+    assert child.stop() == 0
+    assert "Traceback" not in child.stderr.rest()

@@ -112,9 +112,11 @@ class Server:
         deadline = backend.now() + self.config.shutdown_timeout
         told: set[object] = set()
         # Until no connection is left and none arrived late, the deadline passes or a second
-        # shutdown request cancels what is left.
-        while self._shutdown_requests < 2 and backend.now() < deadline:
+        # shutdown request cancels what is left (checked after each await: it may come meanwhile).
+        while True:
             await self._settle(backend)
+            if self._shutdown_requests > 1 or backend.now() >= deadline:
+                break
             for conn in list(state.connections):
                 if conn not in told:
                     told.add(conn)
