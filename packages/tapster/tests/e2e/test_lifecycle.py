@@ -433,3 +433,77 @@ def test_app_that_never_yields_is_stopped_when_the_client_leaves(serve: ServeFac
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
     assert stopped.wait(10), "the app was never told"
     assert sent[0] < 200_000
+
+
+def test_retire_answers_each_keep_alive_connection_once_more(
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Server.retire() (a rolling restart: others go on serving the same sockets) never closes a
+    # keep-alive connection under a client that may be sending: an idle one, and one whose
+    # response head promised keep-alive before the retirement, each get their next request answered
+    # with "connection: close", then close.
+    release = threading.Event()
+    entered = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/slow":
+            await send({"type": "http.response.body", "body": b"first ", "more_body": True})
+            entered.set()
+            while not release.is_set():
+                await tiny_sleep()
+        await send({"type": "http.response.body", "body": b"done"})
+
+    stopped = _Stopped()
+    logging.getLogger("tapster.error").addHandler(stopped)
+    caplog.set_level(logging.DEBUG, logger="tapster.error")
+    try:
+        running = serve(app)
+        with running.connect() as idle, running.connect() as busy:
+            idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"connection: close" not in recv_one(idle)
+            busy.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert entered.wait(5)
+            running.server.retire()
+            assert stopped.event.wait(10), "the listening sockets were not closed"
+            release.set()
+            assert b"connection: close" not in recv_one(busy)  # its head left before
+            for sock in (busy, idle):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                last = recv_one(sock)
+                assert last.startswith(b"HTTP/1.1 200 ")
+                assert b"connection: close" in last
+                assert recv_all(sock) == b""
+        running.thread.join(10)
+        assert not running.thread.is_alive(), "the server did not finish retiring"
+    finally:
+        logging.getLogger("tapster.error").removeHandler(stopped)
+
+
+def recv_one(sock: socket.socket) -> bytes:
+    """One response, head and body (chunked, or with a Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    if b"transfer-encoding: chunked" not in head:
+        return data[: len(head) + 4] + recv_response_body(sock, data, head)
+    while not data.endswith(b"0\r\n\r\n"):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def recv_response_body(sock: socket.socket, data: bytes, head: bytes) -> bytes:
+    length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    body = data[len(head) + 4 :]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, body
+        body += chunk
+    return body

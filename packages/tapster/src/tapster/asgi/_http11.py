@@ -152,7 +152,7 @@ class H11Protocol:
         elif self.cycle is None:
             if self.state.close_idle:
                 self._close()
-        else:
+        elif self.state.close_idle or not self.cycle.head_written:
             self.conn.response_keep_alive = False
 
     def terminate(self) -> None:
@@ -429,7 +429,10 @@ class H11Protocol:
         if self._closed:
             return
         conn = self.conn
-        if self.state.draining or not conn.reuse():
+        # Retiring, a response whose head promised keep-alive (it left before the retirement) does
+        # not end with a close its client cannot expect: the connection idles, and its next
+        # request is answered with `connection: close` (see shutdown()).
+        if not conn.reuse() or (self.state.draining and self.state.close_idle):
             self._close()
             return
         self.deadline.set(self.backend.now() + self.state.config.keep_alive_timeout)

@@ -62,8 +62,12 @@ class RequestBudget:
 
 def config_from_message(values: dict[str, Any]) -> Config:
     """The Config the supervisor sent (JSON has lists where Config has tuples)."""
-    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    fields: dict[str, Any] = {k: _tuples(v) for k, v in values.items()}
     return Config(**fields)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _obey(channel: Channel, server: Server) -> None:
