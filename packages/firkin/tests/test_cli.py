@@ -932,3 +932,24 @@ def test_reload_from_a_custom_script(project: Path, spawn: Callable[..., Child])
     assert int(text.split()[1]) != child.proc.pid
     assert child.stop() == 0
     assert "Traceback" not in child.stderr.rest()
+
+
+@pytest.mark.slow
+def test_reload_watches_extra_files(
+    project: Path, spawn: Callable[..., Child], tmp_path_factory: Any
+) -> None:
+    write(project / "served.py", SERVED)
+    elsewhere = tmp_path_factory.mktemp("config") / "settings.toml"  # outside the project, not .py
+    elsewhere.write_text("debug = false\n")
+    child = spawn(
+        sys.executable, "-m", "firkin", "--app", "served", "run", "--reload", "--port", "0",
+        "--extra-files", str(elsewhere),
+    )  # fmt: skip
+    url = url_of(child.stdout.wait_for("Running on")) + "/"
+    child.stdout.wait_for("Serving Firkin app")  # the first worker
+    first = int(get_text(url).split()[1])
+    touch(elsewhere, "debug = true\n")
+    assert "settings.toml" in child.stderr.wait_for("Detected a change in")
+    child.stdout.wait_for("Serving Firkin app")  # its replacement
+    assert int(get_text(url).split()[1]) != first
+    assert child.stop() == 0
