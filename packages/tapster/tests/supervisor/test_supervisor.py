@@ -420,3 +420,15 @@ def test_reload_include_and_exclude_patterns(start: Start, project: Path) -> Non
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
     assert "generated.py" not in proc.stderr.text()
+
+
+def test_workers_serve_a_unix_socket_and_the_supervisor_removes_it(start: Start, tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    proc = start("--workers", "2", "--bind", f"unix:{path}")
+    proc.wait_serving()
+    workers = set(worker_pids(proc.stderr.text()))
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), timeout=10) as client:
+        assert int(client.get("http://localhost/").text) in workers
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    assert not path.exists(), "the socket file is removed when the supervisor stops"
