@@ -131,9 +131,20 @@ def serve(loop_name: str) -> Iterator[ServeFactory]:
         return server
 
     yield start
+    stop_all(running)
+
+
+def stop_all(running: list[RunningServer]) -> None:
+    """Stop the servers still running, then raise the first error any server thread died of (a
+    server that crashed in the middle of a test fails that test, even if the test did not look)."""
     for server in running:
         if server.thread.is_alive():
-            server.stop()
+            server.server.shutdown()
+            server.thread.join(15)
+            assert not server.thread.is_alive(), "server did not shut down"
+    errors = [error for server in running for error in server.errors]
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -869,7 +869,7 @@ def test_reload_restarts_on_change(project: Path, spawn: Callable[..., Child]) -
     assert first_pid != child.proc.pid  # served by a child process
 
     touch(source, SERVED.replace("VERSION", "CHANGED"))
-    child.stdout.wait_for("Detected a change in")
+    child.stderr.wait_for("Detected a change in")
     deadline = time.monotonic() + 15
     while not (second := get_text(url)).startswith("CHANGED"):
         assert time.monotonic() < deadline, second
@@ -888,8 +888,68 @@ def test_reload_survives_a_broken_app(project: Path, spawn: Callable[..., Child]
     source = write(project / "served.py", "this is not python\n")
     child = spawn(sys.executable, "-m", "firkin", "--app", "served", "--debug", "run", "--port", "0")
     url = url_of(child.stdout.wait_for("Running on")) + "/"  # --debug turns the reloader on
-    child.stderr.wait_for("The server exited (code 1)")
+    child.stderr.wait_for("failed to start")
     touch(source, SERVED)
     child.stdout.wait_for("Debug mode: on")
     assert get_text(url).startswith("VERSION")
+    assert child.stop() == 0
+
+
+SCRIPT = """\
+import os
+
+from firkin import Firkin
+from firkin.cli import FirkinGroup
+
+
+def create_app():
+    app = Firkin("scripted")
+
+    @app.get("/")
+    async def index():
+        return f"SCRIPTED {os.getpid()}"
+
+    return app
+
+
+cli = FirkinGroup(create_app=create_app)
+
+if __name__ == "__main__":
+    cli()
+"""
+
+
+@pytest.mark.slow
+def test_reload_from_a_custom_script(project: Path, spawn: Callable[..., Child]) -> None:
+    # The worker finds the script's create_app by name, from the script's file (not as __main__,
+    # so the script's command line does not run again in the worker).
+    write(project / "manage.py", SCRIPT)
+    child = spawn(sys.executable, "manage.py", "run", "--reload", "--port", "0")
+    url = url_of(child.stdout.wait_for("Running on")) + "/"
+    child.stdout.wait_for("Serving Firkin app 'scripted'")
+    text = get_text(url)
+    assert text.startswith("SCRIPTED ")
+    assert int(text.split()[1]) != child.proc.pid
+    assert child.stop() == 0
+    assert "Traceback" not in child.stderr.rest()
+
+
+@pytest.mark.slow
+def test_reload_watches_extra_files(
+    project: Path, spawn: Callable[..., Child], tmp_path_factory: Any
+) -> None:
+    write(project / "served.py", SERVED)
+    elsewhere = tmp_path_factory.mktemp("config") / "settings.toml"  # outside the project, not .py
+    elsewhere.write_text("debug = false\n")
+    child = spawn(
+        sys.executable, "-m", "firkin", "--app", "served", "run", "--reload", "--port", "0",
+        "--extra-files", str(elsewhere),
+    )  # fmt: skip
+    url = url_of(child.stdout.wait_for("Running on")) + "/"
+    child.stdout.wait_for("Serving Firkin app")  # the first worker
+    first = int(get_text(url).split()[1])
+    touch(elsewhere, "debug = true\n")
+    assert "settings.toml" in child.stderr.wait_for("Detected a change in")
+    child.stdout.wait_for("Serving Firkin app")  # its replacement
+    assert int(get_text(url).split()[1]) != first
     assert child.stop() == 0

@@ -52,7 +52,12 @@ def test_config_fields_are_named_as_their_flags() -> None:
     from tapster.config import settings
 
     renamed = {s.name: s.flag for s in settings() if s.flag != "--" + s.name.replace("_", "-")}
-    assert renamed == {"binds": "--bind"}
+    assert renamed == {
+        "binds": "--bind",
+        "reload_dirs": "--reload-dir",
+        "reload_includes": "--reload-include",
+        "reload_excludes": "--reload-exclude",
+    }
 
 
 def test_config_is_frozen() -> None:

@@ -65,8 +65,18 @@ def _expected(setting: Setting, value: Any) -> Any:
 
 
 def _extra(setting: Setting) -> dict[str, Any]:
-    # keyfile needs a certfile beside it.
-    return {"certfile": "/etc/cert.pem"} if setting.name == "keyfile" else {}
+    """Other settings a setting's value needs beside it."""
+    if setting.name == "keyfile":
+        return {"certfile": "/etc/cert.pem"}
+    if setting.name in ("max_requests", "worker_max_rss"):
+        return {"workers": 1}  # (they replace workers: a supervisor's settings)
+    if setting.name == "max_requests_jitter":
+        return {"workers": 1, "max_requests": 100}
+    return {}
+
+
+def _by_name(name: str) -> Setting:
+    return next(s for s in settings() if s.name == name)
 
 
 @pytest.mark.parametrize("setting", settings(), ids=lambda s: s.name)
@@ -74,14 +84,15 @@ def test_every_setting_is_a_key_a_variable_and_a_flag(setting: Setting, tmp_path
     value = _other_value(setting)
     extra = _extra(setting)
     file = tmp_path / "tapster.toml"
-    lines = [f"[{setting.group}]", f"{setting.key} = {_toml(value)}"]
-    if extra:
-        lines += ["[server]" if setting.group != "server" else "", 'certfile = "/etc/cert.pem"']
-    file.write_text("\n".join(lines) + "\n")
+    tables: dict[str, list[str]] = {setting.group: [f"{setting.key} = {_toml(value)}"]}
+    for name, other in extra.items():
+        needed = _by_name(name)
+        tables.setdefault(needed.group, []).append(f"{needed.key} = {_toml(other)}")
+    file.write_text("".join(f"[{group}]\n" + "\n".join(lines) + "\n" for group, lines in tables.items()))
     from_file = load_config(file)
     assert getattr(from_file, setting.name) == _expected(setting, value)
 
-    environ = {setting.env: _text(value), **({"TAPSTER_CERTFILE": extra["certfile"]} if extra else {})}
+    environ = {setting.env: _text(value), **{_by_name(n).env: _text(v) for n, v in extra.items()}}
     assert getattr(load_config(environ=environ), setting.name) == _expected(setting, value)
 
     if setting.kind == "bool":
@@ -90,7 +101,8 @@ def test_every_setting_is_a_key_a_variable_and_a_flag(setting: Setting, tmp_path
         argv = [arg for bind in value for arg in (setting.flag, bind)]
     else:
         argv = [setting.flag, str(value)]
-    argv += ["--certfile", "/etc/cert.pem"] if extra else []
+    for name, other in extra.items():
+        argv += [_by_name(name).flag, str(other)]
     from_flags = config_from_args(_parser().parse_args(["m:a", *argv]), environ={})
     assert getattr(from_flags, setting.name) == _expected(setting, value)
     others = {s.name: getattr(from_flags, s.name) for s in settings() if s.name != setting.name}

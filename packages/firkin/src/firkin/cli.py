@@ -20,7 +20,7 @@ from flask.cli import AppGroup as _FlaskAppGroup
 from flask.cli import ScriptInfo as _FlaskScriptInfo
 
 from ._discovery import NoAppException, _locate, locate_app
-from ._reload import _FD_ENV, _supervise, _watch_roots
+from ._run_worker import watch_roots, worker_environment
 from ._sync import run_to_completion as _run_result
 from .debug import DebugMiddleware
 from .globals import _cv_app
@@ -528,23 +528,61 @@ def run_command(
     restarts when a Python file under the current directory changes."""
     if keyfile is not None and certfile is None:
         raise click.BadParameter("--keyfile needs --certfile.", param_hint="'--keyfile'")
-    inherited = os.environ.pop(_FD_ENV, None)  # we are a server the reloader started
-    if inherited is None and (get_debug_flag() if reload is None else reload):
-        with _listen(host, port) as sock:
-            click.echo(f" * Running on {_url(sock, certfile is not None)} (Press CTRL+C to quit)")
-            click.echo(" * Restarting when a Python file changes")
-            _supervise(sock, _watch_roots(info.app_import_path), _split_paths(extra_files))
+    if get_debug_flag() if reload is None else reload:
+        _serve_reloading(info, host, port, certfile, keyfile, loop, access_log, _split_paths(extra_files))
         return
     app = info.load_app()
     click.echo(f" * Serving Firkin app {app.name!r}")
     click.echo(f" * Debug mode: {'on' if app.debug else 'off'}")
-    if inherited is not None:
-        fd = int(inherited)
-    else:
-        sock = _listen(host, port)
-        click.echo(f" * Running on {_url(sock, certfile is not None)} (Press CTRL+C to quit)")
-        fd = sock.detach()  # tapster owns (and closes) the socket from here
+    sock = _listen(host, port)
+    click.echo(f" * Running on {_url(sock, certfile is not None)} (Press CTRL+C to quit)")
+    fd = sock.detach()  # tapster owns (and closes) the socket from here
     _serve(app, fd, certfile, keyfile, loop, access_log)
+
+
+def _serve_reloading(
+    info: ScriptInfo,
+    host: str,
+    port: int,
+    certfile: str | None,
+    keyfile: str | None,
+    loop: str,
+    access_log: bool,
+    extra_files: list[str],
+) -> None:
+    """Tapster's supervisor serves the app in a worker process and restarts it when a .py file under
+    the watched directories (or one of `extra_files`) changes; the socket stays open all along."""
+    import tapster
+    import tapster.supervisor
+
+    os.environ.update(worker_environment(info.app_import_path, info.create_firkin_app, info.set_debug_flag))
+    sock = _listen(host, port)
+    click.echo(f" * Running on {_url(sock, certfile is not None)} (Press CTRL+C to quit)")
+    click.echo(" * Restarting when a Python file changes")
+    try:
+        config = tapster.Config(
+            binds=(f"fd://{sock.fileno()}",),
+            certfile=certfile,
+            keyfile=keyfile,
+            loop=loop,
+            access_log=access_log,
+            reload=True,
+            reload_dirs=(*watch_roots(info.app_import_path), *extra_files),
+            reload_includes=(*tapster.Config().reload_includes, *extra_files),
+        )
+    except tapster.TapsterError as exc:
+        sock.close()
+        raise click.ClickException(str(exc)) from None
+    sock.detach()  # the supervisor owns (and closes) the socket from here
+    _configure_logging()
+    try:
+        code = tapster.supervisor.run(
+            "firkin._run_worker:load_app", config, factory=True, configure_logging=False
+        )
+    except tapster.TapsterError as exc:
+        raise click.ClickException(str(exc)) from None
+    if code:
+        raise SystemExit(code)
 
 
 # ---------------------------------------------------------------------------- main

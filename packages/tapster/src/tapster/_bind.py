@@ -9,6 +9,7 @@ import pwd
 import socket
 import ssl
 import stat
+from urllib.parse import quote
 
 from ._bindspec import BindSpec, parse_bind
 from .asgi._seam import Listener
@@ -188,6 +189,22 @@ def close_listeners(listeners: list[Listener]) -> None:
         spec = parse_bind(listener.bind)
         if spec.kind == "unix":
             _unlink_stale(spec.path)
+
+
+def inherited_bind(listener: Listener, fd: int) -> str:
+    """The bind string with which a worker process serves `listener`'s socket, inherited as `fd`:
+    `fd://N` with the options of the bind it came from that still apply (TLS, PROXY protocol; a
+    unix socket's mode and owner were applied when it was bound)."""
+    spec = parse_bind(listener.bind)
+    options = []
+    if spec.tls is not None:
+        options.append(f"tls={int(spec.tls)}")
+    for name in ("certfile", "keyfile"):
+        value = getattr(spec, name)
+        if value is not None:
+            options.append(f"{name}={quote(value, safe='/')}")
+    options.append(f"proxy_protocol={int(listener.proxy_protocol)}")
+    return f"fd://{fd}?" + "&".join(options)
 
 
 def describe(listener: Listener) -> str:

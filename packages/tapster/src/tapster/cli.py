@@ -28,6 +28,7 @@ _GROUP_TITLES = {
     "websocket": "WebSocket",
     "http2": "HTTP/2",
     "metrics": "metrics (docs/running.md#metrics)",
+    "workers": "workers and reload (docs/running.md#workers-and-signals)",
 }
 
 
@@ -47,7 +48,9 @@ def _add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
     if setting.kind == "bool":
         group.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
     elif setting.kind == "list":
-        metavar = "ADDRESS" if setting.name == "binds" else "VALUE"
+        metavar = {"binds": "ADDRESS", "reload_dirs": "PATH"}.get(
+            setting.name, "PATTERN" if "reload" in setting.name else "VALUE"
+        )
         group.add_argument(*flags, action="append", metavar=metavar, **common)
     elif setting.kind in ("int", "optional-int", "float"):
         kind = float if setting.kind == "float" else int
@@ -96,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = config_from_args(args, os.environ)
+        if config.workers or config.reload:
+            from . import supervisor
+
+            configure_logging(config)  # the supervisor's own lines; each worker sets up its own
+            return supervisor.run(args.app, config, factory=args.factory, app_dir=args.app_dir)
         app = import_app(args.app, factory=args.factory, app_dir=args.app_dir)
         # After the import: logging the app configured there is left as it is (_logs.py).
         configure_logging(config)

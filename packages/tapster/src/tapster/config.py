@@ -28,6 +28,8 @@ _LIFESPAN = ("auto", "on", "off")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 _FORWARDED_HEADERS = ("x-forwarded", "forwarded")
+# Counts where 0 turns the feature off (every other count must be positive).
+_ZERO_IS_OFF = ("workers", "max_requests", "max_requests_jitter", "worker_max_rss")
 
 # The TOML tables, in reference order, and the prefix a field of the group drops in its key there.
 GROUPS: dict[str, str] = {
@@ -39,6 +41,7 @@ GROUPS: dict[str, str] = {
     "websocket": "ws_",
     "http2": "h2_",
     "metrics": "metrics_",
+    "workers": "",
 }
 
 _T = TypeVar("_T")
@@ -308,6 +311,50 @@ class Config:
     )
     statsd_max_packet: int = _setting(1432, "metrics", "one StatsD datagram (lines are batched up to it)")
 
+    # [workers] The supervisor (tapster.supervisor; docs/running.md#workers-and-signals). With workers = 0
+    # and no reload, tapster serves in its own process and none of these apply.
+    workers: int = _setting(
+        0,
+        "workers",
+        "worker processes sharing the listening sockets; 0: serve in this process",
+        unit="processes",
+    )
+    max_requests: int = _setting(
+        0, "workers", "requests a worker serves before it is replaced; 0: no limit", unit="requests"
+    )
+    max_requests_jitter: int = _setting(
+        0,
+        "workers",
+        "up to this many more, drawn per worker, so they are not replaced at once",
+        unit="requests",
+    )
+    worker_max_rss: int = _setting(
+        0, "workers", "resident memory past which a worker is replaced; 0: no limit", unit="MiB"
+    )
+    worker_rss_check_interval: float = _setting(10.0, "workers", "between two checks of the workers' memory")
+    worker_start_timeout: float = _setting(
+        90.0, "workers", "from a worker's start to ready (app import and lifespan startup)"
+    )
+    worker_backoff_max: float = _setting(
+        10.0, "workers", "the longest wait before replacing a worker that keeps dying"
+    )
+    reload: bool = _setting(False, "workers", "development: restart the worker when a watched file changes")
+    reload_dirs: tuple[str, ...] = _setting(
+        (),
+        "workers",
+        "directories (or files) the reloader watches, repeatable; none: the current one",
+        key="reload_dir",
+    )
+    reload_includes: tuple[str, ...] = _setting(
+        (), "workers", "file patterns that count as a change, besides *.py; repeatable", key="reload_include"
+    )
+    reload_excludes: tuple[str, ...] = _setting(
+        (),
+        "workers",
+        "file or directory patterns ignored, besides .* *~ *.py[cod] __pycache__; repeatable",
+        key="reload_exclude",
+    )
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("at least one bind address is needed, e.g. --bind 127.0.0.1:8000")
@@ -354,6 +401,10 @@ class Config:
             value = getattr(self, f.name)
             if value is None and f.name in ("limit_concurrency", "max_connections"):
                 continue
+            if f.name in _ZERO_IS_OFF:
+                if type(value) is not int or value < 0:
+                    raise ConfigError(f"{f.name} must be an integer >= 0 (0: off); got {value!r}")
+                continue
             is_count = f.name.startswith(("max_", "ws_max_", "h2_max_")) or f.name in (
                 "write_buffer_size",
                 "backlog",
@@ -367,6 +418,7 @@ class Config:
                 raise ConfigError(f"{f.name} must be a positive number of seconds; got {value!r}")
             if f.name.endswith("_per_second") and (type(value) not in (int, float) or not value > 0):
                 raise ConfigError(f"{f.name} must be a positive number (per second); got {value!r}")
+        self._check_supervisor()
         if self.h2_stream_window > 2**31 - 1:
             raise ConfigError(
                 f"h2_stream_window must be at most 2**31-1 (RFC 9113 §6.9.1); got {self.h2_stream_window}"
@@ -415,6 +467,28 @@ class Config:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name} must be host:port; got {value!r}")
+
+    def _check_supervisor(self) -> None:
+        for name in ("worker_rss_check_interval", "worker_backoff_max"):
+            value = getattr(self, name)
+            if type(value) not in (int, float) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds; got {value!r}")
+        supervised = self.workers > 0 or self.reload
+        if not supervised and (self.max_requests or self.worker_max_rss):
+            raise ConfigError(
+                "max_requests and worker_max_rss replace workers: they need a supervisor (--workers N)"
+            )
+        if self.max_requests_jitter and not self.max_requests:
+            raise ConfigError("max_requests_jitter needs max_requests")
+        if supervised and self.metrics_bind is not None:
+            raise ConfigError(
+                "metrics_bind serves one process's metrics: with --workers or --reload each worker would "
+                "bind it; use StatsD (--statsd-host), which every worker can send to"
+            )
+        for name in ("reload_dirs", "reload_includes", "reload_excludes"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{name} must be a tuple of non-empty strings; got {value!r}")
 
     @property
     def h11_limits(self) -> H11Limits:

@@ -8,6 +8,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -62,7 +63,24 @@ def test_lifespan_on_requires_support(loop_name: str) -> None:
         start_server(_http_only, loop_name, lifespan="on")
 
 
-def test_graceful_shutdown_finishes_in_flight_request(serve: ServeFactory) -> None:
+class _Stopped(logging.Handler):
+    """Sets `event` at the backend's "Stopped listening" line: the listening sockets are closed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Stopped listening"):
+            self.event.set()
+
+
+def test_graceful_shutdown_finishes_in_flight_request(
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    stopped = _Stopped()
+    logging.getLogger("tapster.error").addHandler(stopped)
+    caplog.set_level(logging.DEBUG, logger="tapster.error")
     release = threading.Event()
     entered = threading.Event()
 
@@ -83,9 +101,13 @@ def test_graceful_shutdown_finishes_in_flight_request(serve: ServeFactory) -> No
         assert entered.wait(5)
         stopper = threading.Thread(target=running.stop)
         stopper.start()
-        time.sleep(0.3)
-        # New connections are refused once shutdown started.
-        with pytest.raises(OSError):
+        # New connections are refused once the shutdown has closed the listening socket: wait for
+        # the backend to say so, however long a busy machine takes to get there.
+        try:
+            assert stopped.event.wait(10), "the listening sockets were not closed"
+        finally:
+            logging.getLogger("tapster.error").removeHandler(stopped)
+        with pytest.raises(ConnectionRefusedError):
             socket.create_connection((running.host, running.port), timeout=2).close()
         release.set()
         data = recv_all(sock)
@@ -93,6 +115,24 @@ def test_graceful_shutdown_finishes_in_flight_request(serve: ServeFactory) -> No
     # The head left before the shutdown (so no "connection: close"); the body completes, then EOF.
     assert data.startswith(b"HTTP/1.1 200 ")
     assert data.endswith(b"6\r\nfirst \r\n4\r\ndone\r\n0\r\n\r\n")
+
+
+def probe(client: httpx.Client, url: str) -> None:
+    assert client.get(f"{url}/probe").text == "ok"
+
+
+def wait_stalled(count: Callable[[], int], probe: Callable[[], None], rounds: int = 200) -> int:
+    """The value of `count` once it has stopped moving: unchanged across two requests the server
+    answered on other connections (so its loop ran many times meanwhile). Fails if it never stops."""
+    last = count()
+    for _ in range(rounds):
+        probe()
+        probe()
+        now = count()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"still moving after {rounds} rounds: {last}")
 
 
 async def tiny_sleep() -> None:
@@ -222,11 +262,18 @@ def test_slowloris_gets_408_on_a_real_socket(serve: ServeFactory) -> None:
 
 
 def test_idle_keep_alive_closes_on_a_real_socket(serve: ServeFactory) -> None:
-    running = serve(Recorder(), keep_alive_timeout=0.3)
+    running = serve(Recorder(), keep_alive_timeout=0.5)
     with running.connect() as sock:
         sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
         recv_response(sock)
+        # Kept alive: a second request on the same connection is answered ...
+        sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert recv_response(sock).startswith(b"HTTP/1.1 200 ")
+        idle_from = time.monotonic()
+        # ... and the connection is closed once it has been idle for keep_alive_timeout, not before.
         assert recv_all(sock, timeout=5) == b""
+        idle = time.monotonic() - idle_from
+    assert idle >= 0.45, f"closed after {idle:.3f} s idle, before keep_alive_timeout (0.5 s)"
 
 
 def test_programmatic_serve_inside_a_running_loop(loop_name: str) -> None:
@@ -282,6 +329,10 @@ def test_back_pressure_on_a_slow_reader(serve: ServeFactory) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        if scope["path"] == "/probe":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % total)]}
         )
@@ -295,8 +346,11 @@ def test_back_pressure_on_a_slow_reader(serve: ServeFactory) -> None:
     with running.connect(timeout=20) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.5)
-        assert sent[0] < 16 * 1024 * 1024, f"{sent[0]} bytes queued for a client that reads nothing"
+        with httpx.Client() as prober:
+            stalled = wait_stalled(lambda: sent[0], lambda: probe(prober, running.url))
+        # The app ran (it filled the write buffer and the kernel's), then send() made it wait.
+        assert stalled >= len(chunk), "the app never sent"
+        assert stalled < 16 * 1024 * 1024, f"{stalled} bytes queued for a client that reads nothing"
         received = 0
         while received < total:
             data = sock.recv(1 << 20)
@@ -314,6 +368,10 @@ def test_back_pressure_on_a_slow_app(serve: ServeFactory) -> None:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if scope["path"] == "/probe":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
             return
         while not release.is_set():
             await tiny_sleep()
@@ -339,8 +397,12 @@ def test_back_pressure_on_a_slow_app(serve: ServeFactory) -> None:
 
         uploader = threading.Thread(target=upload)
         uploader.start()
-        time.sleep(0.5)
-        assert uploaded[0] < 16 * 1024 * 1024, f"{uploaded[0]} bytes accepted while the app read nothing"
+        with httpx.Client() as prober:
+            stalled = wait_stalled(lambda: uploaded[0], lambda: probe(prober, running.url))
+        # The client sent (the server read up to max_body_buffer, the kernel took more), then its
+        # sends blocked: the server stopped reading.
+        assert stalled >= 65536, "the client never sent"
+        assert stalled < 16 * 1024 * 1024, f"{stalled} bytes accepted while the app read nothing"
         release.set()
         uploader.join(20)
         data = recv_response(sock, timeout=20)
@@ -371,3 +433,77 @@ def test_app_that_never_yields_is_stopped_when_the_client_leaves(serve: ServeFac
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
     assert stopped.wait(10), "the app was never told"
     assert sent[0] < 200_000
+
+
+def test_retire_answers_each_keep_alive_connection_once_more(
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Server.retire() (a rolling restart: others go on serving the same sockets) never closes a
+    # keep-alive connection under a client that may be sending: an idle one, and one whose
+    # response head promised keep-alive before the retirement, each get their next request answered
+    # with "connection: close", then close.
+    release = threading.Event()
+    entered = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/slow":
+            await send({"type": "http.response.body", "body": b"first ", "more_body": True})
+            entered.set()
+            while not release.is_set():
+                await tiny_sleep()
+        await send({"type": "http.response.body", "body": b"done"})
+
+    stopped = _Stopped()
+    logging.getLogger("tapster.error").addHandler(stopped)
+    caplog.set_level(logging.DEBUG, logger="tapster.error")
+    try:
+        running = serve(app)
+        with running.connect() as idle, running.connect() as busy:
+            idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"connection: close" not in recv_one(idle)
+            busy.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert entered.wait(5)
+            running.server.retire()
+            assert stopped.event.wait(10), "the listening sockets were not closed"
+            release.set()
+            assert b"connection: close" not in recv_one(busy)  # its head left before
+            for sock in (busy, idle):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                last = recv_one(sock)
+                assert last.startswith(b"HTTP/1.1 200 ")
+                assert b"connection: close" in last
+                assert recv_all(sock) == b""
+        running.thread.join(10)
+        assert not running.thread.is_alive(), "the server did not finish retiring"
+    finally:
+        logging.getLogger("tapster.error").removeHandler(stopped)
+
+
+def recv_one(sock: socket.socket) -> bytes:
+    """One response, head and body (chunked, or with a Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    if b"transfer-encoding: chunked" not in head:
+        return data[: len(head) + 4] + recv_response_body(sock, data, head)
+    while not data.endswith(b"0\r\n\r\n"):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def recv_response_body(sock: socket.socket, data: bytes, head: bytes) -> bytes:
+    length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    body = data[len(head) + 4 :]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, body
+        body += chunk
+    return body

@@ -91,7 +91,7 @@ class H11Protocol:
             return
         transport.set_write_buffer_limits(high=self.state.config.write_buffer_size)
         self.state.connections.add(self)
-        if self.state.draining:
+        if self.state.draining and self.state.close_idle:
             self._close()
             return
         # Nothing received yet: idle until the first byte, then the head timeout runs.
@@ -148,12 +148,15 @@ class H11Protocol:
     # ----------------------------------------------------------------- server control
 
     def shutdown(self) -> None:
-        """Graceful: close now if idle, else let the current response finish and close after it."""
+        """Graceful: close now if idle, else let the current response finish and close after it.
+        Retiring (`state.close_idle` false), an idle connection stays for one more request, which
+        `_start_cycle` answers with `connection: close`, or until its keep-alive timeout."""
         if self.websocket is not None:
             self.websocket.shutdown()  # close 1001 (going away)
         elif self.cycle is None:
-            self._close()
-        else:
+            if self.state.close_idle:
+                self._close()
+        elif self.state.close_idle or not self.cycle.head_written:
             self.conn.response_keep_alive = False
 
     def terminate(self) -> None:
@@ -237,6 +240,8 @@ class H11Protocol:
 
     def _start_cycle(self, request: Request) -> None:
         self._head_started = False
+        if self.state.draining:
+            self.conn.response_keep_alive = False  # the last request on a retiring server's connection
         if request.upgrade and (self._start_websocket(request) or self._start_h2c(request)):
             return
         state = self.state
@@ -450,7 +455,10 @@ class H11Protocol:
         if self._closed:
             return
         conn = self.conn
-        if self.state.draining or not conn.reuse():
+        # Retiring, a response whose head promised keep-alive (it left before the retirement) does
+        # not end with a close its client cannot expect: the connection idles, and its next
+        # request is answered with `connection: close` (see shutdown()).
+        if not conn.reuse() or (self.state.draining and self.state.close_idle):
             self._close()
             return
         self.deadline.set(self.backend.now() + self.state.config.keep_alive_timeout)

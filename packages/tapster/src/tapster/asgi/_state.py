@@ -49,6 +49,7 @@ class ServerState:
         "_trim_due",
         "app",
         "backend",
+        "close_idle",
         "config",
         "connections",
         "draining",
@@ -70,6 +71,9 @@ class ServerState:
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[Connection] = set()
         self.draining = False  # graceful shutdown under way: finish in-flight work, take no more
+        # While draining: close idle keep-alive connections at once (a shutdown), or let each serve
+        # one more request with `connection: close` or reach its keep-alive timeout (a retirement).
+        self.close_idle = True
         self.on_all_closed: Waiter | None = None
         #: Records each finished exchange (access log, metrics, StatsD); None when all are off.
         self.observer: Observer | None = None

@@ -135,6 +135,7 @@ class _BoundedAcceptor:
             task.cancel()
         for listener in self._listeners:
             listener.sock.close()  # new connections are refused, not queued (as Server.close() does)
+        error_log.debug("Stopped listening on %d socket(s)", len(self._listeners))
 
 
 class AsyncioBackend:
@@ -182,9 +183,10 @@ class AsyncioBackend:
 
         def close() -> None:
             for server in servers:
-                server.close()
+                server.close()  # closes the listening sockets now
             for task in list(tasks):
                 task.cancel()
+            error_log.debug("Stopped listening on %d socket(s)", len(listeners))
 
         return _Handles(close)
 

@@ -197,6 +197,7 @@ class TrioBackend:
             with trio.CancelScope(shield=True):
                 for trio_listener, _ in accepting:
                     await trio_listener.aclose()
+            error_log.debug("Stopped listening on %d socket(s)", len(accepting))
 
         self.nursery.start_soon(accept_all)
         return counting
