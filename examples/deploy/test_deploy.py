@@ -53,6 +53,24 @@ DOCKERFILE = HERE / "Dockerfile"
 DOCKERIGNORE = HERE / "Dockerfile.dockerignore"
 K8S = HERE / "k8s.yaml"
 UNITS = (HERE / "tapster-notes.socket", HERE / "tapster-notes.service")
+PAGE = ROOT / "docs" / "deployment.md"
+
+# ----------------------------------------------------------------- the page shows the files
+
+
+def test_the_page_shows_each_file_as_it_is() -> None:
+    """docs/deployment.md shows the files under `<!-- file: PATH -->` markers: what the page
+    shows is what these tests run."""
+    shown = dict(
+        re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)^```$", PAGE.read_text(), re.DOTALL | re.MULTILINE)
+    )
+    files = [NGINX_CONF, *UNITS, DOCKERFILE, DOCKERIGNORE, K8S]
+    assert sorted(shown) == sorted(str(path.relative_to(ROOT)) for path in files)
+    for path in files:
+        assert shown[str(path.relative_to(ROOT))] == path.read_text(), (
+            f"the page's copy of {path.name} differs"
+        )
+
 
 # ----------------------------------------------------------------- commands, as tapster reads them
 
