@@ -13,8 +13,8 @@
 
 The commands carry the supervisor's flags (--workers, --max-requests, ...). Where tapster's parser
 does not know them yet, they are left out before the rest is checked, and the tests that take the
-whole command are expected failures; strict ones, so they fail the run once the flags exist, until
-their marks go."""
+whole command are expected failures (strict: one that passes fails the run). Once the parser has
+the flags, nothing is left out and those tests run as any other."""
 
 from __future__ import annotations
 
