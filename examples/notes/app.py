@@ -140,6 +140,13 @@ def create_app(
             return {"status": "unavailable", "database": database.dialect}, 503
         return {"status": "ok", "database": database.dialect}, 200
 
+    @app.get("/livez")
+    async def livez() -> dict[str, str]:
+        # The liveness probe (examples/deploy/k8s.yaml, docs/deployment.md): the process answers.
+        # No database here: a database outage is /health's to report (readiness), and restarting
+        # every process because the database is away would not bring it back.
+        return {"status": "ok"}
+
     @app.cli.command("create-user")
     @click.argument("username")
     @click.password_option(help="The password (asked for, twice, when not given).")

@@ -176,6 +176,7 @@ async def test_no_database_call_runs_on_the_event_loop(
         await client.get("/api/notes")
         await client.get("/api/notes/export")
         await client.get("/health")
+        await client.get("/livez")
         await client.post(f"/notes/{note['id']}/delete", form={"csrf_token": form})
         kinds = [(await feed.receive_json())["type"] for _ in range(4)]
         assert kinds == ["created", "created", "updated", "deleted"]
@@ -621,6 +622,26 @@ async def test_health(client: FirkinClient) -> None:
     assert (health.status_code, health.json) == (200, {"status": "ok", "database": "sqlite"})
 
 
+async def test_livez_answers_while_the_database_does_not(tmp_path: Path) -> None:
+    """The liveness probe's route: 200 while /health (the readiness probe's) says 503, the pool's
+    only connection held elsewhere."""
+    app = make_app(tmp_path, NOTES_DB_POOL_SIZE=1, NOTES_DB_POOL_TIMEOUT=0.2)
+    async with app.test_app() as served:
+        client = served.test_client()
+        assert ((await client.get("/livez")).status_code, (await client.get("/health")).status_code) == (
+            200,
+            200,
+        )
+        database: Database = app.extensions["notes.database"]
+        held = await anyio.to_thread.run_sync(database.engine.connect)
+        try:
+            assert (await client.get("/health")).status_code == 503
+            live = await client.get("/livez")
+            assert (live.status_code, live.json) == (200, {"status": "ok"})
+        finally:
+            await anyio.to_thread.run_sync(held.close)
+
+
 # ----------------------------------------------------------------- the live feed
 
 
@@ -809,5 +830,6 @@ def test_routes_command_lists_both_blueprints(app: Firkin) -> None:
         "api.note",
         "api.live",
         "health",
+        "livez",
     ):
         assert endpoint in result.output
