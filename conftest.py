@@ -3,6 +3,7 @@ the real clients the end-to-end tests drive (Debian's tools, headless Chromium).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import shutil
@@ -58,6 +59,23 @@ def headless_chromium(profile: Path, *flags: str) -> WebDriver:
     ):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(require_tool("chromedriver", "chromium-driver")))
+
+
+@contextlib.contextmanager
+def chromium_windows(profile: Path, page_load_timeout: float) -> Iterator[WebDriver]:
+    """headless_chromium for a test that drives several windows or tabs at once: each keeps running
+    its scripts while another is in front (no background throttling); quit at the end."""
+    driver = headless_chromium(
+        profile,
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows",
+    )
+    driver.set_page_load_timeout(page_load_timeout)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @dataclass

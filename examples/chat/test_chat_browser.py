@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from conftest import ServeFactory, headless_chromium
+from conftest import ServeFactory, chromium_windows
 from examples.chat.app import create_app
 
 TIMEOUT = 10  # seconds for the page to show what a test waits for
@@ -20,18 +20,8 @@ TIMEOUT = 10  # seconds for the page to show what a test waits for
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    driver = headless_chromium(
-        tmp_path / "profile",
-        # Both tabs keep running their scripts while the other is in front.
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        "--disable-backgrounding-occluded-windows",
-    )
-    driver.set_page_load_timeout(TIMEOUT)
-    try:
+    with chromium_windows(tmp_path / "profile", TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def join(browser: WebDriver, nick: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from conftest import Process, headless_chromium
+from conftest import Process, chromium_windows
 from examples.notes.conftest import PASSWORD
 
 TIMEOUT = 10  # seconds for the page to show what a test waits for
@@ -23,18 +23,8 @@ TIMEOUT = 10  # seconds for the page to show what a test waits for
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    driver = headless_chromium(
-        tmp_path / "profile",
-        # Both windows keep running their scripts while the other is in front.
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        "--disable-backgrounding-occluded-windows",
-    )
-    driver.set_page_load_timeout(TIMEOUT)
-    try:
+    with chromium_windows(tmp_path / "profile", TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
