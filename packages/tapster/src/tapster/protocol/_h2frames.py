@@ -39,11 +39,15 @@ class _Kind:
         self.association = cls.stream_association
         self.state = {k: v for k, v in vars(sample).items() if k not in ("stream_id", "flags")}
         self.valid_flags = sample.flags._valid_flags  # (read only, by Flags.add)
-        self.flag_names = []
-        for byte in range(256):
-            probe = cls(0 if cls.stream_association == "no-stream" else 1)
-            probe.parse_flags(byte)
-            self.flag_names.append(frozenset(probe.flags))
+        # The flag names set by each flag byte, as parse_flags sets them; worked out when first seen.
+        self.flag_names: dict[int, frozenset[str]] = {}
+
+    def names(self, flag_byte: int) -> frozenset[str]:
+        names = self.flag_names.get(flag_byte)
+        if names is None:
+            names = frozenset(flag.name for flag in self.cls.defined_flags if flag_byte & flag.bit)
+            self.flag_names[flag_byte] = names  # (at most 256 per frame type)
+        return names
 
 
 def _kinds() -> dict[int | None, _Kind]:
@@ -64,7 +68,7 @@ def _make(kind: _Kind, stream_id: int, flag_byte: int) -> Frame:
     frame.stream_id = stream_id
     flags = object.__new__(Flags)
     flags._valid_flags = kind.valid_flags
-    flags._flags = set(kind.flag_names[flag_byte])
+    flags._flags = set(kind.names(flag_byte))
     frame.flags = flags
     # What Frame.__init__ checks (RFC 9113 §6: which frames belong to a stream).
     if not stream_id and kind.association == "has-stream":
