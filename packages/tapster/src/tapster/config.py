@@ -480,11 +480,6 @@ class Config:
             )
         if self.max_requests_jitter and not self.max_requests:
             raise ConfigError("max_requests_jitter needs max_requests")
-        if supervised and self.metrics_bind is not None:
-            raise ConfigError(
-                "metrics_bind serves one process's metrics: with --workers or --reload each worker would "
-                "bind it; use StatsD (--statsd-host), which every worker can send to"
-            )
         for name in ("reload_dirs", "reload_includes", "reload_excludes"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):

@@ -432,3 +432,47 @@ def test_workers_serve_a_unix_socket_and_the_supervisor_removes_it(start: Start,
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
     assert not path.exists(), "the socket file is removed when the supervisor stops"
+
+
+def _scrape(address: str) -> dict[str, float]:
+    """The samples of the supervisor's /metrics page, by their name and labels."""
+    response = httpx.get(f"http://{address}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_metrics_are_the_workers_summed(start: Start, loop: str) -> None:
+    with socket.socket() as probe:  # a free port for the metrics listener
+        probe.bind(("127.0.0.1", 0))
+        metrics = f"127.0.0.1:{probe.getsockname()[1]}"
+    proc = start("--workers", "2", "--loop", loop, "--metrics-bind", metrics)
+    url = proc.wait_serving()
+    proc.stderr.wait_for("Metrics on")
+    workers = set(worker_pids(proc.stderr.text()))
+    seen: set[int] = set()
+    requests = 0
+    while seen != workers and requests < 300:  # until both workers answered some
+        seen.add(pid_of(url))
+        requests += 1
+    assert seen == workers
+    samples = _scrape(metrics)
+    assert samples['tapster_requests_total{method="GET",status="2xx"}'] == requests
+    assert samples["tapster_request_duration_seconds_count"] == requests
+    assert samples["tapster_workers"] == 2
+    assert samples["tapster_worker_restarts_total"] == 0
+    assert httpx.get(f"http://{metrics}/other", timeout=10).status_code == 404
+
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url + "/die", timeout=10)
+    proc.stderr.wait_for("died")
+    proc.stderr.wait_for("Worker", count=1)  # (its replacement's lines follow)
+    samples = _scrape(metrics)
+    assert samples["tapster_worker_restarts_total"] == 1
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0

@@ -149,7 +149,6 @@ def test_rss_of_this_process() -> None:
         ({"workers": 2, "worker_rss_check_interval": -1}, "worker_rss_check_interval must be a positive"),
         ({"workers": 2, "worker_start_timeout": 0}, "worker_start_timeout must be a positive"),
         ({"reload": True, "reload_includes": ("*.html", "")}, "reload_includes must be a tuple of non-empty"),
-        ({"workers": 2, "metrics_bind": "127.0.0.1:9100"}, "metrics_bind serves one process's metrics"),
         ({"reload": True, "reload_dirs": ("",)}, "reload_dirs must be a tuple of non-empty strings"),
     ],
 )

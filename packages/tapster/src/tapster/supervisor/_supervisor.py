@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from tapster._bind import close_listeners, describe, inherited_bind, open_listeners
 from tapster.asgi._seam import Listener
 from tapster.config import Config
+from tapster.errors import ConfigError
+from tapster.supervisor._metrics import MetricsEndpoint
 
 from ._channel import Channel, ChannelError
 from ._codes import EXIT_APP, EXIT_OK
@@ -115,6 +117,7 @@ class Supervisor:
         self._next_rss_check = 0.0
         self._watcher: Watcher | None = None
         self._listeners: list[Listener] = []
+        self._metrics: MetricsEndpoint | None = None
 
     # ------------------------------------------------------------------ the loop
 
@@ -130,8 +133,12 @@ class Supervisor:
                 self._watcher.start()
                 log.info("Watching for file changes in %s", ", ".join(self._watcher.paths))
             self._selector.register(self._wake_r, selectors.EVENT_READ)
+            if config.metrics_bind is not None:
+                self._metrics = self._open_metrics(config.metrics_bind)
             self._loop()
         finally:
+            if self._metrics is not None:
+                self._metrics.close()
             if self._watcher is not None:
                 self._watcher.stop()
             for worker in self.workers:  # only after an error in the loop itself
@@ -152,6 +159,8 @@ class Supervisor:
             for key, _ in self._selector.select(self._timeout()):
                 if key.fd == self._wake_r:
                     self._drain_wakeups()
+                elif callable(key.data):
+                    key.data()  # the metrics endpoint's listener or one of its scrapes
                 else:
                     self._read(key.data)
             self._handle_signals()
@@ -167,6 +176,8 @@ class Supervisor:
             times.append(self._spawn_not_before)
         if self.config.worker_max_rss and any(w.state == "ready" for w in self.workers):
             times.append(self._next_rss_check)
+        if self._metrics is not None and (scrape_deadline := self._metrics.next_deadline()) is not None:
+            times.append(scrape_deadline)
         # Also wake now and then to reap a worker whose exit left its channel open (a grandchild
         # holding it): SIGCHLD wakes us too, this is the bound if that signal is ever missed.
         times.append(now + 1.0)
@@ -184,6 +195,31 @@ class Supervisor:
                 pass
         except BlockingIOError:
             pass
+
+    # ------------------------------------------------------------------ metrics
+
+    def _open_metrics(self, bind: str) -> MetricsEndpoint:
+        """The `--metrics-bind` listener, served here: the sum of the workers' numbers."""
+        metrics_config = dataclasses.replace(
+            self.config, binds=(bind,), certfile=None, keyfile=None, proxy_protocol=False
+        )
+        (listener,) = open_listeners(metrics_config)
+        if listener.tls is not None:
+            close_listeners([listener])
+            raise ConfigError(f"metrics_bind {bind!r}: with workers the supervisor serves it, in plain HTTP")
+        endpoint = MetricsEndpoint(listener.sock, self._selector, self._ask_for_metrics)
+        log.info("Metrics on %s/metrics (the workers' numbers, summed)", describe(listener))
+        return endpoint
+
+    def _ask_for_metrics(self) -> set[int]:
+        asked = set()
+        for worker in self.workers:
+            if worker.state in ("ready", "retiring") and not worker.channel.closed:
+                worker.channel.send({"event": "metrics"})
+                asked.add(worker.pid)
+        assert self._metrics is not None
+        self._metrics.workers = len(self.workers)
+        return asked
 
     # ------------------------------------------------------------------ signals
 
@@ -281,6 +317,7 @@ class Supervisor:
             max_requests=0,
             max_requests_jitter=0,
             worker_max_rss=0,
+            metrics_bind=None,  # (served here: each worker only counts)
         )
         worker.channel.send(
             {
@@ -292,6 +329,7 @@ class Supervisor:
                 "config": dataclasses.asdict(worker_config),
                 "fds": fds,
                 "max_requests": limit,
+                "metrics": self.config.metrics_bind is not None,
             }
         )
         log.info("Started worker %d", proc.pid)
@@ -336,6 +374,8 @@ class Supervisor:
                 log.info("Worker %d ready", worker.pid)
             elif event == "failed":
                 worker.failure = str(message.get("error", "failed"))
+            elif event == "metrics" and self._metrics is not None:
+                self._metrics.answered(worker.pid, message)
             elif event == "retire" and worker.replace is None:
                 worker.replace = str(message.get("reason", "asked to be replaced"))
                 log.info("Worker %d %s: replacing it", worker.pid, worker.replace)
@@ -357,6 +397,8 @@ class Supervisor:
             self._exited(worker, code)
 
     def _exited(self, worker: _Worker, code: int) -> None:
+        if self._metrics is not None:
+            self._metrics.forget(worker.pid)
         how = describe_exit(code)
         if worker.state == "starting":
             why = worker.failure or worker.killed or f"it exited before it was ready ({how})"
@@ -391,6 +433,8 @@ class Supervisor:
         )
         self._failures += 1
         self._spawn_not_before = time.monotonic() + delay
+        if self._metrics is not None:
+            self._metrics.restarts += 1  # tapster_worker_restarts_total
         why = worker.killed or worker.failure or "nobody asked it to"
         log.error(
             "Worker %d died (%s; %s): replacing it%s",
@@ -401,6 +445,8 @@ class Supervisor:
         )
 
     def _check_deadlines(self) -> None:
+        if self._metrics is not None:
+            self._metrics.check_deadlines()
         now = time.monotonic()
         for worker in self.workers:
             if worker.deadline is None or now < worker.deadline:

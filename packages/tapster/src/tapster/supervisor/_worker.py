@@ -29,6 +29,7 @@ from typing import Any
 from tapster._importer import import_app
 from tapster._run import run
 from tapster.asgi._lifespan import LifespanFailure
+from tapster.asgi._observe import RequestMetrics
 from tapster.asgi._server import Server
 from tapster.asgi._types import ASGIApp, Receive, Scope, Send
 from tapster.config import Config
@@ -36,6 +37,7 @@ from tapster.errors import ConfigError
 
 from ._channel import Channel
 from ._codes import EXIT_APP, EXIT_CONFIG, EXIT_OK
+from ._metrics import snapshot
 
 __all__ = ["main"]
 
@@ -84,6 +86,8 @@ def _obey(channel: Channel, server: Server) -> None:
                 return
         elif message["event"] == "retire" and not server.stopping:
             server.retire()
+        elif message["event"] == "metrics" and server.metrics is not None:
+            channel.send(snapshot(server))
 
 
 def _report_ready(channel: Channel, server: Server) -> None:
@@ -125,6 +129,8 @@ def serve(channel: Channel) -> int:
             lambda: channel.send({"event": "retire", "reason": f"served {limit} requests (max_requests)"}),
         )
     server = Server(app, config)
+    if order.get("metrics"):
+        server.metrics = RequestMetrics()  # counted here, served (summed) by the supervisor
     threading.Thread(target=_obey, args=(channel, server), name="tapster-control", daemon=True).start()
     threading.Thread(target=_report_ready, args=(channel, server), name="tapster-ready", daemon=True).start()
     try:
