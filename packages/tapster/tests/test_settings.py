@@ -267,3 +267,10 @@ def test_the_command_refuses_a_bad_file_with_exit_2(tmp_path: Path) -> None:
         "(did you mean 'max_message_size'?); its keys are max_message_size, max_queue, ping_interval, "
         "ping_timeout, per_message_deflate, deflate_window_bits, deflate_level, deflate_idle_timeout"
     )
+
+
+def test_the_reference_lists_every_flag_of_the_command_line() -> None:
+    text = DOCS.read_text()
+    flags = {opt for action in _parser()._actions for opt in action.option_strings if opt.startswith("--")}
+    missing = sorted(flag for flag in flags if f"`{flag}" not in text)
+    assert not missing, f"docs/configuration.md does not name {missing}"
