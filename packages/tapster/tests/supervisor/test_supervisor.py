@@ -476,3 +476,28 @@ def test_metrics_are_the_workers_summed(start: Start, loop: str) -> None:
     assert samples["tapster_worker_restarts_total"] == 1
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
+
+
+def test_workers_keep_each_binds_options(start: Start, project: Path) -> None:
+    # A worker serves the parent's sockets with their bind options (fd://N?tls=..&proxy_protocol=..):
+    # TLS on one bind and not on the other, as the bind strings said.
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(project / "cert.pem"))
+    proc = start("--workers", "1", "--certfile", "cert.pem", "--bind", "127.0.0.1:0?tls=0")
+    proc.wait_serving()
+    addresses = proc.stderr.text().split("worker(s) serving on", 1)[1].splitlines()[0].split(", ")
+    secure = next(a.strip() for a in addresses if a.strip().startswith("https://"))
+    plain = next(a.strip() for a in addresses if a.strip().startswith("http://"))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    assert httpx.get(secure + "/", verify=context, timeout=10).status_code == 200
+    assert httpx.get(plain + "/", timeout=10).status_code == 200
+    with pytest.raises(httpx.HTTPError):  # no TLS on the plain one
+        httpx.get(plain.replace("http://", "https://") + "/", verify=context, timeout=5)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
