@@ -51,11 +51,12 @@ class _Kind:
 
 
 def _kinds() -> dict[int | None, _Kind]:
+    """The frame types made from a prototype: those whose initial state can be shared."""
     kinds = {}
     for kind, cls in FRAMES.items():
-        state = vars(cls(0 if cls.stream_association == "no-stream" else 1))
-        if all(isinstance(value, _IMMUTABLE) for key, value in state.items() if key != "flags"):
-            kinds[kind] = _Kind(cls)
+        made = _Kind(cls)
+        if all(isinstance(value, _IMMUTABLE) for value in made.state.values()):
+            kinds[kind] = made
     return kinds
 
 

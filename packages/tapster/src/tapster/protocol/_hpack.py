@@ -142,9 +142,10 @@ class MemoDecoder(Decoder):
         ):
             return list(known[4])
         headers = list(super().decode(data, raw))
-        if table.version == version and len(key) <= _BLOCK_SIZE:
-            memo = self._memo
-            if len(memo) >= _BLOCKS:
-                memo.clear()
-            memo[key] = (version, raw, self.max_header_list_size, self.max_allowed_table_size, headers)
-        return list(headers) if key in self._memo else headers
+        if table.version != version or len(key) > _BLOCK_SIZE:
+            return headers  # (it changed the table, or is too long to keep)
+        memo = self._memo
+        if len(memo) >= _BLOCKS:
+            memo.clear()
+        memo[key] = (version, raw, self.max_header_list_size, self.max_allowed_table_size, headers)
+        return list(headers)  # (a copy: the kept list is never handed out)
