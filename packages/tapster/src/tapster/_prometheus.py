@@ -8,7 +8,7 @@ a scrape reads the numbers on the thread that changes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 else:
     _CollectorBase = object
 
-__all__ = ["MetricsApp", "TapsterCollector", "require_prometheus_client"]
+__all__ = ["Census", "MetricsApp", "TapsterCollector", "census_of", "require_prometheus_client"]
 
 
 def require_prometheus_client() -> None:
@@ -32,12 +32,31 @@ def require_prometheus_client() -> None:
         raise ConfigError("--metrics-bind needs prometheus_client: pip install 'tapster[metrics]'") from None
 
 
-class TapsterCollector(_CollectorBase):
-    """Yields tapster's metrics at each scrape (a prometheus_client custom collector)."""
+Census = tuple[int, int, int, int]  # connections, HTTP/2 streams, websockets, app calls running
 
-    def __init__(self, metrics: RequestMetrics, state: ServerState) -> None:
+
+def census_of(state: ServerState) -> Census:
+    """The gauges of one server, counted from its live connections."""
+    streams = websockets = running = 0
+    connections = list(state.connections)
+    for conn in connections:
+        conn_streams, conn_websockets, conn_running = conn.census()
+        streams += conn_streams
+        websockets += conn_websockets
+        running += conn_running
+    return len(connections), streams, websockets, running
+
+
+class TapsterCollector(_CollectorBase):
+    """Yields tapster's metrics at each scrape (a prometheus_client custom collector). `census`
+    gives the gauges; `workers`, when given, is the supervisor's count of worker processes."""
+
+    def __init__(
+        self, metrics: RequestMetrics, census: Callable[[], Census], workers: Callable[[], int] | None = None
+    ) -> None:
         self.metrics = metrics
-        self.state = state
+        self.census = census
+        self.workers = workers
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -67,17 +86,9 @@ class TapsterCollector(_CollectorBase):
             sum_value=metrics.duration_sum,
         )
 
-        streams = websockets = running = 0
-        connections = self.state.connections
-        for conn in connections:
-            conn_streams, conn_websockets, conn_running = conn.census()
-            streams += conn_streams
-            websockets += conn_websockets
-            running += conn_running
+        connections, streams, websockets, running = self.census()
         yield GaugeMetricFamily(
-            "tapster_open_connections",
-            "Client connections open (HTTP/1.1 and HTTP/2).",
-            value=len(connections),
+            "tapster_open_connections", "Client connections open (HTTP/1.1 and HTTP/2).", value=connections
         )
         yield GaugeMetricFamily(
             "tapster_active_websockets", "WebSockets accepted and not closed yet.", value=websockets
@@ -86,6 +97,8 @@ class TapsterCollector(_CollectorBase):
         yield GaugeMetricFamily(
             "tapster_requests_in_flight", "App calls running (requests and WebSockets).", value=running
         )
+        if self.workers is not None:
+            yield GaugeMetricFamily("tapster_workers", "Worker processes running.", value=self.workers())
         yield CounterMetricFamily(
             "tapster_worker_restarts",
             "Workers the supervisor started again after one exited.",
@@ -102,7 +115,7 @@ class MetricsApp:
         from prometheus_client import REGISTRY, CollectorRegistry
 
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(TapsterCollector(metrics, state))
+        self.registry.register(TapsterCollector(metrics, lambda: census_of(state)))
         self.default_registry = REGISTRY
 
     def render(self, accept: str) -> tuple[bytes, str]:

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tapster.asgi._observe import DURATION_BUCKETS, RequestMetrics
+from tapster._prometheus import Census, TapsterCollector, census_of
+from tapster.asgi._observe import RequestMetrics
 
 if TYPE_CHECKING:
     from tapster.asgi._server import Server
@@ -37,29 +38,20 @@ def snapshot(server: Server) -> dict[str, Any]:
     loop's thread may be changing them, so the counters are copied and the census retried)."""
     metrics = server.metrics
     assert metrics is not None
-    census = [0, 0, 0, 0]  # connections, HTTP/2 streams, websockets, app calls running
+    census: Census = (0, 0, 0, 0)
     state = server._state
-    if state is not None:
-        for _ in range(5):
-            try:
-                connections = list(state.connections)
-                break
-            except RuntimeError:  # the set changed while it was copied
-                continue
-        else:
-            connections = []
-        census[0] = len(connections)
-        for conn in connections:
-            streams, websockets, running = conn.census()
-            census[1] += streams
-            census[2] += websockets
-            census[3] += running
+    for _ in range(5):
+        try:
+            census = census_of(state) if state is not None else census
+            break
+        except RuntimeError:  # its connections changed while they were counted: again
+            continue
     return {
         "event": "metrics",
         "requests": [[method, status, count] for (method, status), count in list(metrics.requests.items())],
         "buckets": list(metrics.duration_buckets),
         "sum": metrics.duration_sum,
-        "census": census,
+        "census": list(census),
     }
 
 
@@ -123,29 +115,22 @@ class MetricsEndpoint:
         method, _, rest = scrape.buffer.partition(b" ")
         path = rest.split(b" ", 1)[0].split(b"?", 1)[0]
         if path != b"/metrics":
-            self._finish(
-                scrape, _answer(404, b"not found: metrics are served on /metrics\n"), registered=False
-            )
+            self._finish(scrape, _answer(404, b"not found: metrics are served on /metrics\n"))
         elif method not in (b"GET", b"HEAD"):
-            self._finish(scrape, _answer(405, b"method not allowed: GET /metrics\n"), registered=False)
+            self._finish(scrape, _answer(405, b"method not allowed: GET /metrics\n"))
         else:
             scrape.waiting = self.ask()
             scrape.deadline = time.monotonic() + _SCRAPE_WAIT
             self._complete_if_answered(scrape)
 
-    def answered(self, pid: int, message: dict[str, Any]) -> None:
-        """A worker's snapshot: for every scrape waiting on it."""
+    def answered(self, pid: int, message: dict[str, Any] | None) -> None:
+        """A worker's snapshot, for every scrape waiting on it; None: the worker is gone and will
+        not answer."""
         for scrape in list(self.scrapes):
             if scrape.waiting is not None and pid in scrape.waiting:
                 scrape.waiting.discard(pid)
-                scrape.answers.append(message)
-                self._complete_if_answered(scrape)
-
-    def forget(self, pid: int) -> None:
-        """A worker that is gone will not answer."""
-        for scrape in list(self.scrapes):
-            if scrape.waiting is not None and pid in scrape.waiting:
-                scrape.waiting.discard(pid)
+                if message is not None:
+                    scrape.answers.append(message)
                 self._complete_if_answered(scrape)
 
     def _complete_if_answered(self, scrape: _Scrape) -> None:
@@ -154,7 +139,7 @@ class MetricsEndpoint:
 
     def _respond(self, scrape: _Scrape) -> None:
         body = render(scrape.answers, self.restarts, self.workers)
-        self._finish(scrape, _answer(200, body, "text/plain; version=0.0.4; charset=utf-8"), registered=False)
+        self._finish(scrape, _answer(200, body, "text/plain; version=0.0.4; charset=utf-8"))
 
     def check_deadlines(self) -> None:
         now = time.monotonic()
@@ -169,8 +154,8 @@ class MetricsEndpoint:
     def next_deadline(self) -> float | None:
         return min((s.deadline for s in self.scrapes), default=None)
 
-    def _finish(self, scrape: _Scrape, response: bytes | None, *, registered: bool = True) -> None:
-        if registered:
+    def _finish(self, scrape: _Scrape, response: bytes | None) -> None:
+        if scrape.sock.fileno() in self.selector.get_map():  # (still reading its request head)
             self.selector.unregister(scrape.sock)
         self.scrapes.remove(scrape)
         if response is not None:
@@ -184,7 +169,7 @@ class MetricsEndpoint:
 
     def close(self) -> None:
         for scrape in list(self.scrapes):
-            self._finish(scrape, None, registered=scrape.waiting is None)
+            self._finish(scrape, None)
         self.selector.unregister(self.sock)
         self.sock.close()
 
@@ -199,9 +184,13 @@ def _answer(status: int, body: bytes, content_type: str = "text/plain; charset=u
 
 
 def render(answers: list[dict[str, Any]], restarts: int, workers: int) -> bytes:
-    """The Prometheus text format of the workers' numbers summed (the names of asgi._observe)."""
+    """The Prometheus text format of the workers' numbers summed, through the collector a single
+    process serves its own with (tapster._prometheus), so both pages have the same metrics."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
     total = RequestMetrics()
-    census = [0, 0, 0, 0]
+    total.worker_restarts = restarts
+    summed = [0, 0, 0, 0]
     for answer in answers:
         for method, status, count in answer["requests"]:
             key = (str(method), str(status))
@@ -210,36 +199,9 @@ def render(answers: list[dict[str, Any]], restarts: int, workers: int) -> bytes:
             total.duration_buckets[i] += int(count)
         total.duration_sum += float(answer["sum"])
         for i, value in enumerate(answer["census"][:4]):
-            census[i] += int(value)
-    lines = [
-        "# HELP tapster_requests_total Requests answered (WebSocket handshakes included), by method and "
-        "status class, summed over the workers.",
-        "# TYPE tapster_requests_total counter",
-    ]
-    for (method, status), count in sorted(total.requests.items()):
-        lines.append(f'tapster_requests_total{{method="{method}",status="{status}"}} {count}')
-    lines += [
-        "# HELP tapster_request_duration_seconds Time from the request head to the end of the response.",
-        "# TYPE tapster_request_duration_seconds histogram",
-    ]
-    cumulative = 0
-    for bound, count in zip((*map(str, DURATION_BUCKETS), "+Inf"), total.duration_buckets, strict=True):
-        cumulative += count
-        lines.append(f'tapster_request_duration_seconds_bucket{{le="{bound}"}} {cumulative}')
-    lines.append(f"tapster_request_duration_seconds_sum {total.duration_sum}")
-    lines.append(f"tapster_request_duration_seconds_count {cumulative}")
-    gauges = (
-        ("tapster_open_connections", "Client connections open (HTTP/1.1 and HTTP/2).", census[0]),
-        ("tapster_active_http2_streams", "HTTP/2 streams open.", census[1]),
-        ("tapster_active_websockets", "WebSockets accepted and not closed yet.", census[2]),
-        ("tapster_requests_in_flight", "App calls running (requests and WebSockets).", census[3]),
-        ("tapster_workers", "Worker processes running (answering or not).", workers),
-    )
-    for name, text, value in gauges:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {value}"]
-    lines += [
-        "# HELP tapster_worker_restarts_total Workers the supervisor started again after one exited.",
-        "# TYPE tapster_worker_restarts_total counter",
-        f"tapster_worker_restarts_total {restarts}",
-    ]
-    return ("\n".join(lines) + "\n").encode()
+            summed[i] += int(value)
+    census: Census = (summed[0], summed[1], summed[2], summed[3])
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(TapsterCollector(total, lambda: census, lambda: workers))
+    body: bytes = generate_latest(registry)
+    return body

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tapster._bind import close_listeners, describe, inherited_bind, open_listeners
+from tapster._prometheus import require_prometheus_client
 from tapster.asgi._seam import Listener
 from tapster.config import Config
 from tapster.errors import ConfigError
@@ -200,6 +201,7 @@ class Supervisor:
 
     def _open_metrics(self, bind: str) -> MetricsEndpoint:
         """The `--metrics-bind` listener, served here: the sum of the workers' numbers."""
+        require_prometheus_client()
         metrics_config = dataclasses.replace(
             self.config, binds=(bind,), certfile=None, keyfile=None, proxy_protocol=False
         )
@@ -398,7 +400,7 @@ class Supervisor:
 
     def _exited(self, worker: _Worker, code: int) -> None:
         if self._metrics is not None:
-            self._metrics.forget(worker.pid)
+            self._metrics.answered(worker.pid, None)  # (gone: it will not answer)
         how = describe_exit(code)
         if worker.state == "starting":
             why = worker.failure or worker.killed or f"it exited before it was ready ({how})"
