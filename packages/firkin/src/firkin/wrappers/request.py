@@ -293,9 +293,7 @@ class Request(BaseRequestWebsocket):
         if parse_form_data:
             await self._load_form_data()
         if self._cached_data is None:
-            limit = self.max_content_length
-            if limit is not None and self.content_length is not None and self.content_length > limit:
-                raise RequestEntityTooLarge()  # said so up front: no need to read it first
+            self._refuse_if_declared_too_large()
             data = await self.body.read()
             if cache:
                 self._cached_data = data
@@ -430,14 +428,18 @@ class Request(BaseRequestWebsocket):
         )
         self._form, self._files = form, files
 
+    def _refuse_if_declared_too_large(self) -> None:
+        """413 when the Content-Length is over the limit: said so up front, no need to read it."""
+        limit = self.max_content_length
+        if limit is not None and self.content_length is not None and self.content_length > limit:
+            raise RequestEntityTooLarge()
+
     async def _load_multipart(self) -> None:
         """A multipart body parsed as it arrives (firkin.wrappers.formparser), never held whole.
         As in werkzeug, a body that is not a well-formed form (no boundary, cut short) is an empty
         form, and `get_data()` after it gives b"" (the body went into the form)."""
         cls = awaitable_class(self.parameter_storage_class)
-        limit = self.max_content_length
-        if limit is not None and self.content_length is not None and self.content_length > limit:
-            raise RequestEntityTooLarge()  # said so up front: no need to read it first
+        self._refuse_if_declared_too_large()
         boundary = self.mimetype_params.get("boundary", "")
         try:
             if not boundary:
