@@ -32,6 +32,15 @@ _GROUP_TITLES = {
 }
 
 
+# What one value of a repeatable flag is, as --help shows it.
+_LIST_METAVARS = {
+    "binds": "ADDRESS",
+    "reload_dirs": "PATH",
+    "reload_includes": "PATTERN",
+    "reload_excludes": "PATTERN",
+}
+
+
 def _add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
     flags = [setting.flag, *setting.aliases]
     default = setting.default
@@ -48,9 +57,7 @@ def _add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
     if setting.kind == "bool":
         group.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
     elif setting.kind == "list":
-        metavar = {"binds": "ADDRESS", "reload_dirs": "PATH"}.get(
-            setting.name, "PATTERN" if "reload" in setting.name else "VALUE"
-        )
+        metavar = _LIST_METAVARS.get(setting.name, "VALUE")
         group.add_argument(*flags, action="append", metavar=metavar, **common)
     elif setting.kind in ("int", "optional-int", "float"):
         kind = float if setting.kind == "float" else int
