@@ -510,6 +510,7 @@ def main(bench: Benchmark, argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load per server start")
     p.add_argument("--quick", action="store_true", help="1 round of 3 s (a smoke test)")
     p.add_argument("--servers", default=bench.default_servers, help="comma-separated subset")
+    p.add_argument("--rows", help="comma-separated subset of the rows (default: all)")
     p.add_argument("--json", type=Path, help="also write the JSON summary to this file")
     p.add_argument("--server-cpus", default=SERVER_CPU, help="CPUs the server is pinned to (taskset -c)")
     p.add_argument("--client-cpus", default=CLIENT_CPU, help="CPUs wrk is pinned to (taskset -c)")
@@ -520,6 +521,14 @@ def main(bench: Benchmark, argv: list[str] | None = None) -> int:
     if check_tools(bench.name, bench.dev_command):
         return 2
 
+    if args.rows:
+        names = args.rows.split(",")
+        unknown_rows = set(names) - {row.name for row in bench.rows}
+        if unknown_rows:
+            choices = ", ".join(row.name for row in bench.rows)
+            print(f"{bench.name}: unknown row(s) {', '.join(sorted(unknown_rows))}; choose from {choices}")
+            return 2
+        bench = dataclasses.replace(bench, rows=[row for row in bench.rows if row.name in names])
     wanted = args.servers.split(",")
     specs = [s for s in bench.specs() if s.name in wanted]
     unknown = set(wanted) - {s.name for s in specs}

@@ -43,18 +43,7 @@ from bench._common import (
     kill_all,
 )
 from bench._common import main as run_benchmark
-from bench.fw_apps import (
-    FORM_BODY,
-    HELLO,
-    JSON_BODY,
-    MULTIPART_BODY,
-    MULTIPART_TYPE,
-    UPLOAD_SIZE,
-    template_body,
-    user_body,
-)
-
-USER_ID = 123
+from bench.fw_apps import REQUESTS, Expected
 
 
 def _lua_string(text: str) -> str:
@@ -71,24 +60,14 @@ def _post(body: str, content_type: str) -> str:
     )
 
 
-ECHO_BODY = "x" * 16384
-ROWS = (
-    Row("plaintext", "/", None),
-    Row("json", "/json", None),
-    Row("user", f"/user/{USER_ID}", None),
-    # The idioms (bench/fw_apps/__init__.py says what each app does for each).
-    Row("tuple", "/tuple", None),
-    Row("response", "/response", None),
-    Row("jsonify", "/jsonify", None),
-    Row("template", "/template", None),
-    Row("redirect", "/redirect", None),
-    Row("abort", "/abort", None, error_status=True),
-    Row("form", "/form", _post(FORM_BODY, "application/x-www-form-urlencoded")),
-    Row("echo16k", "/echo", _post(ECHO_BODY, "application/octet-stream")),
-    Row("session", "/s/session", None),
-    Row("upload", "/upload", _post(MULTIPART_BODY, MULTIPART_TYPE)),
-    Row("latency", "/", None, connections=1),
-)
+def _row(name: str, request: Expected) -> Row:
+    lua = _post(request.body, request.content_type or "") if request.body is not None else None
+    return Row(name, request.path, lua, error_status=request.status >= 400)
+
+
+# The rows: bench/fw_apps/__init__.py's REQUESTS (it says what each app does for each), then the
+# plaintext route again over one connection.
+ROWS = (*(_row(name, r) for name, r in REQUESTS.items()), Row("latency", "/", None, connections=1))
 # The ratios: every server against each of these (by name).
 BASELINES = ("starlette", "quart")
 DEFAULT_SERVERS = "firkin,starlette,quart,flask"
@@ -149,23 +128,7 @@ def server_specs() -> list[ServerSpec]:
 
 def check_routes(port: int) -> None:
     """Each row's response is what the app sends, so no server is timed doing something else."""
-    # (method, path, body, content type) -> (status, what the body must be; None: any, for error pages)
-    expected: list[tuple[str, str, str | None, str | None, int, Any]] = [
-        ("GET", "/", None, None, 200, HELLO),
-        ("GET", "/json", None, None, 200, JSON_BODY),
-        ("GET", f"/user/{USER_ID}", None, None, 200, user_body(USER_ID)),
-        ("GET", "/tuple", None, None, 200, HELLO),
-        ("GET", "/response", None, None, 200, HELLO),
-        ("GET", "/jsonify", None, None, 200, JSON_BODY),
-        ("GET", "/template", None, None, 200, template_body()),
-        ("GET", "/redirect", None, None, 302, None),
-        ("GET", "/abort", None, None, 404, None),
-        ("POST", "/form", FORM_BODY, "application/x-www-form-urlencoded", 200, "alice"),
-        ("POST", "/echo", ECHO_BODY, "application/octet-stream", 200, ECHO_BODY),
-        ("GET", "/s/session", None, None, 200, "Hello, anonymous!"),
-        ("POST", "/upload", MULTIPART_BODY, MULTIPART_TYPE, 200, str(UPLOAD_SIZE)),
-    ]
-    for method, path, body, content_type, status, want in expected:
+    for method, path, body, content_type, status, want in REQUESTS.values():
         # A connection per request: Gunicorn's sync worker closes it after each response.
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
         try:

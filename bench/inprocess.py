@@ -3,20 +3,21 @@
     python bench/inprocess.py [--number N] [--repeat R] [--frameworks firkin,quart,starlette]
                               [--loop uvloop|asyncio] [--profile] [--json FILE]
 
-Each framework serves the same app (``bench/fw_apps/``) on the same three routes as
-bench/frameworks.py. A request is one call ``await app(scope, receive, send)`` with a fresh scope (the
-headers wrk sends: just ``host``), a ``send`` that keeps the messages, and a ``receive`` that returns
-the (empty) body once and then blocks on an ``asyncio.Event().wait()``: a framework that listens for
+Each framework serves the same app (``bench/fw_apps/``) on the same rows as bench/frameworks.py
+(``REQUESTS`` there; ``--routes`` picks some). A request is one call ``await app(scope, receive,
+send)`` with a fresh scope (the headers wrk sends: ``host``, and for a POST its ``content-type`` and
+``content-length``), a ``send`` that keeps the messages, and a ``receive`` that returns the body in
+one message and then blocks on an ``asyncio.Event().wait()``: a framework that listens for
 the disconnect in a task of its own (Quart does) then waits instead of spinning, and that task is
 cancelled by the framework as it would be under a server. The lifespan is started first, like a
 server does, and its state copied into every scope.
 
 The number is µs per request: the median over ``--repeat`` runs of ``--number`` requests in a row (after
 a warm-up), each run ending with two loop iterations so work the framework left to the loop (cancelled
-tasks) is counted. Every route is checked first to answer 200 with the expected body. The ratios are
-the peer's µs over firkin's (above 1: firkin spends less per request).
+tasks) is counted. Every route is checked first to answer the expected status and body. The ratios
+are the peer's µs over firkin's (above 1: firkin spends less per request).
 
-``--profile`` instead runs firkin's three routes under cProfile and prints the top costs overall and in
+``--profile`` instead runs firkin's routes under cProfile and prints the top costs overall and in
 firkin's own code.
 """
 
@@ -41,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: python bench/inprocess.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import ROOT, git_revision, version_of
-from bench.fw_apps import HELLO, JSON_BODY, user_body
+from bench.fw_apps import REQUESTS, Expected
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
@@ -55,14 +56,7 @@ FRAMEWORKS = {
     "starlette": "bench.fw_apps.starlette_app",
 }
 BASE = "firkin"
-USER_ID = 123
-ROUTES: dict[str, tuple[str, Any]] = {
-    "plaintext": ("/", HELLO),
-    "json": ("/json", JSON_BODY),
-    "user": (f"/user/{USER_ID}", user_body(USER_ID)),
-}
 HEADERS = [(b"host", b"127.0.0.1:8000")]
-REQUEST_BODY: Message = {"type": "http.request", "body": b"", "more_body": False}
 
 
 def load(framework: str) -> ASGIApp:
@@ -70,40 +64,48 @@ def load(framework: str) -> ASGIApp:
     return app
 
 
-def http_scope(path: str, state: dict[str, Any]) -> Scope:
+def http_scope(row: Expected, state: dict[str, Any]) -> Scope:
+    headers = list(HEADERS)
+    if row.body is not None:
+        headers += [
+            (b"content-type", (row.content_type or "").encode("latin-1")),
+            (b"content-length", str(len(row.body.encode())).encode("ascii")),
+        ]
+    path = row.path
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": row.method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode("ascii"),
         "query_string": b"",
         "root_path": "",
-        "headers": list(HEADERS),
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
         "state": state.copy(),
     }
 
 
-async def request(app: ASGIApp, path: str, state: dict[str, Any]) -> list[Message]:
+async def request(app: ASGIApp, row: Expected, state: dict[str, Any]) -> list[Message]:
     sent: list[Message] = []
     body_given = False
+    body = b"" if row.body is None else row.body.encode()
 
     async def receive() -> Message:
         nonlocal body_given
         if not body_given:
             body_given = True
-            return REQUEST_BODY
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # never set: the client neither sends nor leaves
         raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app(http_scope(path, state), receive, send)
+    await app(http_scope(row, state), receive, send)
     return sent
 
 
@@ -136,37 +138,40 @@ class Lifespan:
             await self._task
 
 
-def check(framework: str, route: str, messages: list[Message]) -> None:
-    path, want = ROUTES[route]
+def check(framework: str, row: Expected, messages: list[Message]) -> None:
     start = messages[0] if messages else {}
     body = b"".join(m.get("body", b"") for m in messages[1:])
-    got: Any = body.decode() if isinstance(want, str) else json.loads(body)
-    if start.get("status") != 200 or got != want:
-        raise RuntimeError(f"{framework} GET {path}: {start.get('status')}, body {body[:80]!r}")
+    want = row.want
+    got: Any = None if want is None else body.decode() if isinstance(want, str) else json.loads(body)
+    if start.get("status") != row.status or got != want:
+        raise RuntimeError(f"{framework} {row.method} {row.path}: {start.get('status')}, body {body[:80]!r}")
 
 
-async def time_route(app: ASGIApp, path: str, state: dict[str, Any], number: int) -> float:
+async def time_route(app: ASGIApp, row: Expected, state: dict[str, Any], number: int) -> float:
     """Seconds per request over `number` requests in a row."""
     start = time.perf_counter()
     for _ in range(number):
-        await request(app, path, state)
+        await request(app, row, state)
     await asyncio.sleep(0)  # what the framework left to the loop (cancelled tasks) is part of the cost
     await asyncio.sleep(0)
     return (time.perf_counter() - start) / number
 
 
-async def measure(frameworks: list[str], number: int, repeat: int) -> dict[str, dict[str, list[float]]]:
+async def measure(
+    frameworks: list[str], routes: list[str], number: int, repeat: int
+) -> dict[str, dict[str, list[float]]]:
     """µs per request, every repeat, by framework and route."""
     results: dict[str, dict[str, list[float]]] = {}
     for framework in frameworks:
         app = load(framework)
         results[framework] = {}
         async with Lifespan(app) as lifespan:
-            for route, (path, _) in ROUTES.items():
-                check(framework, route, await request(app, path, lifespan.state))
-                await time_route(app, path, lifespan.state, max(number // 10, 100))  # warm-up
+            for route in routes:
+                row = REQUESTS[route]
+                check(framework, row, await request(app, row, lifespan.state))
+                await time_route(app, row, lifespan.state, max(number // 10, 100))  # warm-up
                 results[framework][route] = [
-                    await time_route(app, path, lifespan.state, number) * 1e6 for _ in range(repeat)
+                    await time_route(app, row, lifespan.state, number) * 1e6 for _ in range(repeat)
                 ]
                 print(
                     f"  {framework:<10} {route:<9} {statistics.median(results[framework][route]):8.2f} µs"
@@ -176,15 +181,15 @@ async def measure(frameworks: list[str], number: int, repeat: int) -> dict[str, 
     return results
 
 
-async def profile(framework: str, number: int, top: int) -> None:
+async def profile(framework: str, routes: list[str], number: int, top: int) -> None:
     app = load(framework)
     async with Lifespan(app) as lifespan:
-        for path, _ in ROUTES.values():
-            await time_route(app, path, lifespan.state, 200)  # warm-up: imports, caches
+        for route in routes:
+            await time_route(app, REQUESTS[route], lifespan.state, 200)  # warm-up: imports, caches
         profiler = cProfile.Profile()
         profiler.enable()
-        for path, _ in ROUTES.values():
-            await time_route(app, path, lifespan.state, number)
+        for route in routes:
+            await time_route(app, REQUESTS[route], lifespan.state, number)
         profiler.disable()
     for title, sort, restrict in (
         ("top costs overall, by own time", "tottime", ()),
@@ -197,7 +202,7 @@ async def profile(framework: str, number: int, top: int) -> None:
             stats.strip_dirs()
         stats.sort_stats(sort).print_stats(*restrict, top)
         text = out.getvalue().split("\n\n", 1)[-1].rstrip().replace(f"{ROOT}/", "")
-        print(f"\n== {title} ({3 * number} requests)\n{text}")
+        print(f"\n== {title} ({len(routes) * number} requests)\n{text}")
 
 
 def new_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -214,33 +219,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--number", type=int, default=2000, help="requests per timed run")
     p.add_argument("--repeat", type=int, default=7, help="timed runs per route; the median is reported")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset")
+    p.add_argument("--routes", default=",".join(REQUESTS), help="comma-separated subset of the rows")
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop (uvloop)")
     p.add_argument("--profile", action="store_true", help="cProfile firkin's routes instead of timing")
     p.add_argument("--top", type=int, default=25, help="rows per profile table")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     args = p.parse_args(argv)
     frameworks = [f for f in args.frameworks.split(",") if f]
-    unknown = set(frameworks) - set(FRAMEWORKS)
-    if unknown:
-        print(f"inprocess: unknown {', '.join(sorted(unknown))}; choose from {','.join(FRAMEWORKS)}")
-        return 2
+    routes = [r for r in args.routes.split(",") if r]
+    for asked, known in ((frameworks, FRAMEWORKS), (routes, REQUESTS)):
+        unknown = set(asked) - set(known)
+        if unknown:
+            print(f"inprocess: unknown {', '.join(sorted(unknown))}; choose from {','.join(known)}")
+            return 2
 
     with asyncio.Runner(loop_factory=new_loop_factory(args.loop)) as runner:
         if args.profile:
-            runner.run(profile(BASE, args.number, args.top))
+            runner.run(profile(BASE, routes, args.number, args.top))
             return 0
         print(
             f"µs per request, median of {args.repeat} runs of {args.number} requests; loop {args.loop};"
             f" git {git_revision()}",
             flush=True,
         )
-        results = runner.run(measure(frameworks, args.number, args.repeat))
+        results = runner.run(measure(frameworks, routes, args.number, args.repeat))
 
     medians = {f: {r: statistics.median(v) for r, v in routes.items()} for f, routes in results.items()}
     peers = [f for f in frameworks if f != BASE]
     print(f"\n{'route':<10}" + "".join(f" {f + ' µs':>14}" for f in frameworks), end="")
     print("".join(f" {f + '/' + BASE:>16}" for f in peers) if BASE in medians else "")
-    for route in ROUTES:
+    for route in routes:
         line = f"{route:<10}" + "".join(f" {medians[f][route]:>14.2f}" for f in frameworks)
         if BASE in medians:
             line += "".join(f" {medians[f][route] / medians[BASE][route]:>16.2f}" for f in peers)

@@ -9,18 +9,22 @@ Starlette returns ``PlainTextResponse`` and ``JSONResponse``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
+    "ECHO_BODY",
     "FORM_BODY",
     "HELLO",
     "JSON_BODY",
     "MULTIPART_BODY",
     "MULTIPART_TYPE",
+    "REQUESTS",
     "SECRET_KEY",
     "TEMPLATES",
     "TEMPLATE_CONTEXT",
     "UPLOAD_SIZE",
+    "USER_ID",
+    "Expected",
     "template_body",
     "user_body",
 ]
@@ -63,3 +67,36 @@ def template_body() -> str:
     """What hello.html renders to with TEMPLATE_CONTEXT (every app's /template answers this)."""
     items = "".join(f"<li>{item}</li>" for item in TEMPLATE_CONTEXT["items"])
     return f"<!doctype html>\n<title>{TEMPLATE_CONTEXT['title']}</title>\n<ul>{items}</ul>"
+
+
+ECHO_BODY = "x" * 16384
+USER_ID = 123
+
+
+class Expected(NamedTuple):
+    """One benchmark row's request, and what every app must answer to it."""
+
+    method: str
+    path: str
+    body: str | None
+    content_type: str | None
+    status: int
+    want: Any  # the body: a str, a JSON value, or None (any: an error page or a redirect's)
+
+
+# Each row's request (by bench/frameworks.py's row name; "latency" is "plaintext" on one connection).
+REQUESTS: dict[str, Expected] = {
+    "plaintext": Expected("GET", "/", None, None, 200, HELLO),
+    "json": Expected("GET", "/json", None, None, 200, JSON_BODY),
+    "user": Expected("GET", f"/user/{USER_ID}", None, None, 200, user_body(USER_ID)),
+    "tuple": Expected("GET", "/tuple", None, None, 200, HELLO),
+    "response": Expected("GET", "/response", None, None, 200, HELLO),
+    "jsonify": Expected("GET", "/jsonify", None, None, 200, JSON_BODY),
+    "template": Expected("GET", "/template", None, None, 200, template_body()),
+    "redirect": Expected("GET", "/redirect", None, None, 302, None),
+    "abort": Expected("GET", "/abort", None, None, 404, None),
+    "form": Expected("POST", "/form", FORM_BODY, "application/x-www-form-urlencoded", 200, "alice"),
+    "echo16k": Expected("POST", "/echo", ECHO_BODY, "application/octet-stream", 200, ECHO_BODY),
+    "session": Expected("GET", "/s/session", None, None, 200, "Hello, anonymous!"),
+    "upload": Expected("POST", "/upload", MULTIPART_BODY, MULTIPART_TYPE, 200, str(UPLOAD_SIZE)),
+}
