@@ -158,7 +158,8 @@ def is_disconnect(exc: BaseException) -> bool:
 
 async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
     """Push the context, dispatch, turn errors into a response (or propagate them), pop."""
-    await ctx._push()  # not push(): no need to ask which thread this is, on every request
+    if not ctx._push_now():  # (not push(): no need to ask which thread this is, on every request)
+        await ctx.open_session()
     error: BaseException | None = None
     handled = False
     response: Response | None
@@ -182,7 +183,8 @@ async def handle(app: Firkin, ctx: ConnectionContext) -> Response | None:
         error = exc
         raise
     finally:
-        await ctx._pop(error)
+        if not ctx._pop_now():
+            await ctx._pop(error)
         if handled and error is not None:
             error.__traceback__ = None  # logged and answered: no cycle through it (see full_dispatch)
         error = None
@@ -232,6 +234,20 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
     if own is not None:
         response: Response | None = await own(rv)
         return response
+    if kind is REQUEST:
+        # finalize() without its coroutine when nothing runs after the view (most requests): no
+        # after hooks or after_this_request functions, no session to save, no listener.
+        made = app.make_response(rv)  # type: ignore[arg-type]  # (None: make_response says what is wrong)
+        if isinstance(made, Response):
+            if (
+                ctx._after_functions
+                or app.__dict__[kind.after]
+                or kind.finished.receivers
+                or ctx.must_save_session(made)
+            ):
+                return await finish(app, ctx, made)
+            return made
+        return await finish(app, ctx, await made)  # a subclass's async make_response
     return await finalize(app, ctx, rv)
 
 
@@ -264,11 +280,18 @@ async def finalize(
 ) -> Response | None:
     """Make the response, run the after hooks and save the session, send the finished signal. A
     websocket handler that returns nothing has no response; a view that returns None is an error."""
-    kind = ctx._pipeline
     response: Response | None = None
-    if rv is not None or kind is REQUEST:
+    if rv is not None or ctx._pipeline is REQUEST:
         made = app.make_response(rv)  # type: ignore[arg-type]  # (None: make_response says what is wrong)
         response = made if isinstance(made, Response) else await made  # a subclass's async make_response
+    return await finish(app, ctx, response, from_error_handler)
+
+
+async def finish(
+    app: Firkin, ctx: ConnectionContext, response: Response | None, from_error_handler: bool = False
+) -> Response | None:
+    """finalize() once the response is made: the after hooks, the session, the finished signal."""
+    kind = ctx._pipeline
     try:
         if ctx._after_functions or app.__dict__[kind.after] or ctx.must_save_session(response):
             own = overridden(app, ctx, "process_response") if ctx._overrides else None

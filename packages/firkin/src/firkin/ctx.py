@@ -5,6 +5,7 @@ dispatch pipeline (`firkin._pipeline`); what differs is how the view is called a
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar, Token
@@ -50,6 +51,11 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 _sentinel: Any = object()
+
+
+async def _ready(value: Any) -> Any:
+    """`value`, to await."""
+    return value
 
 
 def _detached(exc: HTTPException) -> HTTPException:
@@ -210,8 +216,8 @@ class ConnectionContext:
     async def open_session(self) -> None:
         """Open the session when the context is pushed."""
 
-    async def dispatch(self) -> ResponseReturnValue | None:
-        """Call the view (the handler) with the view_args; routing errors raise."""
+    def dispatch(self) -> Awaitable[ResponseReturnValue | None]:
+        """The call of the view (the handler) with the view_args, to await; routing errors raise."""
         raise NotImplementedError
 
     def must_save_session(self, response: Response | None) -> bool:
@@ -249,14 +255,20 @@ class ConnectionContext:
         )
 
     async def _push(self, *, sync: bool = False) -> None:
+        if not self._push_now():
+            await self.open_session()
+
+    def _push_now(self) -> bool:
+        """Push without I/O (an app context first, if this app's is not current); False when the
+        session must still be opened: `await open_session()`. (The pipeline calls this directly:
+        no coroutine on every request when the session opens without I/O, as the cookie one does.)"""
         app_ctx = _cv_app.get(None)
         pushed: AppContext | None = None
         if app_ctx is None or app_ctx.app is not self.app:
             pushed = self.app.app_context()
             pushed._push()
         self._tokens.append((self._var.set(self), pushed))
-        if not self.open_session_now():
-            await self.open_session()
+        return self.open_session_now()
 
     async def _pop(
         self, exc: BaseException | None = _sentinel, *, sync: bool = False, teardown: bool = True
@@ -279,6 +291,31 @@ class ConnectionContext:
                 await app_ctx._pop(exc, sync=sync, teardown=teardown)
         if ctx is not self:
             raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")
+
+    def _pop_now(self) -> bool:
+        """The outermost pop when no teardown has to run (none registered, no listener): done at
+        once, no coroutine. False, having done nothing, when `_pop` must be awaited."""
+        tokens = self._tokens
+        if len(tokens) != 1:
+            return False
+        app = self.app
+        kind = self._pipeline
+        if app.__dict__[kind.teardown] or kind.tearing_down.receivers:
+            return False
+        token, app_ctx = tokens[0]
+        if app_ctx is not None and (app.teardown_appcontext_funcs or appcontext_tearing_down.receivers):
+            return False
+        try:
+            self.closed()
+        finally:
+            ctx = self._var.get()
+            tokens.pop()
+            self._var.reset(token)
+            if app_ctx is not None:
+                app_ctx.pop_now()  # (no teardown to run: checked above, so it pops)
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")
+        return True
 
     async def __aenter__(self) -> Self:
         await self._push()
@@ -408,7 +445,9 @@ class RequestContext(ConnectionContext):
             return None
         return session
 
-    async def dispatch(self) -> ResponseReturnValue:
+    def dispatch(self) -> Awaitable[ResponseReturnValue]:
+        """The view's call, to await: its coroutine as it is (no coroutine of ours around it); a
+        sync view's run in a worker thread."""
         request = self.request
         if request.routing_exception is not None:
             self.app.raise_routing_exception(request)
@@ -418,16 +457,18 @@ class RequestContext(ConnectionContext):
         if request.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
             # A subclass may override it sync (Flask's form) or `async def` (Quart's); ours returns
             # a Response, which is awaitable too, so `await app.make_default_options_response()` works.
-            options = app.make_default_options_response()
-            return await options if isinstance(options, Coroutine) else options
+            options: Any = app.make_default_options_response()
+            return options if inspect.isawaitable(options) else _ready(options)
         view: Callable[..., Any] = app.view_functions[rule.endpoint]
         view_args = request.view_args or {}
         is_async = app._async_views.get(view)
         if is_async is None:
             is_async = app._async_views[view] = is_async_callable(view)
         # (No typing.cast here: it is a function call on every request.)
-        rv: ResponseReturnValue = await (view(**view_args) if is_async else run_in_thread(view)(**view_args))
-        return rv
+        called: Awaitable[ResponseReturnValue] = (
+            view(**view_args) if is_async else run_in_thread(view)(**view_args)
+        )
+        return called
 
     def must_save_session(self, response: Response | None) -> bool:
         if self._session is None and self._lazy_session and not self.request.has_header(b"cookie"):

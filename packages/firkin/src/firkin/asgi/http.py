@@ -79,7 +79,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
         app.logger.exception("Error while sending the response to %s %s", request.method, request.path)
         raise
     tasks: BackgroundTasks | None = app.__dict__.get("_background_tasks")
-    if tasks is not None:
+    if tasks is not None and tasks.pending:  # (a coroutine only when the request added some)
         await tasks.after_response()
 
 
