@@ -319,3 +319,102 @@ async def test_an_urlencoded_form_is_what_werkzeug_parses(body: bytes) -> None:
         assert seen["form"] == list(form.items(multi=True))
         assert seen["files"] == []
         assert seen["params"] == {"charset": "utf-8"}
+
+
+_SCOPES: list[dict[str, Any]] = [
+    {  # what tapster gives
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "http_version": "1.1",
+        "path": "/a/b",
+        "root_path": "",
+        "query_string": b"x=1",
+        "headers": [(b"host", b"example.com")],
+        "server": ("127.0.0.1", 8000),
+        "client": ("10.0.0.1", 5000),
+    },
+    {  # a root path, a lowercase method, list endpoints, HTTP/2
+        "type": "http",
+        "method": "patch",
+        "scheme": "https",
+        "http_version": "2",
+        "path": "/app/x",
+        "root_path": "/app/",
+        "query_string": b"",
+        "headers": [],
+        "server": ["example.com", 443],
+        "client": ["::1", 1],
+    },
+    {  # the least a scope may carry: no server, client, scheme, root path or version
+        "type": "http",
+        "method": "POST",
+        "path": "//double",
+        "query_string": b"",
+        "headers": [(b"content-type", b"text/plain")],
+    },
+]
+
+
+@pytest.mark.parametrize("scope", _SCOPES)
+def test_a_request_from_a_scope_is_the_one_init_makes(scope: dict[str, Any]) -> None:
+    """Request.from_scope fills the request itself (the hot path): the result must be what
+    __init__ gives for the same scope, attribute for attribute, and read the same."""
+    from firkin.asgi.scope import scope_location
+    from firkin.wrappers import Body, Request
+
+    fast = Request.from_scope(scope, Body(None, b""))
+    server, root_path, path, remote_addr = scope_location(scope)
+    made = Request(
+        scope["method"],
+        scope.get("scheme", "http"),
+        server,
+        root_path,
+        path,
+        scope["query_string"],
+        None,
+        remote_addr,
+        Body(None, b""),
+        http_version=scope.get("http_version", "1.1"),
+        scope=scope,
+        raw_headers=scope["headers"],
+    )
+    assert set(vars(fast)) == set(vars(made))
+    for name, value in vars(made).items():
+        if name != "_body":
+            assert getattr(fast, name) == value, name
+    read = ("url", "host", "remote_addr", "server", "method", "path", "root_path")
+    assert [getattr(fast, name) for name in read] == [getattr(made, name) for name in read]
+    assert list(fast.headers.items()) == list(made.headers.items())
+
+
+def test_a_request_class_with_its_own_init_is_built_by_it() -> None:
+    from firkin.wrappers import Body, Request
+
+    class Tagged(Request):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.tag = "mine"
+
+    built = Tagged.from_scope(_SCOPES[1], Body(None, b""))
+    assert (built.tag, built.method, built.root_path, built.path) == ("mine", "PATCH", "/app", "/x")
+
+
+async def test_the_body_is_bounded_by_its_request_when_first_handed_out() -> None:
+    """The body learns its request (weakly) when the request first hands it out: the request's own
+    max_content_length then bounds `async for chunk in request.body`."""
+    app = Firkin(__name__)
+
+    @app.post("/")
+    async def index() -> str:
+        request.max_content_length = 4
+        try:
+            async for _ in request.body:
+                pass
+        except RequestEntityTooLarge:
+            return "too large"
+        return "read"
+
+    client = app.test_client()
+    assert await (await client.post("/", data=b"12345")).get_data() == b"too large"
+    assert await (await client.post("/", data=b"1234")).get_data() == b"read"

@@ -497,3 +497,38 @@ async def test_a_response_made_by_hand_is_what_werkzeug_makes(
     assert list(built.headers.items()) == list(expected.headers.items())
     built.headers["X-Late"] = "1"  # read and changed like any response's
     assert built.headers["X-Late"] == "1"
+
+
+async def test_where_requests_went_is_remembered_within_a_bound() -> None:
+    """Clients choose Hosts and paths: what is remembered of where requests went stays bounded."""
+    app = Firkin(__name__)
+
+    @app.get("/")
+    async def index() -> str:
+        return "index"
+
+    client = app.test_client()
+    for n in range(1100):
+        response = await client.get("/", headers={"Host": f"h{n}.example"})
+        assert await response.get_data() == b"index"
+    assert 0 < len(app._routes_seen) <= 1024
+
+
+async def test_an_app_that_binds_its_own_url_adapters_is_asked_for_every_request() -> None:
+    calls: list[str] = []
+
+    class Mine(Firkin):
+        def create_url_adapter(self, request: Any) -> Any:
+            calls.append(request.path if request is not None else "-")
+            return super().create_url_adapter(request)
+
+    app = Mine(__name__)
+
+    @app.get("/")
+    async def index() -> str:
+        return "index"
+
+    client = app.test_client()
+    for _ in range(3):
+        assert await (await client.get("/")).get_data() == b"index"
+    assert calls.count("/") == 3

@@ -126,7 +126,7 @@ def class_overrides(cls: type) -> frozenset[str]:
         from .app import Firkin
 
         names = {name for kind in (REQUEST, WEBSOCKET) for name in kind.methods.values()}
-        names.add("handle_http_exception")
+        names.update(("handle_http_exception", "create_url_adapter"))
         found = OVERRIDES[cls] = frozenset(n for n in names if getattr(cls, n) is not getattr(Firkin, n))
     return found
 

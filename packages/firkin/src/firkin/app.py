@@ -127,7 +127,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         self.cli: AppGroup = AppGroup(self.name)
         self._async_views: dict[Callable[..., Any], bool] = {}  # view or hook -> is it async (asked once)
         self._url_adapters: dict[tuple[Any, ...], MapAdapter] = {}
-        self._static_matches: dict[tuple[Any, ...], Rule] = {}  # see RequestContext.match_request
+        # Where requests went, by what decides it: see RequestContext.__init__.
+        self._routes_seen: dict[tuple[Any, ...], tuple[MapAdapter, Rule]] = {}
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []

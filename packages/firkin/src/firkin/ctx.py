@@ -262,12 +262,16 @@ class ConnectionContext:
         """Push without I/O (an app context first, if this app's is not current); False when the
         session must still be opened: `await open_session()`. (The pipeline calls this directly:
         no coroutine on every request when the session opens without I/O, as the cookie one does.)"""
+        app = self.app
         app_ctx = _cv_app.get(None)
-        pushed: AppContext | None = None
-        if app_ctx is None or app_ctx.app is not self.app:
-            pushed = self.app.app_context()
-            pushed._push()
-        self._tokens.append((self._var.set(self), pushed))
+        if app_ctx is not None and app_ctx.app is app:
+            self._tokens.append((self._var.set(self), None))
+        else:
+            pushed = app.app_context()
+            pushed._tokens.append(_cv_app.set(pushed))  # (pushed._push(), written out)
+            if appcontext_pushed.receivers:
+                appcontext_pushed.send(app)
+            self._tokens.append((self._var.set(self), pushed))
         return self.open_session_now()
 
     async def _pop(
@@ -311,8 +315,13 @@ class ConnectionContext:
             ctx = self._var.get()
             tokens.pop()
             self._var.reset(token)
-            if app_ctx is not None:
-                app_ctx.pop_now()  # (no teardown to run: checked above, so it pops)
+            if app_ctx is not None:  # (app_ctx.pop_now(), written out: no teardown to run)
+                current = _cv_app.get()
+                _cv_app.reset(app_ctx._tokens.pop())
+                if current is not app_ctx:
+                    raise AssertionError(f"Popped wrong app context ({current!r} instead of {app_ctx!r})")
+                if appcontext_popped.receivers:
+                    appcontext_popped.send(app)
         if ctx is not self:
             raise AssertionError(f"Popped wrong {self._kind} context ({ctx!r} instead of {self!r})")
         return True
@@ -343,45 +352,82 @@ class RequestContext(ConnectionContext):
     _kind = "request"
     _pipeline = pipeline.REQUEST
 
+    # Until set on the context: no store for what most requests never change.
+    url_adapter: MapAdapter | None = None
+    _session: SessionMixin | None = None
+    _lazy_session = False
+    flashes: list[tuple[str, str]] | None = None
+
     def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
         self.app = app
         self.request = self.connection = request
         overrides = pipeline.OVERRIDES.get(type(app))
-        self._overrides = overrides if overrides is not None else pipeline.class_overrides(type(app))
-        self.url_adapter: MapAdapter | None = None
-        trusted = app.config["TRUSTED_HOSTS"]
-        if trusted is not None:
-            request.trusted_hosts = trusted  # werkzeug then refuses other Hosts: 400 via the adapter
-        try:
-            self.url_adapter = app.create_url_adapter(request)
-        except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
-            request.routing_exception = _detached(exc)
-        self._session: SessionMixin | None = session
-        self._lazy_session = False
-        self.flashes: list[tuple[str, str]] | None = None
+        if overrides is None:
+            overrides = pipeline.class_overrides(type(app))
+        self._overrides = overrides
+        if session is not None:
+            self._session = session
         # (Flask's name for the list, which extensions may use; the pipeline's name.)
         self._after_request_functions: list[Callable[[Response], Any]] = []
         self._after_functions = self._after_request_functions
         self._tokens: list[tuple[Token[RequestContext], AppContext | None]] = []
+        trusted = app.config["TRUSTED_HOSTS"]
+        if trusted is not None:
+            request.trusted_hosts = trusted  # werkzeug then refuses other Hosts: 400 via the adapter
+        if "create_url_adapter" in overrides or "create_url_adapter" in app.__dict__:
+            self._route()  # the app's own adapters: nothing remembered
+            return
+        # Where this request goes, when a request like it went there before: the adapter (bound by
+        # create_url_adapter, which these are its key's parts of) and a rule that matched the path
+        # without variables or defaults, so without converters (which may have side effects).
+        key = (
+            request._header(b"host") or request.server,
+            app.config["SERVER_NAME"],
+            app.subdomain_matching,
+            request.root_path,
+            request.scheme,
+            request.method,
+            request.path,
+        )
+        seen = app._routes_seen.get(key)
+        if seen is not None:
+            self.url_adapter, request.url_rule = seen
+            request.view_args = {}
+            return
+        self._route()
+        rule = request.url_rule
+        if (
+            rule is not None
+            and self.url_adapter is not None
+            and not request.view_args
+            and request.routing_exception is None
+        ):
+            routes = app._routes_seen
+            if len(routes) >= 1024:  # bounded: clients choose paths and Hosts
+                routes.clear()
+            routes[key] = (self.url_adapter, rule)
+
+    def _route(self) -> None:
+        """Bind the URL adapter and match the request (its rule, or its routing exception)."""
+        try:
+            self.url_adapter = self.app.create_url_adapter(self.request)
+        except HTTPException as exc:  # e.g. a Host that matches no SERVER_NAME
+            self.request.routing_exception = _detached(exc)
         if self.url_adapter is not None:
             self.match_request()
 
     def match_request(self) -> None:
         assert self.url_adapter is not None
+        request = self.request
         try:
-            request = self.request
-            adapter = self.url_adapter
-            cache = self.app._static_matches
-            key = (adapter, request.path, request.method)
-            rule = cache.get(key)
-            if rule is not None:
-                request.url_rule = rule
-                request.view_args = {}
-                return
             url_map = self.app.url_map
-            found = url_map.fast_match(adapter, key[1], key[2]) if isinstance(url_map, FirkinMap) else None
+            found = (
+                url_map.fast_match(self.url_adapter, request.path, request.method)
+                if isinstance(url_map, FirkinMap)
+                else None
+            )
             if found is None:  # not a plain match: werkzeug decides (redirects, 404, 405, ...)
-                rule, view_args = adapter.match(
+                rule, view_args = self.url_adapter.match(
                     request.path,
                     request.method,
                     return_rule=True,
@@ -392,14 +438,8 @@ class RequestContext(ConnectionContext):
                 rule, view_args = found  # a dict of its own
             request.url_rule = rule
             request.view_args = view_args
-            if not view_args:
-                # A rule without variables or defaults matches this path the same way every time
-                # (converters, which may have side effects, are not involved): remember it. Bounded.
-                if len(cache) >= 1024:
-                    cache.clear()
-                cache[key] = rule
         except HTTPException as exc:
-            self.request.routing_exception = _detached(exc)
+            request.routing_exception = _detached(exc)
 
     def copy(self) -> RequestContext:
         """A new context for the same request and session (for work that outlives the request)."""

@@ -114,8 +114,16 @@ class DirectResponse:
             made: Self = cast(Any, cls)(data, content_type=content_type)
             return made
         response = cls.__new__(cls)
-        pairs = [(b"content-type", latin1(content_type)), (b"content-length", b"%d" % len(data))]
-        response._set_direct(data, 200, pairs, None)
+        # (response._set_direct(...), written out)
+        response._headers = None
+        response._asgi_headers = [
+            (b"content-type", latin1(content_type)),
+            (b"content-length", b"%d" % len(data)),
+        ]
+        response._header_names = None
+        response._status = "200 OK"
+        response._status_code = 200
+        response.response = DataBody(data)
         return response
 
     @classmethod

@@ -33,11 +33,6 @@ class BackgroundTasks:
         if self.task_group is not None:
             self.start_pending()
 
-    @property
-    def pending(self) -> bool:
-        """Tasks were added and not started yet."""
-        return bool(self._pending)
-
     async def after_response(self) -> None:
         """Start what the request added; without a lifespan (no task group) run it here, now."""
         if self.task_group is not None:

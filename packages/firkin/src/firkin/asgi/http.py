@@ -15,7 +15,6 @@ from firkin.wrappers import Body, Request
 from firkin.wrappers.response import DataBody, ResponseBody
 
 from .background import BackgroundTasks
-from .scope import scope_location
 
 if TYPE_CHECKING:
     from firkin.app import Firkin
@@ -25,21 +24,7 @@ __all__ = ["handle_http", "request_from_scope"]
 
 
 def request_from_scope(app: Firkin, scope: ASGIScope, body: Body) -> Request:
-    server, root_path, path, remote_addr = scope_location(scope)
-    return app.request_class(
-        scope["method"],
-        scope.get("scheme", "http"),
-        server,
-        root_path,
-        path,
-        scope.get("query_string", b""),
-        None,  # the headers: built from raw_headers when the app first reads them
-        remote_addr,
-        body,
-        http_version=scope.get("http_version", "1.1"),
-        scope=scope if type(scope) is dict else dict(scope),
-        raw_headers=scope["headers"],
-    )
+    return app.request_class.from_scope(scope, body)
 
 
 class _ClientGone(Exception):
@@ -47,7 +32,7 @@ class _ClientGone(Exception):
 
 
 async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-    request = request_from_scope(app, scope, Body(receive))
+    request = app.request_class.from_scope(scope, Body(receive))
     extensions = scope.get("extensions")
     if extensions and ("http.response.push" in extensions or "http.response.early_hint" in extensions):
         request.push_send = send  # server push and early hints (request.send_push_promise / _early_hints)
@@ -55,7 +40,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
     # One message for a known body, one per chunk for a streamed one.
     start = {
         "type": "http.response.start",
-        "status": response.status_code,
+        "status": response._status_code,  # (the status_code property's value)
         # (response.asgi_headers(), written out: the pairs of a response whose headers were never read)
         "headers": (response._asgi_headers if response._headers is None else None)
         or asgi_header_pairs(response.headers),
@@ -79,7 +64,7 @@ async def handle_http(app: Firkin, scope: ASGIScope, receive: ASGIReceive, send:
         app.logger.exception("Error while sending the response to %s %s", request.method, request.path)
         raise
     tasks: BackgroundTasks | None = app.__dict__.get("_background_tasks")
-    if tasks is not None and tasks.pending:  # (a coroutine only when the request added some)
+    if tasks is not None and tasks._pending:  # (a coroutine only when the request added some)
         await tasks.after_response()
 
 

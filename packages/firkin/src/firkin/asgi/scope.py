@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from firkin.wrappers.request import split_root_path
+
 if TYPE_CHECKING:
     from firkin.typing import ASGIScope
 
@@ -13,18 +15,9 @@ __all__ = ["scope_location"]
 def scope_location(
     scope: ASGIScope,
 ) -> tuple[tuple[str, int | None] | None, str, str, str | None]:
-    """(server, root_path, path, client host). ASGI's `path` includes `root_path`; werkzeug wants
-    them apart. The prefix is removed at a segment boundary only (`/bobcat` is not under `/bob`);
-    the root itself is the app's `/`. A path that is not under `root_path` (from a server that does
-    not prefix it) is routed as it is, as Starlette does (Quart answers 404)."""
-    root_path = scope.get("root_path", "")
-    path = scope["path"]
-    if root_path:
-        root_path = root_path.rstrip("/")
-        if path == root_path:
-            path = "/"
-        elif path.startswith(root_path) and path[len(root_path)] == "/":
-            path = path[len(root_path) :]
+    """(server, root_path, path, client host): the path split from the root path as
+    `split_root_path` does."""
+    root_path, path = split_root_path(scope.get("root_path", ""), scope["path"])
     server = scope.get("server")
     client = scope.get("client")
     return ((server[0], server[1]) if server else None), root_path, path, (client[0] if client else None)

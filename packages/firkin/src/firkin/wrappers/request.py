@@ -7,7 +7,7 @@ import io
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import CombinedMultiDict, FileStorage, Headers, MultiDict
@@ -23,7 +23,7 @@ from .base import BaseRequestWebsocket, Routed
 from .formparser import parse_multipart
 
 if TYPE_CHECKING:
-    from firkin.typing import ASGIReceive, ASGISend
+    from firkin.typing import ASGIReceive, ASGIScope, ASGISend
 
 __all__ = ["BaseRequestWebsocket", "Body", "Request", "Routed", "Unread", "awaitable_class"]
 
@@ -37,14 +37,20 @@ class Body:
     bytes received, so a body sent without Content-Length (chunked) cannot exceed it either: 413.
     """
 
+    # Until set: what a body that was never read has (no stores for the requests without one).
+    _data: bytes | None = None
+    _consumed = False
+    _received = 0
+
     def __init__(self, receive: ASGIReceive | None, data: bytes | None = None) -> None:
         self._receive = receive
-        self._data = data
+        if data is not None:
+            self._data = data
         self._done = receive is None
-        self._consumed = False
-        #: The request this body belongs to (weakly): its max_content_length bounds the body.
-        self.owner: Callable[[], Request | None] = _no_owner
-        self._received = 0
+
+    #: The request this body belongs to (a weak reference, set when the request first hands the
+    #: body out): its max_content_length bounds the body.
+    owner: Callable[[], Request | None] | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
@@ -56,7 +62,7 @@ class Body:
                 "the request body was already read; use `await request.get_data()` to cache it"
             )
         self._consumed = True
-        owner = self.owner()
+        owner = self.owner() if self.owner is not None else None
         limit = owner.max_content_length if owner is not None else None
         if self._data is not None:
             self._check(len(self._data), limit)
@@ -108,10 +114,6 @@ class Body:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _no_owner() -> Request | None:
-    return None
-
-
 # Copied from the request onto a pushed one: what content negotiation depends on (Quart's list).
 _PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control", "user-agent")
 
@@ -120,6 +122,20 @@ _PUSH_HEADERS = ("accept", "accept-encoding", "accept-language", "cache-control"
 _parse_content_type_value = functools.lru_cache(maxsize=256)(parse_options_header)
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
+
+
+def split_root_path(root_path: str, path: str) -> tuple[str, str]:
+    """(root_path, path) as werkzeug wants them from an ASGI scope, whose `path` includes
+    `root_path`. The prefix is removed at a segment boundary only (`/bobcat` is not under `/bob`);
+    the root itself is the app's `/`. A path that is not under `root_path` (from a server that does
+    not prefix it) is routed as it is, as Starlette does (Quart answers 404)."""
+    if root_path:
+        root_path = root_path.rstrip("/")
+        if path == root_path:
+            path = "/"
+        elif path.startswith(root_path) and path[len(root_path)] == "/":
+            path = path[len(root_path) :]
+    return root_path, path
 
 
 class Request(BaseRequestWebsocket):
@@ -171,14 +187,69 @@ class Request(BaseRequestWebsocket):
         self._headers = headers
         self._raw_headers = raw_headers
         self.remote_addr = remote_addr
-        self.body = body
+        self._body = body
         self.http_version = http_version
         self.scope = scope if scope is not None else {}
         # (The per-request limits and caches start as the class attributes below.)
-        # Through a weak reference: a reference back to the request would make Request and Body a
-        # cycle, which only the cycle collector frees (measured: it was most of the garbage of a
-        # request, and the collector's pauses show under load).
-        body.owner = weakref.ref(self)
+
+    @classmethod
+    def from_scope(cls, scope: ASGIScope, body: Body) -> Self:
+        """The request of an ASGI `http` scope. What `__init__` does, read straight from the scope
+        (tests/test_request.py checks that both give the same request); a subclass with its own
+        `__init__` has it called."""
+        root_path = scope.get("root_path", "")
+        path = scope["path"]
+        if root_path:
+            root_path, path = split_root_path(root_path, path)
+        server = scope.get("server")
+        client = scope.get("client")
+        if server is not None and type(server) is not tuple:
+            server = (server[0], server[1])  # (a list, from some servers)
+        if cls.__init__ is not _REQUEST_INIT:
+            return cls(
+                scope["method"],
+                scope.get("scheme", "http"),
+                server,
+                root_path,
+                path,
+                scope.get("query_string", b""),
+                None,
+                client[0] if client else None,
+                body,
+                http_version=scope.get("http_version", "1.1"),
+                scope=scope if type(scope) is dict else dict(scope),
+                raw_headers=scope["headers"],
+            )
+        self = cls.__new__(cls)
+        method = scope["method"]
+        self.method = method if method in _METHODS else method.upper()
+        self.scheme = scope.get("scheme", "http")
+        self.server = server
+        self.root_path = root_path
+        self.path = path if path[:1] == "/" and path[1:2] != "/" else "/" + path.lstrip("/")
+        self.query_string = scope.get("query_string", b"")
+        self._headers = None
+        self._raw_headers = scope["headers"]
+        self.remote_addr = client[0] if client else None
+        self._body = body
+        self.http_version = scope.get("http_version", "1.1")
+        self.scope = scope if type(scope) is dict else dict(scope)
+        return self
+
+    @property
+    def body(self) -> Body:
+        """The body as it arrives: `async for chunk in request.body` (bounded by max_content_length)."""
+        body = self._body
+        if body.owner is None:
+            # Tied to the request when first used (its max_content_length bounds the body), and
+            # through a weak reference: a reference back to the request would make Request and Body
+            # a cycle, which only the cycle collector frees.
+            body.owner = weakref.ref(self)
+        return body
+
+    @body.setter
+    def body(self, value: Body) -> None:
+        self._body = value
 
     # ----------------------------------------------------------------- headers
 
@@ -536,3 +607,6 @@ class Unread:
         )
 
     __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __contains__ = _unread
+
+
+_REQUEST_INIT = Request.__init__
