@@ -204,6 +204,22 @@ def _events(decoder: Any, chunks: list[bytes]) -> list[tuple[str, bytes]]:
     return out
 
 
+def test_the_multipart_decoder_internals_firkin_replaces() -> None:
+    """firkin._fastpaths.multipart.Decoder replaces two methods of werkzeug's decoder and one
+    attribute: each must still be what werkzeug calls, in the same way."""
+    import inspect
+    import re
+
+    from werkzeug.sansio.multipart import MultipartDecoder
+
+    assert list(inspect.signature(MultipartDecoder._parse_data).parameters) == ["self", "data", "start"]
+    assert list(inspect.signature(MultipartDecoder._last_partial_boundary_index).parameters) == ["self", "data"]
+    calls = inspect.getsource(MultipartDecoder.next_event)
+    assert "self._parse_data(self.buffer, start=True)" in calls, "werkzeug reads part data differently now"
+    assert "self._parse_data(self.buffer, start=False)" in calls, "werkzeug reads part data differently now"
+    assert isinstance(MultipartDecoder(b"XyZ").boundary_re, re.Pattern)
+
+
 @given(
     st.lists(st.sampled_from(_PIECES), max_size=12),
     st.lists(st.sampled_from(_PIECES), max_size=12),
