@@ -90,6 +90,18 @@ async def test_the_same_form_as_werkzeugs_parser(case: str, size: int) -> None:
     assert await _ours(data, size) == _werkzeugs(data)
 
 
+async def test_names_and_filenames_are_each_parts_own() -> None:
+    """A part's Content-Disposition is parsed once per distinct value and remembered (bounded):
+    each form still gets its own names and filenames, past the bound as before it."""
+    for n in range(300):
+        data = body(
+            (f"field{n}", None, b"v", None),
+            (f"file{n % 7}", f"{n}.txt", b"x" * n, "text/plain"),
+            ("same", "same.txt", b"s", None),
+        )
+        assert await _ours(data, 1024) == _werkzeugs(data)
+
+
 async def test_limits_are_werkzeugs() -> None:
     many = body(*((f"f{i}", None, b"v", None) for i in range(5)))
     with pytest.raises(RequestEntityTooLarge):

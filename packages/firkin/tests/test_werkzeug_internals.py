@@ -213,11 +213,27 @@ def test_the_multipart_decoder_internals_firkin_replaces() -> None:
     from werkzeug.sansio.multipart import MultipartDecoder
 
     assert list(inspect.signature(MultipartDecoder._parse_data).parameters) == ["self", "data", "start"]
-    assert list(inspect.signature(MultipartDecoder._last_partial_boundary_index).parameters) == ["self", "data"]
+    assert list(inspect.signature(MultipartDecoder._last_partial_boundary_index).parameters) == [
+        "self",
+        "data",
+    ]
     calls = inspect.getsource(MultipartDecoder.next_event)
     assert "self._parse_data(self.buffer, start=True)" in calls, "werkzeug reads part data differently now"
     assert "self._parse_data(self.buffer, start=False)" in calls, "werkzeug reads part data differently now"
     assert isinstance(MultipartDecoder(b"XyZ").boundary_re, re.Pattern)
+    # Decoder.next_event reads a part's headers itself, as werkzeug's does:
+    for line in (
+        "match = BLANK_LINE_RE.search(self.buffer, self._search_position)",
+        "headers = self._parse_headers(self.buffer[: match.start()])",
+        "headers_end = (match.start() + match.end()) // 2",
+        'disposition, extra = parse_options_header(\n                    headers["content-disposition"]',
+        'filename = extra.get("filename")',
+        "self._parts_decoded += 1",
+        "if self.max_parts is not None and self._parts_decoded > self.max_parts:",
+        "self._search_position = max(0, len(self.buffer) - SEARCH_EXTRA_LENGTH)",
+        'raise ValueError(f"Invalid form-data cannot parse beyond {self.state}")',
+    ):
+        assert line in calls, f"werkzeug reads a part's headers differently now: {line}"
 
 
 @given(

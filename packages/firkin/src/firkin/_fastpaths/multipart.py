@@ -11,6 +11,10 @@ matched there. The decoder keeps the pattern in its `boundary_re` attribute and 
 compared with the pattern's in tests/test_werkzeug_internals.py. werkzeug also looks for `--boundary`
 in the whole buffer before it searches: `Decoder._parse_data` searches once.
 
+3. A part's Content-Disposition parsed once per distinct value (`Decoder.next_event` reads a part's
+headers as werkzeug's does, but for that): werkzeug's parse_options_header is the largest cost of a
+small upload.
+
 2. Holding back the bytes that may be the start of a boundary. Between two chunks the decoder keeps
 the end of a part's data that could begin a boundary (`_last_partial_boundary_index`). werkzeug's
 version lets the line break go once a whole `--boundary` has arrived but what follows it has not
@@ -22,9 +26,23 @@ feeds bodies in chunks of every size and compares with werkzeug's parse of the w
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import cast
 
-from werkzeug.sansio.multipart import LINE_BREAK_RE, MultipartDecoder, State
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import (
+    BLANK_LINE_RE,
+    LINE_BREAK_RE,
+    NEED_DATA,
+    SEARCH_EXTRA_LENGTH,
+    Event,
+    Field,
+    File,
+    MultipartDecoder,
+    State,
+)
 
 __all__ = ["Decoder", "fast_boundary_search"]
 
@@ -70,6 +88,13 @@ def fast_boundary_search(decoder: MultipartDecoder) -> MultipartDecoder:
     return decoder
 
 
+@functools.lru_cache(maxsize=256)  # bounded: clients choose the values
+def _disposition(value: str) -> tuple[str, str | None]:
+    """The name and the filename (None for a field) a part's Content-Disposition gives."""
+    _, options = parse_options_header(value)
+    return cast(str, options.get("name")), options.get("filename")
+
+
 class Decoder(MultipartDecoder):
     """werkzeug's MultipartDecoder, its boundary found with `find` and partial boundaries kept
     whole (see the module's docstring)."""
@@ -78,6 +103,37 @@ class Decoder(MultipartDecoder):
         super().__init__(boundary, *args, **kwargs)  # type: ignore[arg-type]
         fast_boundary_search(self)
         self._delimiter = b"--" + boundary
+
+    def next_event(self) -> Event:
+        """werkzeug's; a part's headers are read here, with its Content-Disposition parsed once per
+        distinct value (werkzeug's parse_options_header is a regular-expression walk in Python, the
+        largest cost of a small upload)."""
+        if self.state != State.PART:
+            return super().next_event()
+        match = BLANK_LINE_RE.search(self.buffer, self._search_position)
+        if match is None:
+            if self.complete:
+                raise ValueError(f"Invalid form-data cannot parse beyond {self.state}")
+            # What was searched, but for the end that may be the start of the blank line.
+            self._search_position = max(0, len(self.buffer) - SEARCH_EXTRA_LENGTH)
+            return NEED_DATA
+        headers = self._parse_headers(self.buffer[: match.start()])
+        # The last header ends with one line break; the data starts after the blank line.
+        del self.buffer[: (match.start() + match.end()) // 2]
+        if "content-disposition" not in headers:
+            raise ValueError("Missing Content-Disposition header")
+        name, filename = _disposition(headers["content-disposition"])
+        event: Event = (
+            Field(headers=headers, name=name)
+            if filename is None
+            else File(filename=filename, headers=headers, name=name)
+        )
+        self.state = State.DATA_START
+        self._search_position = 0
+        self._parts_decoded += 1
+        if self.max_parts is not None and self._parts_decoded > self.max_parts:
+            raise RequestEntityTooLarge()
+        return event
 
     def _parse_data(self, data: bytes | bytearray, *, start: bool) -> tuple[bytes, int, bool]:
         """werkzeug's, with one search for the boundary where werkzeug makes two (a `find` of
