@@ -567,3 +567,48 @@ async def test_blueprint_hooks_run_for_their_requests_only_and_overrides_still_r
     calls.clear()
     assert await (await sub.test_client().get("/z")).get_data() == b"z"
     assert calls == ["override"]  # a subclass's preprocess_request is always called
+
+
+async def test_the_proxies_forward_reads_writes_and_deletes_and_say_when_unbound() -> None:
+    """firkin's proxies forward attribute access by one method of their own (not werkzeug's
+    descriptor chain); everything else is LocalProxy's, bound or not."""
+    from firkin import Request, current_app, g, request, session
+    from werkzeug.local import LocalProxy
+
+    app = Firkin(__name__)
+    app.secret_key = "k"
+
+    @app.get("/")
+    async def index() -> str:
+        g.user = "ann"
+        assert g.user == "ann"
+        assert "user" in g
+        del g.user
+        assert "user" not in g
+        session["seen"] = True
+        request.marker = 1  # type: ignore[attr-defined]
+        del request.marker  # type: ignore[attr-defined]
+        assert not hasattr(request, "marker")
+        assert isinstance(request, Request)
+        assert isinstance(request, LocalProxy)
+        assert bool(request)
+        assert request == request._get_current_object()
+        return f"{current_app.name} {request.method} {request.args.get('q')} {session['seen']}"
+
+    response = await app.test_client().get("/?q=x")
+    assert await response.get_data() == f"{app.name} GET x True".encode()
+
+    unbound: tuple[tuple[Any, str], ...] = (
+        (request, "request context"),
+        (g, "application context"),
+        (session, "request and websocket"),
+    )
+    for proxy, words in unbound:
+        assert not proxy
+        assert repr(proxy) == "<LocalProxy unbound>"
+        with pytest.raises(RuntimeError, match=words):
+            proxy.anything  # noqa: B018
+        with pytest.raises(RuntimeError, match=words):
+            proxy.anything = 1
+        with pytest.raises(RuntimeError, match=words):
+            del proxy.anything

@@ -49,6 +49,31 @@ async def test_reading_the_session_adds_vary_cookie() -> None:
     assert response.headers.getlist("Vary") == ["Cookie"]
 
 
+async def test_an_empty_session_that_was_read_sets_nothing_and_one_emptied_is_deleted() -> None:
+    """Flask saves nothing for an empty, unchanged session (firkin skips the after step for it); a
+    session the view emptied is deleted from the client."""
+    app = make_app()
+
+    @app.get("/logout")
+    async def logout() -> str:
+        session.clear()
+        return "out"
+
+    client = app.test_client()
+    read = await client.get("/read")
+    assert await read.get_data() == b"None"
+    assert "Set-Cookie" not in read.headers
+    assert "Vary" not in read.headers
+    await client.get("/login")
+    out = await client.get("/logout")
+    cookie = session_cookie(out)
+    assert cookie.value == ""
+    assert expires_at(cookie) < time.time()
+    assert out.headers.getlist("Vary") == ["Cookie"]
+    after = await client.get("/read")
+    assert await after.get_data() == b"None"
+
+
 def session_cookie(response: Response) -> Morsel[str]:
     """The one Set-Cookie of `response`, parsed; it must be the session's."""
     [header] = response.headers.getlist("Set-Cookie")

@@ -511,8 +511,13 @@ class RequestContext(ConnectionContext):
         return called
 
     def must_save_session(self, response: Response | None) -> bool:
-        if self._session is None and self._lazy_session and not self.request.has_header(b"cookie"):
-            return False  # session_to_save's first case, without the call: most requests
+        session = self._session
+        if self._lazy_session:  # the cookie session (SecureCookieSessionInterface itself)
+            if session is None:
+                if not self.request.has_header(b"cookie"):
+                    return False  # session_to_save's first case, without the call: most requests
+            elif not session and not session.modified:
+                return False  # empty and unchanged: its save_session writes nothing
         return self.session_to_save() is not None
 
     async def save_session(self, response: Response | None) -> None:

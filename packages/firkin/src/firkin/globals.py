@@ -10,8 +10,10 @@ context, so a Flask extension that reads `flask.current_app`, `flask.g`, `flask.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import globals as _flask_globals
 from werkzeug.local import LocalProxy
@@ -59,23 +61,57 @@ _cv_request = cast("ContextVar[RequestContext]", _flask_globals._cv_request)
 _cv_websocket: ContextVar[WebsocketContext] = ContextVar("firkin.websocket_ctx")
 
 
-def _session_owner() -> RequestContext | WebsocketContext:
+def _session_owner() -> RequestContext | WebsocketContext | None:
     """The context whose session `session` is: the request's, else the websocket's."""
-    ctx: RequestContext | WebsocketContext | None = _cv_request.get(None) or _cv_websocket.get(None)
-    if ctx is None:
-        raise RuntimeError(_no_session_msg)
-    return ctx
+    return _cv_request.get(None) or _cv_websocket.get(None)
 
 
-app_ctx: AppContext = cast("AppContext", LocalProxy(_cv_app, unbound_message=_no_app_msg))
-current_app: Firkin = cast("Firkin", LocalProxy(_cv_app, "app", unbound_message=_no_app_msg))
-g: _AppCtxGlobals = cast("_AppCtxGlobals", LocalProxy(_cv_app, "g", unbound_message=_no_app_msg))
-request_ctx: RequestContext = cast("RequestContext", LocalProxy(_cv_request, unbound_message=_no_req_msg))
-request: Request = cast("Request", LocalProxy(_cv_request, "request", unbound_message=_no_req_msg))
-session: SessionMixin = cast("SessionMixin", LocalProxy(_session_owner, "session"))
-websocket_ctx: WebsocketContext = cast(
-    "WebsocketContext", LocalProxy(_cv_websocket, unbound_message=_no_websocket_msg)
-)
-websocket: Websocket = cast(
-    "Websocket", LocalProxy(_cv_websocket, "websocket", unbound_message=_no_websocket_msg)
-)
+# The proxy's own attributes (werkzeug's LocalProxy keeps them in slots): read on the proxy itself.
+_OWN = frozenset(("_get_current_object", "_LocalProxy__wrapped"))
+_object_getattribute = object.__getattribute__
+
+
+def _proxy(current: Callable[[], Any], attr: str | None, unbound_message: str) -> Any:
+    """werkzeug's LocalProxy of `attr` of the context `current()` gives (None: no context), with
+    attribute reads and writes forwarded by one method call: werkzeug's goes through a descriptor,
+    a closure and a bound partial on every `request.args` (about 0.7 µs; this, 0.15 µs). Everything
+    else (operators, `repr`, `isinstance`, unbound errors) is LocalProxy's own."""
+
+    def target() -> Any:
+        ctx = current()
+        if ctx is None:
+            raise RuntimeError(unbound_message)
+        return ctx if attr is None else getattr(ctx, attr)
+
+    class ContextProxy(LocalProxy[Any]):
+        __slots__ = ()
+
+        def __getattribute__(self, name: str) -> Any:
+            if name not in _OWN:
+                ctx = current()
+                if ctx is not None:
+                    return getattr(ctx if attr is None else getattr(ctx, attr), name)
+            return _object_getattribute(self, name)  # unbound: LocalProxy's error (or its own name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            setattr(target(), name, value)
+
+        def __delattr__(self, name: str) -> None:
+            delattr(target(), name)
+
+    ContextProxy.__name__ = ContextProxy.__qualname__ = "LocalProxy"  # (its repr, unbound, as werkzeug's)
+    return ContextProxy(target, unbound_message=unbound_message)
+
+
+def _current(var: ContextVar[Any]) -> Callable[[], Any]:
+    return partial(var.get, None)  # (a C call: no frame of ours)
+
+
+app_ctx: AppContext = _proxy(_current(_cv_app), None, _no_app_msg)
+current_app: Firkin = _proxy(_current(_cv_app), "app", _no_app_msg)
+g: _AppCtxGlobals = _proxy(_current(_cv_app), "g", _no_app_msg)
+request_ctx: RequestContext = _proxy(_current(_cv_request), None, _no_req_msg)
+request: Request = _proxy(_current(_cv_request), "request", _no_req_msg)
+session: SessionMixin = _proxy(_session_owner, "session", _no_session_msg)
+websocket_ctx: WebsocketContext = _proxy(_current(_cv_websocket), None, _no_websocket_msg)
+websocket: Websocket = _proxy(_current(_cv_websocket), "websocket", _no_websocket_msg)

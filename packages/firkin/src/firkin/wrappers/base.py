@@ -3,6 +3,7 @@ URL map sets on it. `BaseRequestWebsocket` is Quart's name for that base class."
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.request import Request as SansIORequest
@@ -34,11 +35,16 @@ class Routed:
     @property
     def blueprints(self) -> list[str]:
         """The registered names of the current blueprint and its parents, innermost first."""
-        name = self.blueprint
-        if name is None:
+        rule = self.url_rule
+        if rule is None or "." not in rule.endpoint:
             return []
-        parts = name.split(".")
-        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+        return list(_blueprint_chain(rule.endpoint.rpartition(".")[0]))
+
+
+@functools.lru_cache(maxsize=1024)  # (the app's blueprint names, worked out once each)
+def _blueprint_chain(name: str) -> tuple[str, ...]:
+    parts = name.split(".")
+    return tuple(".".join(parts[:i]) for i in range(len(parts), 0, -1))
 
 
 class BaseRequestWebsocket(Routed, SansIORequest):
