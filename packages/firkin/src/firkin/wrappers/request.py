@@ -197,44 +197,57 @@ class Request(BaseRequestWebsocket):
         """The request of an ASGI `http` scope. What `__init__` does, read straight from the scope
         (tests/test_request.py checks that both give the same request); a subclass with its own
         `__init__` has it called."""
-        root_path = scope.get("root_path", "")
-        path = scope["path"]
-        if root_path:
-            root_path, path = split_root_path(root_path, path)
+        if cls.__init__ is _REQUEST_INIT:
+            try:  # (what a server gives: every key; subscripts, not .get() calls)
+                method, scheme, server, client = (
+                    scope["method"],
+                    scope["scheme"],
+                    scope["server"],
+                    scope["client"],
+                )
+                root_path, path = scope["root_path"], scope["path"]
+                query_string, http_version = scope["query_string"], scope["http_version"]
+                raw_headers = scope["headers"]
+            except KeyError:
+                pass  # optional keys left out: the general way, below
+            else:
+                if root_path:
+                    root_path, path = split_root_path(root_path, path)
+                if server is not None and type(server) is not tuple:
+                    server = (server[0], server[1])  # (a list, from some servers)
+                self = cls.__new__(cls)
+                self.method = method if method in _METHODS else method.upper()
+                self.scheme = scheme
+                self.server = server
+                self.root_path = root_path
+                self.path = path if path[:1] == "/" and path[1:2] != "/" else "/" + path.lstrip("/")
+                self.query_string = query_string
+                self._headers = None
+                self._raw_headers = raw_headers
+                self.remote_addr = client[0] if client else None
+                self._body = body
+                self.http_version = http_version
+                self.scope = scope if type(scope) is dict else dict(scope)
+                return self
+        root_path, path = split_root_path(scope.get("root_path", ""), scope["path"])
         server = scope.get("server")
         client = scope.get("client")
         if server is not None and type(server) is not tuple:
-            server = (server[0], server[1])  # (a list, from some servers)
-        if cls.__init__ is not _REQUEST_INIT:
-            return cls(
-                scope["method"],
-                scope.get("scheme", "http"),
-                server,
-                root_path,
-                path,
-                scope.get("query_string", b""),
-                None,
-                client[0] if client else None,
-                body,
-                http_version=scope.get("http_version", "1.1"),
-                scope=scope if type(scope) is dict else dict(scope),
-                raw_headers=scope["headers"],
-            )
-        self = cls.__new__(cls)
-        method = scope["method"]
-        self.method = method if method in _METHODS else method.upper()
-        self.scheme = scope.get("scheme", "http")
-        self.server = server
-        self.root_path = root_path
-        self.path = path if path[:1] == "/" and path[1:2] != "/" else "/" + path.lstrip("/")
-        self.query_string = scope.get("query_string", b"")
-        self._headers = None
-        self._raw_headers = scope["headers"]
-        self.remote_addr = client[0] if client else None
-        self._body = body
-        self.http_version = scope.get("http_version", "1.1")
-        self.scope = scope if type(scope) is dict else dict(scope)
-        return self
+            server = (server[0], server[1])
+        return cls(
+            scope["method"],
+            scope.get("scheme", "http"),
+            server,
+            root_path,
+            path,
+            scope.get("query_string", b""),
+            None,
+            client[0] if client else None,
+            body,
+            http_version=scope.get("http_version", "1.1"),
+            scope=scope if type(scope) is dict else dict(scope),
+            raw_headers=scope["headers"],
+        )
 
     @property
     def body(self) -> Body:
