@@ -532,3 +532,32 @@ async def test_an_app_that_binds_its_own_url_adapters_is_asked_for_every_request
     for _ in range(3):
         assert await (await client.get("/")).get_data() == b"index"
     assert calls.count("/") == 3
+
+
+async def test_error_pages_made_once_are_each_requests_own() -> None:
+    """A plain abort()'s response is made once and handed out as copies: what a hook changes on one
+    (headers, status, body) never shows on the next."""
+    app = Firkin(__name__)
+    seen: list[int] = []
+
+    @app.get("/gone")
+    async def gone() -> str:
+        abort(404)
+
+    @app.after_request
+    async def mark(response: Response) -> Response:
+        seen.append(len(seen))
+        response.headers["X-Seen"] = str(len(seen))
+        if len(seen) == 1:
+            response.set_data(b"changed")
+            response.status_code = 410
+        return response
+
+    client = app.test_client()
+    first, second = await client.get("/gone"), await client.get("/gone")
+    assert (first.status_code, await first.get_data()) == (410, b"changed")
+    assert first.headers.getlist("X-Seen") == ["1"]
+    assert second.status_code == 404
+    assert b"Not Found" in await second.get_data()
+    assert second.headers.getlist("X-Seen") == ["2"]
+    assert second.headers["Content-Length"] == str(len(await second.get_data()))

@@ -142,23 +142,30 @@ _PLAIN_ERRORS = frozenset(
     and not issubclass(cls, RoutingException)
 )
 _HTML = "text/html; charset=utf-8"
-_error_bodies: dict[tuple[type[HTTPException], str | None], bytes] = {}
+# The response of each plain HTTP exception, by response class, exception class and description:
+# made once, handed out as copies. Bounded: descriptions may vary per call.
+_error_responses: dict[tuple[type[Response], type[HTTPException], str | None], Response] = {}
 
 
 def _error_response(app: Firkin, rv: HTTPException) -> Response | None:
-    """The response of a plain HTTP exception (abort(404)), its body rendered once per description."""
+    """The response of a plain HTTP exception (abort(404)), made once per description."""
     description = rv.description
     if description is not None and type(description) is not str:
         return None
-    key = (type(rv), description)
-    body = _error_bodies.get(key)
-    if body is None:
-        body = rv.get_body().encode()
-        if len(_error_bodies) < 256:  # bounded: descriptions may vary per call
-            _error_bodies[key] = body
-    code = rv.code
-    assert code is not None
-    return app.response_class.of_parts(body, code, _HTML, [("Content-Type", _HTML)])
+    key = (app.response_class, type(rv), description)
+    made = _error_responses.get(key)
+    if made is None:
+        code = rv.code
+        assert code is not None
+        built = app.response_class.of_parts(rv.get_body().encode(), code, _HTML, [("Content-Type", _HTML)])
+        if built is None:
+            return None
+        made = built
+        if len(_error_responses) < 256:
+            _error_responses[key] = made
+        else:
+            return made
+    return made._copy_direct()
 
 
 def redirect_response(app: Firkin, location: str, code: int) -> Response | None:

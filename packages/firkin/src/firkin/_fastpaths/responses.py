@@ -160,6 +160,22 @@ class DirectResponse:
         response._set_direct(data, status, pairs, names)
         return response
 
+    def _copy_direct(self) -> Self:
+        """A new response as this one was built by of_parts or of_data (its headers unread), for
+        a response that is the same every time (an error page)."""
+        pairs, names, body = self._asgi_headers, self._header_names, self.response
+        assert pairs is not None
+        assert self._headers is None
+        assert isinstance(body, DataBody)
+        copy = type(self).__new__(type(self))
+        copy._headers = None
+        copy._asgi_headers = list(pairs)
+        copy._header_names = None if names is None else list(names)
+        copy._status = self._status
+        copy._status_code = self._status_code
+        copy.response = DataBody(body.data)
+        return copy
+
     def _add_header(self, name: str, value: str) -> bool:
         """Add a header to a response built by of_parts, its headers still unread; False when it
         cannot be done that way (then `headers` is the way)."""
