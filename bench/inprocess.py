@@ -1,7 +1,8 @@
 """Per-request cost of the frameworks themselves: the ASGI callable called directly, no server.
 
     python bench/inprocess.py [--number N] [--repeat R] [--frameworks firkin,quart,starlette]
-                              [--loop uvloop|asyncio] [--profile] [--json FILE]
+                              [--routes plaintext,json,...] [--loop uvloop|asyncio]
+                              [--profile | --bytecodes] [--json FILE]
 
 Each framework serves the same app (``bench/fw_apps/``) on the same rows as bench/frameworks.py
 (``REQUESTS`` there; ``--routes`` picks some). A request is one call ``await app(scope, receive,
@@ -18,13 +19,16 @@ tasks) is counted. Every route is checked first to answer the expected status an
 are the peer's µs over firkin's (above 1: firkin spends less per request).
 
 ``--profile`` instead runs firkin's routes under cProfile and prints the top costs overall and in
-firkin's own code.
+firkin's own code. ``--bytecodes`` instead counts the bytecode instructions each request executes (a
+deterministic measure: the same code gives the same count on any machine), and the functions that
+execute most of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import importlib
 import io
@@ -34,6 +38,7 @@ import pstats
 import statistics
 import sys
 import time
+import types
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -205,6 +210,55 @@ async def profile(framework: str, routes: list[str], number: int, top: int) -> N
         print(f"\n== {title} ({len(routes) * number} requests)\n{text}")
 
 
+class _Counting:
+    """A trace function that counts the bytecode instructions and lines run, by function."""
+
+    def __init__(self) -> None:
+        self.ops: collections.Counter[str] = collections.Counter()
+        self.lines: collections.Counter[str] = collections.Counter()
+
+    def start(self, frame: types.FrameType, event: str, arg: object) -> Any:
+        frame.f_trace_opcodes = True
+        return self.local(frame, event, arg)
+
+    def local(self, frame: types.FrameType, event: str, arg: object) -> Any:
+        code = frame.f_code
+        where = f"{code.co_filename.replace(f'{ROOT}/', '')}:{code.co_name}"
+        if event == "opcode":
+            self.ops[where] += 1
+        elif event == "line":
+            self.lines[where] += 1
+        return self.local
+
+
+async def count_bytecodes(frameworks: list[str], routes: list[str], number: int, top: int) -> None:
+    """Bytecode instructions (and source lines) executed per request, by route and framework, then
+    the functions that execute most of them in each framework's first route. Deterministic, unlike a
+    timing: the same code gives the same count on any machine, so a change shows even when it is
+    smaller than the noise of a shared machine. (Not a time: a C call counts as one instruction.)"""
+    print(f"bytecode instructions per request (lines in brackets), over {number} requests after a warm-up")
+    for framework in frameworks:
+        app = load(framework)
+        async with Lifespan(app) as lifespan:
+            for index, route in enumerate(routes):
+                row = REQUESTS[route]
+                await time_route(app, row, lifespan.state, 50)  # warm-up: caches, first-request work
+                tracer = _Counting()
+                sys.settrace(tracer.start)
+                try:
+                    for _ in range(number):
+                        await request(app, row, lifespan.state)
+                finally:
+                    sys.settrace(None)
+                ops, lines = tracer.ops, tracer.lines
+                total_ops, total_lines = sum(ops.values()) / number, sum(lines.values()) / number
+                print(f"  {framework:<10} {route:<9} {total_ops:8.0f}  ({total_lines:.0f})", flush=True)
+                if index == 0 and top:
+                    for where, count in ops.most_common(top):
+                        print(f"      {count / number:7.1f}  {where}")
+    print("(the harness's own calls, in bench/inprocess.py, are about 100 of each request's instructions)")
+
+
 def new_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if name == "asyncio":
         return None
@@ -222,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--routes", default=",".join(REQUESTS), help="comma-separated subset of the rows")
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop (uvloop)")
     p.add_argument("--profile", action="store_true", help="cProfile firkin's routes instead of timing")
+    p.add_argument(
+        "--bytecodes",
+        action="store_true",
+        help="count the bytecode instructions each request executes instead of timing (deterministic)",
+    )
     p.add_argument("--top", type=int, default=25, help="rows per profile table")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     args = p.parse_args(argv)
@@ -234,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     with asyncio.Runner(loop_factory=new_loop_factory(args.loop)) as runner:
+        if args.bytecodes:
+            runner.run(count_bytecodes(frameworks, routes, min(args.number, 200), args.top))
+            return 0
         if args.profile:
             runner.run(profile(BASE, routes, args.number, args.top))
             return 0
