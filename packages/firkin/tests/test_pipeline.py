@@ -243,3 +243,38 @@ async def test_error_responses_leave_no_cycles_for_the_garbage_collector(
         gc.enable()
     assert statuses[-1] == {"/abort": 404, "/handled": 400, "/boom": 500, "/ok": 200}[path]
     assert unreachable == 0
+
+
+async def test_a_preprocess_request_replaced_on_the_app_is_called() -> None:
+    """Extensions replace `app.preprocess_request` on the instance; with before hooks to run, the
+    pipeline calls the replacement (which may call the original), inside blueprints too."""
+    app = Firkin(__name__)
+    calls: list[str] = []
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+
+    @bp.before_request
+    async def in_bp() -> None:
+        calls.append("bp hook")
+
+    @bp.get("/")
+    async def bp_index() -> str:
+        return "bp"
+
+    @app.get("/")
+    async def index() -> str:
+        return "app"
+
+    app.register_blueprint(bp)
+    original = app.preprocess_request
+
+    async def replaced() -> Any:
+        calls.append("replaced")
+        return await original()
+
+    app.preprocess_request = replaced  # type: ignore[method-assign]
+    client = app.test_client()
+    assert await (await client.get("/bp/")).get_data() == b"bp"
+    assert calls == ["replaced", "bp hook"]
+    calls.clear()
+    assert await (await client.get("/")).get_data() == b"app"
+    assert calls == []  # no hook applies outside the blueprint: nothing to preprocess

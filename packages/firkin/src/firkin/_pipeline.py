@@ -34,6 +34,7 @@ from .signals import (
     websocket_tearing_down,
 )
 from .wrappers import Response
+from .wrappers.base import hook_scopes
 from .wrappers.websocket import WebsocketDisconnected
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Kind:
         "instance_replacements",
         "methods",
         "name",
+        "preprocess_name",
         "started",
         "teardown",
         "tearing_down",
@@ -77,6 +79,7 @@ class Kind:
         self.teardown = f"teardown_{hooks}_funcs"
         self.started, self.finished, self.got_exception, self.tearing_down = signals
         self.methods = methods  # step -> the app's public method for it
+        self.preprocess_name = methods["preprocess"]
         # Extensions replace HTTP error handling on the app instance (Flask-CORS): those replacements
         # read `flask.request`, so they are honoured for requests only.
         self.instance_replacements = instance_replacements
@@ -207,7 +210,10 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
             # in a blueprint (`connection.blueprint is not None`, without its two property calls)
             or ((rule := ctx.connection.url_rule) is not None and "." in rule.endpoint)
         ):
-            own = overridden(app, ctx, "preprocess", instance=True)
+            # (overridden(app, ctx, "preprocess", instance=True), its common case written out)
+            own = app.__dict__.get(kind.preprocess_name) if kind.instance_replacements else None
+            if own is None and ctx._overrides:
+                own = overridden(app, ctx, "preprocess")
             rv = await (own() if own is not None else preprocess(app, ctx))
         elif ctx._overrides and (own := overridden(app, ctx, "preprocess")) is not None:
             rv = await own()  # a subclass's is always called
@@ -256,8 +262,7 @@ async def preprocess(app: Firkin, ctx: ConnectionContext) -> ResponseReturnValue
     outermost in. A request outside any blueprint pays for the app's alone."""
     connection = ctx.connection
     rule = connection.url_rule
-    in_blueprint = rule is not None and "." in rule.endpoint  # (connection.blueprint, written out)
-    names = (None, *reversed(connection.blueprints)) if in_blueprint else (None,)
+    names = (None,) if rule is None else hook_scopes(rule.endpoint)
     preprocessors = app.url_value_preprocessors
     if preprocessors:
         for name in names:

@@ -47,6 +47,15 @@ def _blueprint_chain(name: str) -> tuple[str, ...]:
     return tuple(".".join(parts[:i]) for i in range(len(parts), 0, -1))
 
 
+@functools.lru_cache(maxsize=1024)
+def hook_scopes(endpoint: str) -> tuple[str | None, ...]:
+    """Whose before-hooks apply to a request to `endpoint`, in the order they run: the app's (None),
+    then its blueprints' from the outermost in."""
+    if "." not in endpoint:
+        return (None,)
+    return (None, *reversed(_blueprint_chain(endpoint.rpartition(".")[0])))
+
+
 class BaseRequestWebsocket(Routed, SansIORequest):
     """The base of `Request` and `Websocket`: the path, query, headers and cookies of a request or a
     websocket handshake, and its URL rule once matched. `isinstance(obj, BaseRequestWebsocket)`
