@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from firkin import Firkin, request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.exceptions import RequestEntityTooLarge
 
 pytestmark = pytest.mark.anyio
@@ -418,3 +420,14 @@ async def test_the_body_is_bounded_by_its_request_when_first_handed_out() -> Non
     client = app.test_client()
     assert await (await client.post("/", data=b"12345")).get_data() == b"too large"
     assert await (await client.post("/", data=b"1234")).get_data() == b"read"
+
+
+@given(st.text(alphabet="ab=&+%2Fé0Z\x00;", max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_urlencoded_parsing_is_parse_qsl_as_werkzeug_calls_it(text: str) -> None:
+    from urllib.parse import parse_qsl
+
+    import werkzeug.formparser  # noqa: F401 - registers the "werkzeug.url_quote" error handler
+    from firkin.wrappers.request import parse_urlencoded
+
+    assert parse_urlencoded(text) == parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
