@@ -499,20 +499,18 @@ class Request(BaseRequestWebsocket):
         return False
 
     async def _load_form_data(self) -> None:
-        if self._form_loaded():
+        if self._form is not None:
             return
-        if (
-            self.mimetype == "multipart/form-data"
-            and self.form_data_parser_class is FormDataParser
-            and self._cached_data is None
-        ):
-            await self._load_multipart()
+        mimetype = self.mimetype  # (once: a property chain through werkzeug's content type parse)
+        if mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            self._form_loaded()  # no body to read for it: empty
             return
+        if mimetype == "multipart/form-data" and self.form_data_parser_class is FormDataParser:
+            if self._cached_data is None:
+                await self._load_multipart()
+                return
         data = await self._get_data(True, False, False)
-        if (
-            self.mimetype == "application/x-www-form-urlencoded"
-            and self.form_data_parser_class is FormDataParser
-        ):
+        if mimetype == "application/x-www-form-urlencoded" and self.form_data_parser_class is FormDataParser:
             # What FormDataParser does with an urlencoded body (silent, as firkin makes it: a body
             # that is not UTF-8 is an empty form), without building the parser and a stream.
             cls = awaitable_class(self.parameter_storage_class)
