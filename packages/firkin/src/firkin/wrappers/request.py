@@ -505,10 +505,13 @@ class Request(BaseRequestWebsocket):
         if mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
             self._form_loaded()  # no body to read for it: empty
             return
-        if mimetype == "multipart/form-data" and self.form_data_parser_class is FormDataParser:
-            if self._cached_data is None:
-                await self._load_multipart()
-                return
+        if (
+            mimetype == "multipart/form-data"
+            and self.form_data_parser_class is FormDataParser
+            and self._cached_data is None
+        ):
+            await self._load_multipart()
+            return
         data = await self._get_data(True, False, False)
         if mimetype == "application/x-www-form-urlencoded" and self.form_data_parser_class is FormDataParser:
             # What FormDataParser does with an urlencoded body (silent, as firkin makes it: a body
