@@ -129,6 +129,8 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         self._url_adapters: dict[tuple[Any, ...], MapAdapter] = {}
         # Where requests went, by what decides it: see RequestContext.__init__.
         self._routes_seen: dict[tuple[Any, ...], tuple[MapAdapter, Rule]] = {}
+        # The pipeline steps this app's class overrides (firkin._pipeline), for its contexts.
+        self._step_overrides = pipeline.class_overrides(type(self))
         self.before_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.after_serving_funcs: list[Callable[[], Awaitable[None]]] = []
         self.while_serving_gens: list[Callable[[], Any]] = []

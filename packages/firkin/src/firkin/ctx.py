@@ -70,10 +70,11 @@ def _detached(exc: HTTPException) -> HTTPException:
 class AppContext:
     """Binds the application (`current_app`, `g`) to the current task."""
 
+    _url_adapter: MapAdapter | None = _sentinel  # bound when first asked for
+    _g: _AppCtxGlobals | None = None  # made when first used: most requests never touch `g`
+
     def __init__(self, app: Firkin) -> None:
         self.app = app
-        self._url_adapter: MapAdapter | None = _sentinel  # bound when first asked for
-        self._g: _AppCtxGlobals | None = None  # made when first used: most requests never touch `g`
         self._tokens: list[Token[AppContext]] = []
 
     @property
@@ -361,10 +362,7 @@ class RequestContext(ConnectionContext):
     def __init__(self, app: Firkin, request: Request, session: SessionMixin | None = None) -> None:
         self.app = app
         self.request = self.connection = request
-        overrides = pipeline.OVERRIDES.get(type(app))
-        if overrides is None:
-            overrides = pipeline.class_overrides(type(app))
-        self._overrides = overrides
+        self._overrides = overrides = app._step_overrides
         if session is not None:
             self._session = session
         # (Flask's name for the list, which extensions may use; the pipeline's name.)
@@ -542,7 +540,7 @@ class WebsocketContext(ConnectionContext):
     def __init__(self, app: Firkin, websocket: Websocket, session: SessionMixin | None = None) -> None:
         self.app = app
         self.websocket = self.connection = websocket
-        self._overrides = pipeline.class_overrides(type(app))
+        self._overrides = app._step_overrides
         self.url_adapter: MapAdapter | None = None
         trusted = app.config["TRUSTED_HOSTS"]
         if trusted is not None:
