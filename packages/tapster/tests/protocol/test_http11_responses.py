@@ -572,3 +572,74 @@ def test_secret_header_values_are_never_remembered(monkeypatch: pytest.MonkeyPat
     conn.response_head(200, [(b"set-cookie", b"session=abc"), (b"x-plain", b"remember-me")], b"", b"")
     assert b"session=abc" not in _responding._CHECKED_VALUES
     assert b"remember-me" in _responding._CHECKED_VALUES
+
+
+def _fresh_head(status: int, headers: list[Any], body: bytes | None = b"", *, head: bool = False) -> bytes:
+    conn = get(method=b"HEAD") if head else get()
+    return conn.response_head(status, headers, b"", body)
+
+
+def test_a_header_list_seen_before_gives_the_same_head_as_checked_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whole header lists are remembered once checked: every head made from the memo is byte for
+    byte what checking the list anew gives, for each status and framing that reads the list."""
+    from tapster.protocol import _responding
+
+    cases: list[tuple[int, list[Any], bytes | None, bool]] = [
+        (200, [(b"content-type", b"text/plain"), (b"content-length", b"2")], b"ok", False),
+        (204, [(b"content-type", b"text/plain"), (b"content-length", b"2")], b"", False),
+        (200, [(b"content-type", b"text/plain"), (b"content-length", b"2")], None, False),
+        (200, [(b"x-a", b"1"), (b"Connection", b"close")], b"", False),
+        (200, [(b"x-a", b"1"), (b"transfer-encoding", b"chunked")], None, False),
+        (200, [(b"x-a", b"1")], b"body", True),
+        (304, [(b"etag", b'"v"')], b"", False),
+    ]
+    for status, headers, body, head in cases:
+        monkeypatch.setattr(_responding, "_CHECKED_HEADS", {})
+        checked = _fresh_head(status, headers, body, head=head)
+        assert _responding._CHECKED_HEADS  # remembered
+        for _ in range(2):
+            assert _fresh_head(status, list(headers), body, head=head) == checked
+        monkeypatch.setattr(_responding, "_CHECKED_HEADS", {})
+        assert _fresh_head(status, list(headers), body, head=head) == checked
+    # A list remembered from a 200 is not taken for a 204 (which never carries a content-length).
+    listed = [(b"content-type", b"text/plain"), (b"content-length", b"0")]
+    monkeypatch.setattr(_responding, "_CHECKED_HEADS", {})
+    no_content = _fresh_head(204, list(listed))
+    monkeypatch.setattr(_responding, "_CHECKED_HEADS", {})
+    _fresh_head(200, list(listed))
+    assert _fresh_head(204, list(listed)) == no_content
+    assert b"content-length" not in no_content
+    # The framing it remembers still applies: a wrong length is refused from the memo too.
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError, match="content-length says 2"):
+            _fresh_head(200, [(b"content-type", b"text/plain"), (b"content-length", b"2")], b"toolong")
+
+
+def test_header_lists_with_bad_secret_or_long_values_are_never_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tapster.protocol import _responding
+
+    monkeypatch.setattr(_responding, "_CHECKED_HEADS", {})
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError, match="response splitting"):
+            _fresh_head(200, [(b"x-ok", b"a\r\nx-evil: 1")])
+        with pytest.raises(LocalProtocolError, match="pairs"):
+            _fresh_head(200, [(b"x-a", b"1", b"2")])
+        with pytest.raises(LocalProtocolError, match="both content-length and transfer-encoding"):
+            _fresh_head(200, [(b"content-length", b"1"), (b"transfer-encoding", b"chunked")], None)
+    _fresh_head(200, [(b"set-cookie", b"s=1"), (b"x-a", b"1")])
+    _fresh_head(200, [(b"x-long", b"v" * 65)])
+    _fresh_head(200, [[b"x-list", b"pair"]])  # a pair that is a list: checked, not remembered
+    _fresh_head(200, [(b"x-a", b"%d" % n) for n in range(9)])  # more pairs than a remembered list has
+    assert _responding._CHECKED_HEADS == {}
+
+
+def test_remembered_header_lists_are_bounded() -> None:
+    from tapster.protocol import _responding
+
+    for number in range(600):
+        _fresh_head(200, [(b"x-n", b"%d" % number)])
+    assert 0 < len(_responding._CHECKED_HEADS) <= 256

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any
 
 from tapster.errors import LocalProtocolError
 
@@ -32,6 +33,12 @@ _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Short response header values already checked (no control characters): content types and the
 # like repeat on every response. Bounded in count and in the length of a value kept.
 _CHECKED_VALUES: set[bytes] = set()
+# Whole header lists already checked, as apps send the same few again and again: by (204 or not, the
+# pairs) the lines they make, their content-length, whether they asked for chunked framing and for
+# the connection's close. Only lists of at most _MEMO_PAIRS pairs whose every value the value memo
+# may keep (short, not a cookie or a credential). Bounded: cleared when full.
+_CHECKED_HEADS: dict[tuple[Any, ...], tuple[bytes, int | None, bool, bool]] = {}
+_MEMO_PAIRS = 8
 
 
 def status_line(code: int) -> bytes:
@@ -104,6 +111,21 @@ class Responding:
             # A response that leaves while the request body is still arriving ends the connection:
             # say so (RFC 9112 §9.6) rather than close without warning.
             keep_alive = self.response_keep_alive and self.client_state is not _BODY
+            head_key: tuple[Any, ...] | None = None
+            memo = None
+            close = False
+            if type(headers) is list and len(headers) <= _MEMO_PAIRS:
+                try:
+                    head_key = (status == 204, *headers)
+                    memo = _CHECKED_HEADS.get(head_key)
+                except TypeError:  # pairs that are not hashable (lists): checked one by one, below
+                    head_key = None
+            if memo is not None:
+                block, length, chunked, close = memo
+                parts.append(block)
+                if close:
+                    keep_alive = False
+                headers = ()
             names = _CHECKED_NAMES
             checked = _CHECKED_VALUES
             try:
@@ -115,18 +137,19 @@ class Responding:
                         lname = name.lower()
                         if len(names) < R.MEMO_ENTRIES:  # bounded: apps may make up names per response
                             names[name] = lname
+                    if lname in R.SENSITIVE_NAMES:
+                        head_key = None  # a cookie or a credential: its list is not kept
                     if value not in checked:
                         if R.BAD_VALUE_RE.search(value) is not None:
                             raise LocalProtocolError(
                                 f"invalid value for response header {name!r}: CR, LF, NUL and control "
                                 "characters are not allowed (response splitting)"
                             )
-                        if (
-                            len(value) <= R.MEMO_VALUE_LENGTH
-                            and len(checked) < R.MEMO_ENTRIES
-                            and lname not in R.SENSITIVE_NAMES
-                        ):
-                            checked.add(value)
+                        if len(value) <= R.MEMO_VALUE_LENGTH and lname not in R.SENSITIVE_NAMES:
+                            if len(checked) < R.MEMO_ENTRIES:
+                                checked.add(value)
+                        else:
+                            head_key = None  # a value not to keep: nor its list
                     if lname not in _FRAMING:
                         pass  # most headers: copied as they are
                     elif lname == b"content-length":
@@ -147,6 +170,7 @@ class Responding:
                         # Hop-by-hop: connection management is ours; honour the app's "close" only.
                         if b"close" in value.lower():
                             keep_alive = False
+                            close = True
                         continue
                     parts += (name, b": ", value, b"\r\n")
             except (TypeError, ValueError):  # not bytes, or not pairs: (b"a", b"b", b"c") unpacks badly
@@ -155,6 +179,10 @@ class Responding:
                 ) from None
             if chunked and length is not None:
                 raise LocalProtocolError("response has both content-length and transfer-encoding")
+            if memo is None and head_key is not None:
+                if len(_CHECKED_HEADS) >= R.MEMO_ENTRIES:
+                    _CHECKED_HEADS.clear()
+                _CHECKED_HEADS[head_key] = (b"".join(parts[2:]), length, chunked, close)
 
             no_body = self._head_request or status == 204 or status == 304
             self._discard_body = no_body
