@@ -145,6 +145,17 @@ def parse_urlencoded(text: str) -> list[tuple[str, str]]:
     return items
 
 
+def scope_location(
+    scope: ASGIScope,
+) -> tuple[tuple[str, int | None] | None, str, str, str | None]:
+    """(server, root_path, path, client host) of an ASGI scope, the path split from the root path as
+    `split_root_path` does. (Requests and websocket handshakes read them this way.)"""
+    root_path, path = split_root_path(scope.get("root_path", ""), scope["path"])
+    server = scope.get("server")
+    client = scope.get("client")
+    return ((server[0], server[1]) if server else None), root_path, path, (client[0] if client else None)
+
+
 def split_root_path(root_path: str, path: str) -> tuple[str, str]:
     """(root_path, path) as werkzeug wants them from an ASGI scope, whose `path` includes
     `root_path`. The prefix is removed at a segment boundary only (`/bobcat` is not under `/bob`);
@@ -250,11 +261,7 @@ class Request(BaseRequestWebsocket):
                 self.http_version = http_version
                 self.scope = scope if type(scope) is dict else dict(scope)
                 return self
-        root_path, path = split_root_path(scope.get("root_path", ""), scope["path"])
-        server = scope.get("server")
-        client = scope.get("client")
-        if server is not None and type(server) is not tuple:
-            server = (server[0], server[1])
+        server, root_path, path, remote_addr = scope_location(scope)
         return cls(
             scope["method"],
             scope.get("scheme", "http"),
@@ -263,7 +270,7 @@ class Request(BaseRequestWebsocket):
             path,
             scope.get("query_string", b""),
             None,
-            client[0] if client else None,
+            remote_addr,
             body,
             http_version=scope.get("http_version", "1.1"),
             scope=scope if type(scope) is dict else dict(scope),
