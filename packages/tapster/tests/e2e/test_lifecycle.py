@@ -507,3 +507,75 @@ def recv_response_body(sock: socket.socket, data: bytes, head: bytes) -> bytes:
         assert chunk, body
         body += chunk
     return body
+
+
+def test_shutdown_waits_for_app_calls_that_outlive_their_connection(serve: ServeFactory) -> None:
+    """A websocket handler still cleaning up after its client closed (a database write, a notice to
+    other processes) ends before the lifespan's shutdown starts: the connection being gone does not
+    make the server idle while the app still runs for it."""
+    import anyio
+    from websockets.sync.client import connect
+
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        events.append("disconnected")
+        await anyio.sleep(0.3)  # the cleanup, after the socket is gone
+        events.append("cleaned up")
+
+    running = serve(app)
+    with connect(f"ws://{running.host}:{running.port}/") as ws:
+        ws.send("hello")
+    deadline = time.monotonic() + 5
+    while "disconnected" not in events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running.stop()
+    assert events == ["lifespan.startup", "disconnected", "cleaned up", "lifespan.shutdown"]
+
+
+def test_the_shutdown_deadline_cancels_app_calls_that_outlive_their_connection(serve: ServeFactory) -> None:
+    import anyio
+    from websockets.sync.client import connect
+
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    events.append("lifespan.shutdown")
+                    return
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        events.append("disconnected")
+        try:
+            await anyio.sleep(30)  # a cleanup that never ends
+        except anyio.get_cancelled_exc_class():
+            events.append("cancelled")
+            raise
+
+    running = serve(app, shutdown_timeout=0.5)
+    with connect(f"ws://{running.host}:{running.port}/") as ws:
+        ws.send("hello")
+    deadline = time.monotonic() + 5
+    while "disconnected" not in events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start = time.monotonic()
+    running.stop()
+    assert time.monotonic() - start < 5
+    assert events == ["disconnected", "cancelled", "lifespan.shutdown"]

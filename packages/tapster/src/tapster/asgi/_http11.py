@@ -400,7 +400,14 @@ class H11Protocol:
 
     def done(self, task: Handle | None) -> None:
         if task is not None:
-            self._tasks.discard(task)
+            tasks = self._tasks
+            tasks.discard(task)
+            if not tasks:
+                self.state.calls_finished(self)  # (matters only once the socket is gone)
+
+    def running(self) -> bool:
+        """App calls of this connection are still running."""
+        return bool(self._tasks)
 
     def body_consumed(self, size: int) -> None:
         if self._paused_reading and not self._closed:

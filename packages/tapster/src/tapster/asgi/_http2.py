@@ -258,7 +258,14 @@ class H2Protocol:
 
     def task_done(self, task: Handle | None) -> None:
         if task is not None:
-            self._tasks.discard(task)
+            tasks = self._tasks
+            tasks.discard(task)
+            if not tasks:
+                self.state.calls_finished(self)  # (matters only once the socket is gone)
+
+    def running(self) -> bool:
+        """App calls of this connection are still running."""
+        return bool(self._tasks)
 
     def _window_opened(self, sid: int) -> None:
         if sid:

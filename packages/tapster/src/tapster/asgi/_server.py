@@ -211,15 +211,17 @@ class Server:
                 if conn not in told:
                     told.add(conn)
                     conn.shutdown()
-            if not state.connections:
+            if not state.connections and not state.finishing:
                 break
             waiter = state.on_all_closed = backend.create_waiter()
             timer = backend.call_at(deadline, waiter.wake)
             await waiter.wait()
             timer.cancel()
-        if state.connections:
+        if state.connections or state.finishing:
             error_log.warning(
-                "Cancelling %d connection(s) still busy at the shutdown deadline", len(state.connections)
+                "Cancelling %d connection(s) still busy at the shutdown deadline",
+                len(state.connections) + len(state.finishing),
             )
-            for conn in list(state.connections):
+            for conn in [*state.connections, *state.finishing]:
                 conn.terminate()
+            await self._settle(backend)  # the cancelled app calls run their cleanup before the lifespan's

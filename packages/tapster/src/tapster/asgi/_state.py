@@ -53,6 +53,7 @@ class ServerState:
         "config",
         "connections",
         "draining",
+        "finishing",
         "in_flight",
         "lifespan_state",
         "limit_concurrency",
@@ -70,6 +71,10 @@ class ServerState:
         self.limits = config.h11_limits
         self.lifespan_state: dict[str, Any] = {}
         self.connections: set[Connection] = set()
+        #: Connections whose socket is gone while app calls of theirs still run (a websocket
+        #: handler's cleanup after the client closed, say): a shutdown waits for them too, so the
+        #: lifespan's shutdown never runs beside them.
+        self.finishing: set[Connection] = set()
         self.draining = False  # graceful shutdown under way: finish in-flight work, take no more
         # While draining: close idle keep-alive connections at once (a shutdown), or let each serve
         # one more request with `connection: close` or reach its keep-alive timeout (a retirement).
@@ -158,7 +163,18 @@ class ServerState:
         if self.release_connection is not None:
             self.release_connection()
         self.connections.discard(conn)
-        if not self.connections and self.on_all_closed is not None:
+        if conn.running():
+            self.finishing.add(conn)
+        self._maybe_all_closed()
+
+    def calls_finished(self, conn: Connection) -> None:
+        """The last app call of `conn` ended (called by its protocol)."""
+        if conn in self.finishing:
+            self.finishing.discard(conn)
+            self._maybe_all_closed()
+
+    def _maybe_all_closed(self) -> None:
+        if not self.connections and not self.finishing and self.on_all_closed is not None:
             self.on_all_closed.wake()
 
 
