@@ -400,10 +400,7 @@ class H11Protocol:
 
     def done(self, task: Handle | None) -> None:
         if task is not None:
-            tasks = self._tasks
-            tasks.discard(task)
-            if not tasks:
-                self.state.calls_finished(self)  # (matters only once the socket is gone)
+            self.state.call_ended(self, self._tasks, task)
 
     def running(self) -> bool:
         """App calls of this connection are still running."""

@@ -258,10 +258,7 @@ class H2Protocol:
 
     def task_done(self, task: Handle | None) -> None:
         if task is not None:
-            tasks = self._tasks
-            tasks.discard(task)
-            if not tasks:
-                self.state.calls_finished(self)  # (matters only once the socket is gone)
+            self.state.call_ended(self, self._tasks, task)
 
     def running(self) -> bool:
         """App calls of this connection are still running."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from tapster._trust import TrustedProxies
 from tapster.config import Config
 
-from ._seam import Backend, Waiter
+from ._seam import Backend, Handle, Waiter
 from ._types import ASGIApp
 
 if TYPE_CHECKING:
@@ -167,9 +167,11 @@ class ServerState:
             self.finishing.add(conn)
         self._maybe_all_closed()
 
-    def calls_finished(self, conn: Connection) -> None:
-        """The last app call of `conn` ended (called by its protocol)."""
-        if conn in self.finishing:
+    def call_ended(self, conn: Connection, tasks: set[Handle], task: Handle) -> None:
+        """An app call of `conn` ended (`tasks`: the connection's running ones). When it was the last
+        and the socket is gone already, the connection is no longer finishing."""
+        tasks.discard(task)
+        if not tasks and conn in self.finishing:
             self.finishing.discard(conn)
             self._maybe_all_closed()
 
