@@ -245,13 +245,9 @@ async def full_dispatch(app: Firkin, ctx: ConnectionContext) -> Response | None:
         # after hooks or after_this_request functions, no session to save, no listener.
         made = app.make_response(rv)  # type: ignore[arg-type]  # (None: make_response says what is wrong)
         if isinstance(made, Response):
-            if (
-                ctx._after_functions
-                or app.__dict__[kind.after]
-                or kind.finished.receivers
-                or ctx.must_save_session(made)
-            ):
-                return await finish(app, ctx, made)
+            process = processes(app, ctx, made)
+            if process or kind.finished.receivers:
+                return await finish(app, ctx, made, process=process)
             return made
         return await finish(app, ctx, await made)  # a subclass's async make_response
     return await finalize(app, ctx, rv)
@@ -292,13 +288,25 @@ async def finalize(
     return await finish(app, ctx, response, from_error_handler)
 
 
+def processes(app: Firkin, ctx: ConnectionContext, response: Response | None) -> bool:
+    """Whether the after step runs for `response`: after_this_* functions, after hooks, or a
+    session whose saving may change the response."""
+    return bool(ctx._after_functions or app.__dict__[ctx._pipeline.after] or ctx.must_save_session(response))
+
+
 async def finish(
-    app: Firkin, ctx: ConnectionContext, response: Response | None, from_error_handler: bool = False
+    app: Firkin,
+    ctx: ConnectionContext,
+    response: Response | None,
+    from_error_handler: bool = False,
+    *,
+    process: bool | None = None,
 ) -> Response | None:
-    """finalize() once the response is made: the after hooks, the session, the finished signal."""
+    """finalize() once the response is made: the after hooks, the session, the finished signal.
+    `process`: what `processes()` says, when the caller asked it already."""
     kind = ctx._pipeline
     try:
-        if ctx._after_functions or app.__dict__[kind.after] or ctx.must_save_session(response):
+        if process if process is not None else processes(app, ctx, response):
             own = overridden(app, ctx, "process_response") if ctx._overrides else None
             response = await (own(response) if own is not None else process_response(app, ctx, response))
         if kind.finished.receivers:
