@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
@@ -59,6 +60,21 @@ def now_or_awaited(make: Callable[[bool], Coroutine[Any, Any, None]], what: str)
     return DONE
 
 
+class Deferred:
+    """An awaitable that calls `func(*args)` for the coroutine to await when it is awaited, not
+    before: a sync caller that does not await it (Flask's code calling a method that is async
+    here) leaves no never-awaited coroutine behind."""
+
+    __slots__ = ("_args", "_func")
+
+    def __init__(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        self._func = func
+        self._args = args
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._func(*self._args).__await__()
+
+
 def is_async_callable(func: Any) -> bool:
     while isinstance(func, functools.partial):
         func = func.func
@@ -82,19 +98,37 @@ def run_in_thread(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 _DONE = object()
 
 
+def _next(iterator: Iterator[T]) -> T | object:
+    return next(iterator, _DONE)
+
+
 async def iterate_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
     """Iterate a sync iterable (a generator that may block) one item per worker-thread call, so
-    the event loop never waits on it. Lists and tuples are iterated directly."""
+    the event loop never waits on it. Lists and tuples are iterated directly.
+
+    Every step, and the closing of a generator left unfinished, runs in one copy of the context
+    variables, as it would in a thread of its own: what the generator sets stays set at its next
+    step (Flask's `stream_with_context` pushes the request context in a `with` block around its
+    yields, and resets it when it ends or is closed)."""
     if isinstance(iterable, list | tuple):
         for item in iterable:
             yield item
         return
     iterator = iter(iterable)
-    while True:
-        item = await anyio.to_thread.run_sync(next, iterator, _DONE)
-        if item is _DONE:
-            return
-        yield item
+    context = contextvars.copy_context()
+    finished = False
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(context.run, _next, iterator)
+            if item is _DONE:
+                finished = True
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if not finished and close is not None:
+            with anyio.CancelScope(shield=True):  # (closed because the task is cancelled, too)
+                await anyio.to_thread.run_sync(context.run, close)
 
 
 def run_to_completion(value: Any) -> Any:
@@ -120,11 +154,12 @@ def in_event_loop() -> bool:
     return True
 
 
-def wait_for(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str) -> T:
+def wait_for(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str, anywhere: bool = False) -> T:
     """Run `func(*args)` on the event loop from the worker thread that sync code runs in, and wait
     for its result there (the context variables, so the request, go with it). `what` names the
     caller in the error raised where that cannot be done: in the event loop's own thread (blocking
-    it would stop every other request), or in a thread the loop did not start."""
+    it would stop every other request), or in a thread the loop did not start. With `anywhere`, a
+    thread that has no event loop to ask (a script, a CLI command) runs `func` on a new one."""
     if in_event_loop():
         raise RuntimeError(
             f"{what} has to wait for the event loop, which synchronous code running in the event "
@@ -134,6 +169,8 @@ def wait_for(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str)
     try:
         return anyio.from_thread.run(func, *args)
     except anyio.NoEventLoopError:
+        if anywhere:
+            return anyio.run(func, *args)
         raise RuntimeError(
             f"{what} has to wait for the event loop, which only works in a thread that firkin (or "
             "anyio.to_thread) started for synchronous code."

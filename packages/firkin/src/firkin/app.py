@@ -26,7 +26,7 @@ from . import _pipeline as pipeline
 from ._fastpaths.responses import default_content_type
 from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
-from ._sync import ensure_sync, is_async_callable, run_in_thread, wait_for
+from ._sync import DONE, Deferred, ensure_sync, in_event_loop, is_async_callable, run_in_thread, wait_for
 from ._websocket_app import WebsocketAppMixin
 from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
 from .asgi.websocket import DEFAULT_MAX_QUEUE
@@ -328,12 +328,20 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         env.policies["json.dumps_function"] = self.json.dumps
         return env
 
-    async def update_template_context(self, context: dict[str, Any]) -> None:
+    def update_template_context(self, context: dict[str, Any]) -> Awaitable[None]:
         """Add `g`, `request`, `session` and the context processors' values to `context`
-        (values already in it win), as rendering a template does."""
+        (values already in it win), as rendering a template does.
+
+        Awaited in async code (`await app.update_template_context(context)`, Quart's). Called by
+        sync code in a worker thread (Flask's `render_template`, in an extension's sync view or
+        hook), it does the work there and then, on the event loop, as Flask's does; what it returns
+        is then already done."""
         from .templating import update_template_context
 
-        await update_template_context(self, context)
+        if in_event_loop():
+            return Deferred(update_template_context, self, context)
+        wait_for(update_template_context, self, context, what="app.update_template_context()", anywhere=True)
+        return DONE
 
     # ----------------------------------------------------------------- sync and async
 

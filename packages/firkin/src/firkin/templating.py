@@ -7,18 +7,19 @@ with Jinja's async mode switched on, so templates may call async functions and c
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+import jinja2
 from flask.templating import DispatchingJinjaLoader
 from flask.templating import Environment as _FlaskEnvironment
 from flask.templating import _default_template_ctx_processor as _flask_default_processor
-from jinja2 import Template
 from werkzeug.local import LocalProxy
 
 from ._fastpaths.templates import render_async
+from ._sync import wait_for
 from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request, _no_app_msg
 from .signals import before_render_template, template_rendered
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DispatchingJinjaLoader",
     "Environment",
+    "Template",
     "render_template",
     "render_template_string",
     "stream_template",
@@ -37,9 +39,44 @@ __all__ = [
 ]
 
 
+# The caller named in the error that sync rendering in the event loop's own thread raises.
+_SYNC_RENDER = (
+    "Rendering a template synchronously (Flask's render_template, render_template_string or "
+    "stream_template, or Template.render(); firkin's is `await render_template(...)`)"
+)
+
+
+class Template(jinja2.Template):
+    """A template of firkin's environment, which is in Jinja's async mode. Its sync API works too:
+    Flask's `render_template` and `stream_template`, called by an extension's sync view or hook (in
+    a worker thread, as firkin runs those), call `render()` and `generate()`, and these render on
+    the event loop while the thread waits, as `await render_template(...)` does; in a thread with
+    no event loop (a script, a CLI command) they render on a new one. On the event loop's own
+    thread they raise a RuntimeError that says to await firkin's `render_template` instead."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        if not self.environment.is_async:
+            return super().render(*args, **kwargs)
+        return wait_for(partial(self.render_async, *args, **kwargs), what=_SYNC_RENDER, anywhere=True)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        if not self.environment.is_async:
+            yield from super().generate(*args, **kwargs)
+            return
+        # As Jinja's own sync generate() does in async mode: the chunks are made, then handed out.
+        yield from wait_for(partial(_chunks, self, args, kwargs), what=_SYNC_RENDER, anywhere=True)
+
+
+async def _chunks(template: Template, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    return [chunk async for chunk in template.generate_async(*args, **kwargs)]
+
+
 class Environment(_FlaskEnvironment):
     """Flask's Jinja environment (templates from the app's and blueprints' folders), always in
-    Jinja's async mode: the render functions here use `render_async` / `generate_async`."""
+    Jinja's async mode: the render functions here use `render_async` / `generate_async`. Its
+    templates are `Template`s, whose sync `render()` also works (for Flask's own helpers)."""
+
+    template_class = Template
 
     def __init__(self, app: Firkin, **options: Any) -> None:
         options["enable_async"] = True
@@ -79,7 +116,7 @@ async def update_template_context(app: Firkin, context: dict[str, Any]) -> None:
     context.update(given)
 
 
-async def _render(app: Firkin, template: Template, context: dict[str, Any]) -> str:
+async def _render(app: Firkin, template: jinja2.Template, context: dict[str, Any]) -> str:
     await update_template_context(app, context)
     if before_render_template.receivers:
         await app._signal(before_render_template, template=template, context=context)
@@ -90,7 +127,7 @@ async def _render(app: Firkin, template: Template, context: dict[str, Any]) -> s
 
 
 async def render_template(
-    template_name_or_list: str | Template | list[str | Template], **context: Any
+    template_name_or_list: str | jinja2.Template | list[str | jinja2.Template], **context: Any
 ) -> str:
     """Render the template `template_name_or_list` (the first that exists, given a list) with
     `context`: `return await render_template("hello.html", name=name)`.
@@ -108,7 +145,7 @@ async def render_template_string(source: str, **context: Any) -> str:
     return await _render(app, template, context)
 
 
-async def _stream(app: Firkin, template: Template, context: dict[str, Any]) -> AsyncIterator[str]:
+async def _stream(app: Firkin, template: jinja2.Template, context: dict[str, Any]) -> AsyncIterator[str]:
     await update_template_context(app, context)
     if before_render_template.receivers:
         await app._signal(before_render_template, template=template, context=context)
@@ -141,7 +178,7 @@ async def _closing(
 
 
 async def stream_template(
-    template_name_or_list: str | Template | list[str | Template], **context: Any
+    template_name_or_list: str | jinja2.Template | list[str | jinja2.Template], **context: Any
 ) -> AsyncIterator[str]:
     """Render a template piece by piece, as the response is sent: `return await
     stream_template("feed.html", items=items)`. The request context stays usable in the template

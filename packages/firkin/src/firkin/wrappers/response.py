@@ -13,6 +13,7 @@ from werkzeug.sansio.http import is_resource_modified
 from werkzeug.sansio.response import Response as SansIOResponse
 
 from firkin._fastpaths.responses import DirectResponse, default_content_type
+from firkin._sync import in_event_loop, wait_for
 from firkin.globals import _cv_app
 
 from .body import FILE_CHUNK_SIZE, DataBody, FileBody, IOBody, IterableBody, ResponseBody, _ChunkedFileBody
@@ -25,6 +26,7 @@ __all__ = ["FILE_CHUNK_SIZE", "DataBody", "FileBody", "IOBody", "IterableBody", 
 
 # bytes that can be awaited (giving themselves): `response.data` in Flask's form and Quart's.
 _awaitable_bytes: type[bytes] = awaitable_class(bytes)
+_awaitable_str: type[str] = awaitable_class(str)
 
 
 class Response(DirectResponse, SansIOResponse):
@@ -86,8 +88,19 @@ class Response(DirectResponse, SansIOResponse):
         if self.automatically_set_content_length:
             self.headers["Content-Length"] = str(len(data))
 
-    async def get_data(self, as_text: bool = False) -> Any:
-        """The whole body; a streamed body is read to the end (and kept)."""
+    def get_data(self, as_text: bool = False) -> Any:
+        """The whole body (bytes, or str with `as_text`): `await response.get_data()` in async code
+        (Quart's), `response.get_data()` in sync code (Flask's: an extension's after_request hook).
+        A body made of data is both at once; a streamed one is read to the end and kept, awaited in
+        async code, on the event loop for sync code in a worker thread."""
+        if isinstance(self.response, DataBody):
+            data = self.response.data
+            return _awaitable_str(data.decode()) if as_text else _awaitable_bytes(data)
+        if in_event_loop():
+            return self._read_all(as_text)
+        return wait_for(self._read_all, as_text, what="response.get_data() of a streamed response")
+
+    async def _read_all(self, as_text: bool) -> Any:
         if not isinstance(self.response, DataBody):
             chunks = [chunk async for chunk in self.response]
             self.response = DataBody(b"".join(chunks))
