@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from functools import cached_property
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 from urllib.parse import quote
 
 from blinker import NamedSignal
@@ -28,6 +28,7 @@ from ._responses import json_body, make_general_response, redirect_response
 from ._static import StaticFilesMixin
 from ._sync import DONE, Deferred, ensure_sync, in_event_loop, is_async_callable, run_in_thread, wait_for
 from ._websocket_app import WebsocketAppMixin
+from ._wsgi_only import wsgi_only
 from .asgi import handle_http, handle_lifespan, handle_websocket, serving_started, serving_stopped
 from .asgi.websocket import DEFAULT_MAX_QUEUE
 from .config import Config
@@ -50,6 +51,9 @@ __all__ = ["Firkin"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+_WRAP_ASGI_APP = "ASGI middleware wraps `app.asgi_app`: `app.asgi_app = Middleware(app.asgi_app)`."
 
 
 class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
@@ -412,6 +416,17 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
             await handle_http(self, scope, receive, send)  # what asgi_app does, one frame less
         else:
             await self.asgi_app(scope, receive, send)
+
+    @property
+    def wsgi_app(self) -> NoReturn:
+        """Flask's WSGI entry point, which an ASGI app has not: reading or setting it raises a
+        `WSGIOnlyError` (an AttributeError) that names the code that did (WSGI middleware, say) and
+        says to wrap `asgi_app` with ASGI middleware instead."""
+        raise wsgi_only("`app.wsgi_app`", _WRAP_ASGI_APP)
+
+    @wsgi_app.setter
+    def wsgi_app(self, value: object) -> NoReturn:
+        raise wsgi_only("`app.wsgi_app`", _WRAP_ASGI_APP)
 
     async def asgi_app(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         kind = scope["type"]

@@ -1,5 +1,7 @@
 """Request, response and websocket wrappers (Quart's module path: `firkin.wrappers`)."""
 
+from firkin._wsgi_only import WSGIOnlyError
+
 from .base import BaseRequestWebsocket
 from .request import Body, Request
 from .response import DataBody, FileBody, IOBody, IterableBody, Response, ResponseBody
@@ -15,6 +17,7 @@ __all__ = [
     "Request",
     "Response",
     "ResponseBody",
+    "WSGIOnlyError",
     "Websocket",
     "WebsocketDisconnected",
 ]

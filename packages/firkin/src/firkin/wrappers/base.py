@@ -4,9 +4,11 @@ URL map sets on it. `BaseRequestWebsocket` is Quart's name for that base class."
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from werkzeug.sansio.request import Request as SansIORequest
+
+from firkin._wsgi_only import wsgi_only
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
@@ -60,6 +62,17 @@ class BaseRequestWebsocket(Routed, SansIORequest):
     """The base of `Request` and `Websocket`: the path, query, headers and cookies of a request or a
     websocket handshake, and its URL rule once matched. `isinstance(obj, BaseRequestWebsocket)`
     tells either one."""
+
+    @property
+    def environ(self) -> NoReturn:
+        """WSGI's environ, which an ASGI request has not: a `WSGIOnlyError` (an AttributeError)
+        that names the code that asked (`hasattr(request, "environ")` is False)."""
+        name = type(self).__name__.lower()
+        raise wsgi_only(
+            f"`{name}.environ`",
+            f"The ASGI scope is `{name}.scope`; the headers are `{name}.headers`, the client's address "
+            f"`{name}.remote_addr`.",
+        )
 
     @property
     def script_root(self) -> str:
