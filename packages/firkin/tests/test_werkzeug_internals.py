@@ -274,3 +274,36 @@ def test_the_multipart_decoder_splits_as_werkzeug_reads_it_whole(
     except ValueError:
         got = None
     assert got == expected
+
+
+def test_a_form_multidict_filled_directly_is_what_werkzeug_builds() -> None:
+    # _fastpaths.forms fills a MultiDict with dict.update: its layout (a dict of value lists).
+    from firkin._fastpaths.forms import multidict_of
+    from firkin.wrappers.request import awaitable_class
+    from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+    from werkzeug.exceptions import BadRequestKeyError
+
+    pairs = [("a", "1"), ("b", "2"), ("a", "3"), ("c", "")]
+    for cls in (MultiDict, ImmutableMultiDict, awaitable_class(ImmutableMultiDict)):
+        fields: dict[str, list[str]] = {}
+        for name, value in pairs:
+            fields.setdefault(name, []).append(value)
+        made, built = multidict_of(cls, fields), cls(pairs)
+        assert type(made) is cls
+        assert list(made.items(multi=True)) == list(built.items(multi=True))
+        assert made.getlist("a") == ["1", "3"]
+        assert made["a"] == "1"
+        assert made.to_dict() == built.to_dict()
+        assert dict.__getitem__(made, "a") == dict.__getitem__(built, "a") == ["1", "3"]  # the layout
+        with pytest.raises(BadRequestKeyError):
+            made["missing"]
+    with pytest.raises(TypeError):
+        multidict_of(ImmutableMultiDict, {"a": ["1"]})["a"] = "2"  # still immutable
+
+    class Own(MultiDict[str, str]):
+        def __init__(self, mapping: Any = None) -> None:
+            super().__init__(mapping)
+            self.seen = mapping
+
+    own = multidict_of(Own, {"a": ["1"]})
+    assert own.seen == {"a": ["1"]}  # a class with its own __init__ is built by it

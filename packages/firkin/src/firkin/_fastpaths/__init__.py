@@ -6,6 +6,8 @@ To save time on every request firkin does a few things werkzeug's public API doe
 - `responses`: responses built without werkzeug's `__init__` (`Response.of_data`, `of_parts`, a str
   or bytes `Response(...)`), their headers kept as the ASGI pairs until read, and werkzeug's
   `Headers` read and filled through its `_list`;
+- `forms`: an urlencoded form's MultiDict filled with its values' lists (`dict.update`, werkzeug's
+  layout) instead of through `MultiDict.__init__`'s walk;
 - `templates`: a Jinja template rendered with its globals merged by C-level dict updates instead of
   a copy of its `ChainMap` (`render_template`; jinja2 is bounded too);
 - and one that stays where it is: `firkin.wrappers.Request.__init__` sets what werkzeug's `__init__`
