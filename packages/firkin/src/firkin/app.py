@@ -390,10 +390,14 @@ class Firkin(StaticFilesMixin, WebsocketAppMixin, App):
         sync function in place of `handle_exception` / `handle_user_exception` that calls the
         original and hands its result to `make_response`: the original is async here, so the
         replacement runs in a worker thread like any sync hook, where `make_response` can wait for
-        the coroutine it is given (`Firkin.make_response`)."""
+        the coroutine it is given (`Firkin.make_response`). Flask-RESTful's replacement returns what
+        the original returns, a coroutine here: it is awaited, on the event loop."""
         if is_async_callable(method):
             return await method(*args)
-        return await run_in_thread(method)(*args)
+        (result,) = await run_in_thread(_boxed(method))(*args)  # (trio refuses a coroutine from a thread)
+        if type(result) is CoroutineType:
+            result = await result
+        return result
 
     async def _signal(self, signal: NamedSignal, **kwargs: Any) -> None:
         """Send a signal to sync and async receivers (callers check `.receivers` first: no work when
@@ -670,6 +674,16 @@ def _connection_context() -> ConnectionContext:
     if ctx is None:
         raise RuntimeError("Working outside of request context: no request or websocket is being handled.")
     return ctx
+
+
+def _boxed(method: Callable[..., Any]) -> Callable[..., tuple[Any]]:
+    """`method`, its result in a 1-tuple: trio's to_thread refuses a function that returns a
+    coroutine (it takes it for an async function passed by mistake)."""
+
+    def call(*args: Any) -> tuple[Any]:
+        return (method(*args),)
+
+    return call
 
 
 async def _result_of(coro: Coroutine[Any, Any, T]) -> T:

@@ -18,7 +18,7 @@ from . import _pipeline as pipeline
 from ._sync import DONE, is_async_callable, iterate_in_thread, now_or_awaited, run_in_thread, run_sync
 from .globals import _cv_app, _cv_request, _cv_websocket
 from .routing import FirkinMap
-from .sessions import SecureCookieSessionInterface
+from .sessions import SecureCookieSessionInterface, open_interface_session, save_interface_session
 from .signals import appcontext_popped, appcontext_pushed, appcontext_tearing_down
 from .wrappers.websocket import WebsocketDisconnected
 
@@ -454,10 +454,7 @@ class RequestContext(ConnectionContext):
 
     async def open_session(self) -> None:
         if not self.open_session_now():
-            interface = self.app.session_interface
-            self._session = await interface.open_session(self.app, self.request)
-            if self._session is None:
-                self._session = await interface.make_null_session(self.app)
+            self._session = await open_interface_session(self.app, self.request)
 
     @property
     def session(self) -> SessionMixin | None:
@@ -522,7 +519,7 @@ class RequestContext(ConnectionContext):
         session = self.session_to_save()
         if session is not None:
             assert response is not None
-            await self.app.session_interface.save_session(self.app, session, response)
+            await save_interface_session(self.app, session, response)
 
     def closed(self) -> None:
         request = self.request
@@ -581,10 +578,7 @@ class WebsocketContext(ConnectionContext):
 
     async def open_session(self) -> None:
         if self.session is None:
-            interface = self.app.session_interface
-            self.session = await interface.open_session(self.app, cast("Request", self.websocket))
-            if self.session is None:
-                self.session = await interface.make_null_session(self.app)
+            self.session = await open_interface_session(self.app, cast("Request", self.websocket))
 
     async def dispatch(self) -> ResponseReturnValue | None:
         """Call the handler with the view_args. If the client leaves while it waits on something
@@ -610,7 +604,7 @@ class WebsocketContext(ConnectionContext):
         interface = self.app.session_interface
         if response is not None and not interface.is_null_session(self.session):
             assert self.session is not None
-            await interface.save_session(self.app, self.session, response)
+            await save_interface_session(self.app, self.session, response)
 
     async def ended_by_error(self) -> bool:
         ws = self.websocket

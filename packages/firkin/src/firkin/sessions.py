@@ -6,11 +6,14 @@ own `SecureCookieSessionInterface`, which only needs the sans-I/O request and re
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from flask.sessions import NullSession, SecureCookieSession, SessionMixin
 from flask.sessions import SecureCookieSessionInterface as _FlaskCookieInterface
 from itsdangerous import URLSafeTimedSerializer
+
+from ._sync import in_event_loop, is_async_callable, run_in_thread
 
 if TYPE_CHECKING:
     from .app import Firkin
@@ -42,6 +45,35 @@ class SessionInterface:
 
     async def save_session(self, app: Firkin, session: SessionMixin, response: Response) -> None:
         raise NotImplementedError
+
+
+async def open_interface_session(app: Firkin, request: Request) -> SessionMixin | None:
+    """`app.session_interface.open_session(app, request)`, or its null session when it opens none.
+
+    The interface may be firkin's or Quart's shape (`async def` methods, awaited) or Flask's (plain
+    methods: a `flask.sessions.SessionInterface` such as Flask-Session's). A plain method runs in a
+    worker thread when called from the event loop, so its I/O (Redis, a database) stops no other
+    request; elsewhere (a worker thread, a plain `with` block) it runs where it is."""
+    interface = app.session_interface
+    session: SessionMixin | None = await call_interface(interface.open_session, app, request)
+    if session is None:
+        made = interface.make_null_session(app)  # (no I/O: a plain call either way)
+        session = await made if inspect.isawaitable(made) else made
+    return session
+
+
+async def save_interface_session(app: Firkin, session: SessionMixin, response: Response) -> None:
+    """`app.session_interface.save_session(app, session, response)`, either shape (see above)."""
+    await call_interface(app.session_interface.save_session, app, session, response)
+
+
+async def call_interface(method: Any, *args: Any) -> Any:
+    """A session interface's `method(*args)`, either shape (see open_interface_session)."""
+    if is_async_callable(method):
+        return await method(*args)
+    if in_event_loop():
+        return await run_in_thread(method)(*args)
+    return method(*args)
 
 
 class _CachingCookieInterface(_FlaskCookieInterface):

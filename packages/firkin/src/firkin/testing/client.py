@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from werkzeug.datastructures import Headers
 
 from firkin.globals import _cv_app, _cv_request
+from firkin.sessions import call_interface, save_interface_session
 from firkin.signals import request_started
 from firkin.wrappers import DataBody
 
@@ -469,13 +470,13 @@ class FirkinClient:
             headers["Cookie"] = cookie
         interface = self.app.session_interface
         async with self.app.test_request_context(path, headers=headers, **kwargs) as ctx:
-            session = await interface.open_session(self.app, ctx.request)
+            session = await call_interface(interface.open_session, self.app, ctx.request)
             if session is None:
                 raise RuntimeError("the session backend did not open a session (is SECRET_KEY set?)")
             yield session
             response = self.app.response_class()
             if not interface.is_null_session(session):
-                await interface.save_session(self.app, session, response)
+                await save_interface_session(self.app, session, response)
         self._store_cookies(response.headers)
 
     # ----------------------------------------------------------------- keeping the last context

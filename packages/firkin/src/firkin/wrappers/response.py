@@ -121,13 +121,16 @@ class Response(DirectResponse, SansIOResponse):
                 return None
             raise
 
-    async def make_conditional(
+    def make_conditional(
         self,
         request: Request,
         accept_ranges: bool | str = False,
         complete_length: int | None = None,
-    ) -> Response:
-        """Answer a conditional or range GET/HEAD from this response (changed in place, returned).
+    ) -> Any:
+        """Answer a conditional or range GET/HEAD from this response (changed in place, returned):
+        `await response.make_conditional(request)` in async code (Quart's form); in sync code
+        (Flask's form: an extension's after_request hook, in a worker thread) it is done there and
+        then, on the event loop, and the response is returned.
 
         With the ETag and Last-Modified headers set: `If-None-Match` / `If-Modified-Since` that
         match give 304 (412 when `If-Match` was sent too), with no body. With `accept_ranges`
@@ -138,6 +141,20 @@ class Response(DirectResponse, SansIOResponse):
         RequestedRangeNotSatisfiable (416, with `Content-Range: bytes */length`). Several ranges,
         or units other than bytes, are ignored (200, the whole body): RFC 9110 §14.2 allows it.
         """
+        if in_event_loop():
+            return self._make_conditional(request, accept_ranges, complete_length)
+        return wait_for(
+            self._make_conditional,
+            request,
+            accept_ranges,
+            complete_length,
+            what="response.make_conditional()",
+            anywhere=True,
+        )
+
+    async def _make_conditional(
+        self, request: Request, accept_ranges: bool | str, complete_length: int | None
+    ) -> Response:
         if request.method not in ("GET", "HEAD"):
             return self
         partial = await self._process_range(request, accept_ranges, complete_length)
