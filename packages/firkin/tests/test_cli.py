@@ -953,3 +953,62 @@ def test_reload_watches_extra_files(
     child.stdout.wait_for("Serving Firkin app")  # its replacement
     assert int(get_text(url).split()[1]) != first
     assert child.stop() == 0
+
+
+def test_plugin_commands_of_flask_extensions(project: Path) -> None:
+    # An installed distribution (its dist-info on sys.path) whose `flask.commands` entry points
+    # are a Flask extension's CLI (Flask-Limiter's `limiter` is one): written for Flask's CLI, with
+    # Flask's `with_appcontext`, they run under `firkin` on the firkin app. A `run` among them does
+    # not replace firkin's, and a `firkin.commands` plugin wins over a Flask one of the same name.
+    write(
+        project / "ext_cli.py",
+        """\
+        import click
+        from flask import current_app
+        from flask.cli import with_appcontext
+
+        @click.group()
+        def ext():
+            "The extension's commands."
+
+        @ext.command()
+        @with_appcontext
+        def status():
+            click.echo(f"ext on {current_app.name}: {current_app.config['EXT_MODE']}")
+
+        @click.command()
+        def run():
+            click.echo("the extension's run")
+
+        @click.command()
+        def both():
+            click.echo("flask plugin")
+
+        @click.command()
+        def both_firkin():
+            click.echo("firkin plugin")
+        """,
+    )
+    dist = project / "ext_cli-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ext-cli\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[flask.commands]\next = ext_cli:ext\nrun = ext_cli:run\nboth = ext_cli:both\n\n"
+        "[firkin.commands]\nboth = ext_cli:both_firkin\n"
+    )
+    write(
+        project / "extapp.py",
+        "from firkin import Firkin\napp = Firkin('extapp')\napp.config['EXT_MODE'] = 'on'\n",
+    )
+    sys.path.insert(0, str(project))
+    importlib.invalidate_caches()
+    group = FirkinGroup()  # (not the module's `cli`: it keeps the plugins it loaded once)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(group, list(args))
+
+    result = run("--app", "extapp", "ext", "status")
+    assert (result.exit_code, result.output) == (0, "ext on extapp: on\n")
+    assert run("--app", "extapp", "both").output == "firkin plugin\n"
+    assert "The extension's commands." in run("--app", "extapp", "--help").output
+    assert "Serve the app with tapster" in run("run", "--help").output  # firkin's own run

@@ -245,7 +245,8 @@ _version_option = click.Option(
 
 class FirkinGroup(AppGroup):
     """The `firkin` command: built-in `run`, `routes` and `shell`, plugins from the `firkin.commands`
-    entry points, and the commands of the loaded app's `app.cli`. Use it for a custom script:
+    entry points and then Flask extensions' `flask.commands` ones, and the commands of the loaded
+    app's `app.cli`. Use it for a custom script:
     `cli = FirkinGroup(create_app=make_my_app)`."""
 
     def __init__(
@@ -279,6 +280,11 @@ class FirkinGroup(AppGroup):
 
         for entry in entry_points(group="firkin.commands"):
             self.add_command(entry.load(), entry.name)
+        # Flask extensions' plugin commands (Flask-Limiter's `limiter`): they find the app through
+        # Flask's ScriptInfo, which firkin's is. A name already taken keeps its command.
+        for entry in entry_points(group="flask.commands"):
+            if entry.name not in self.commands:
+                self.add_command(entry.load(), entry.name)
         self._plugins_loaded = True
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
