@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from firkin import (
     Blueprint,
@@ -23,7 +24,8 @@ from firkin import (
 )
 from firkin.templating import Environment
 from firkin.testing.utils import make_scope_and_body
-from jinja2 import Template, TemplateNotFound, TemplatesNotFound
+from jinja2 import Template, TemplateNotFound, TemplatesNotFound, nodes
+from jinja2.ext import Extension
 
 pytestmark = pytest.mark.anyio
 
@@ -430,7 +432,8 @@ async def test_get_template_attribute(app: Firkin) -> None:
         await get_template_attribute("_macros.html", "hello")
     async with app.app_context():
         hello = await get_template_attribute("_macros.html", "hello")
-        assert await hello("World") == "Hello World!"  # macros are async: templates run in async mode
+        assert await hello("World") == "Hello World!"  # Quart's way: awaited
+        assert hello("World") == "Hello World!"  # a body that never waits gives its string at once
         assert await get_template_attribute("_macros.html", "answer") == 42
         with pytest.raises(AttributeError):
             await get_template_attribute("_macros.html", "missing")
@@ -468,3 +471,44 @@ async def test_the_session_opens_only_if_the_template_uses_it(app: Firkin) -> No
     await client.get("/login")
     assert await (await client.get("/uses")).get_data() == b"ann"
     assert opened == ["/uses", "/login", "/uses"]
+
+
+class CallerTag(Extension):
+    """A Jinja tag whose Python code calls `caller()` for its block, as Flask-Assets' `{% assets %}`
+    and Flask-Caching's `{% cache %}` do: `{% twice %}...{% endtwice %}`."""
+
+    tags = {"twice"}  # noqa: RUF012 - jinja's Extension declares it a set
+
+    def parse(self, parser: Any) -> Any:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endtwice",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_twice"), [], [], body).set_lineno(lineno)
+
+    def _twice(self, caller: Any) -> str:
+        first = caller()
+        assert isinstance(first, str)  # not a coroutine: the block ran at once
+        return f"{first}|{caller()}"
+
+
+async def test_macros_run_at_once_for_python_callers_and_still_wait_when_they_must(app: Firkin) -> None:
+    app.jinja_env.add_extension(CallerTag)
+    calls: list[str] = []
+
+    async def fetch(name: str) -> str:  # an async global that really waits
+        await anyio.sleep(0.001)
+        calls.append(name)
+        return name.upper()
+
+    app.jinja_env.globals["fetch"] = fetch
+    async with app.app_context():
+        assert (
+            await render_template_string("{% twice %}<b>{{ 1 + 1 }}</b>{% endtwice %}") == "<b>2</b>|<b>2</b>"
+        )
+        source = (
+            "{% macro card(name) %}[{{ fetch(name) }}]{% endmacro %}"
+            "{{ card('ada') }} {% set bob = card('bob') %}{{ bob }}"
+            "{% macro outer() %}<{{ caller() }}>{% endmacro %}"
+            "{% call outer() %}{{ fetch('cy') }}{% endcall %}"
+        )
+        assert await render_template_string(source) == "[ADA] [BOB]<CY>"  # waited, then went on
+    assert calls == ["ada", "bob", "cy"]

@@ -307,3 +307,25 @@ def test_a_form_multidict_filled_directly_is_what_werkzeug_builds() -> None:
 
     own = multidict_of(Own, {"a": ["1"]})
     assert own.seen == {"a": ["1"]}  # a class with its own __init__ is built by it
+
+
+def test_the_jinja_macro_internals_firkin_replaces() -> None:
+    # _fastpaths.templates.SyncFirstMacro overrides Macro._invoke(arguments, autoescape), and
+    # firkin's Template puts it in place of the `Macro` global of each compiled template.
+    import inspect
+
+    import jinja2
+    from firkin._fastpaths.templates import SyncFirstMacro
+    from firkin.templating import Template
+    from jinja2.runtime import Macro
+
+    assert list(inspect.signature(Macro._invoke).parameters) == ["self", "arguments", "autoescape"]
+    source = "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(1) }}{% call m(2) %}{% endcall %}"
+    generated = jinja2.Environment(enable_async=True).compile(source, raw=True)
+    assert "Macro(environment, " in generated  # made through the namespace's global
+    assert re.search(r"^from jinja2\.runtime import .*\bMacro\b", generated, re.M)
+    env = jinja2.Environment(enable_async=True)
+    env.template_class = Template
+    template = env.from_string("{% macro m(x) %}<{{ x }}>{% endmacro %}")
+    assert template.root_render_func.__globals__["Macro"] is SyncFirstMacro
+    assert issubclass(SyncFirstMacro, Macro)

@@ -7,18 +7,20 @@ with Jinja's async mode switched on, so templates may call async functions and c
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import aclosing
 from functools import partial
+from types import CodeType
 from typing import TYPE_CHECKING, Any, cast
 
 import jinja2
 from flask.templating import DispatchingJinjaLoader
 from flask.templating import Environment as _FlaskEnvironment
 from flask.templating import _default_template_ctx_processor as _flask_default_processor
+from jinja2.runtime import Macro
 from werkzeug.local import LocalProxy
 
-from ._fastpaths.templates import render_async
+from ._fastpaths.templates import SyncFirstMacro, render_async
 from ._sync import wait_for
 from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request, _no_app_msg
@@ -54,6 +56,28 @@ class Template(jinja2.Template):
     no event loop (a script, a CLI command) they render on a new one. On the event loop's own
     thread they raise a RuntimeError that says to await firkin's `render_template` instead."""
 
+    @classmethod
+    def from_code(
+        cls,
+        environment: jinja2.Environment,
+        code: CodeType,
+        globals: MutableMapping[str, Any],
+        uptodate: Callable[[], bool] | None = None,
+    ) -> jinja2.Template:
+        template = super().from_code(environment, code, globals, uptodate)
+        _sync_first_macros(template.root_render_func.__globals__)
+        return template
+
+    @classmethod
+    def from_module_dict(
+        cls,
+        environment: jinja2.Environment,
+        module_dict: MutableMapping[str, Any],
+        globals: MutableMapping[str, Any],
+    ) -> jinja2.Template:
+        _sync_first_macros(module_dict)
+        return super().from_module_dict(environment, module_dict, globals)
+
     def render(self, *args: Any, **kwargs: Any) -> str:
         if not self.environment.is_async:
             return super().render(*args, **kwargs)
@@ -65,6 +89,14 @@ class Template(jinja2.Template):
             return
         # As Jinja's own sync generate() does in async mode: the chunks are made, then handed out.
         yield from wait_for(partial(_chunks, self, args, kwargs), what=_SYNC_RENDER, anywhere=True)
+
+
+def _sync_first_macros(namespace: MutableMapping[str, Any]) -> None:
+    """Macros of this compiled template run their body at once, as far as it goes without waiting:
+    a Jinja extension that calls `caller()` from Python gets a string
+    (`firkin._fastpaths.templates.SyncFirstMacro`)."""
+    if namespace.get("Macro") is Macro:
+        namespace["Macro"] = SyncFirstMacro
 
 
 async def _chunks(template: Template, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
-"""Flask-Caching on firkin, unpatched: cached views (async and sync) and a memoized function on
-SimpleCache, keyed by path and query string."""
+"""Flask-Caching on firkin, unpatched: cached views (async and sync), a memoized function and a
+cached template fragment (its `{% cache %}` Jinja tag) on SimpleCache, keyed by path and query
+string."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from firkin import Firkin, request
+from firkin import Firkin, render_template_string, request
 from flask_caching import Cache
 
 from conftest import ServeFactory
@@ -42,6 +43,13 @@ def make_app() -> tuple[Firkin, dict[str, int]]:
     async def square_view(n: int) -> Any:
         return {"square": square(n)}
 
+    @app.get("/fragment/<int:n>")
+    async def fragment(n: int) -> str:
+        # The tag's Python code calls `caller()` for the block's content and caches what it gets.
+        return await render_template_string(
+            "{% cache 300, 'squares' %}{{ n * n }}{% endcache %} n={{ n }}", n=n
+        )
+
     @app.post("/clear")
     async def clear() -> str:
         cache.clear()
@@ -70,6 +78,15 @@ async def test_cached_by_query_string_and_memoized() -> None:
     for _ in range(2):
         assert await (await client.get("/square/12")).get_json() == {"square": 144}
     assert calls["square"] == 1
+
+
+@anyio
+async def test_a_cached_template_fragment() -> None:
+    client = make_app()[0].test_client()
+    assert await (await client.get("/fragment/3")).get_data(as_text=True) == "9 n=3"
+    assert await (await client.get("/fragment/4")).get_data(as_text=True) == "9 n=4"  # from the cache
+    await client.post("/clear")
+    assert await (await client.get("/fragment/4")).get_data(as_text=True) == "16 n=4"
 
 
 def test_flask_caching_over_tapster(serve: ServeFactory) -> None:
