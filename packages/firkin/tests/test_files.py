@@ -645,3 +645,27 @@ async def test_a_bytesio_with_quarts_attachment_filename(app: Firkin) -> None:
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == "attachment; filename=data.csv"
     assert await response.get_data() == DATA
+
+
+async def test_send_file_and_send_from_directory_in_plain_def_views(app: Firkin, static: Path) -> None:
+    # Flask's idiom: in a sync view (a worker thread) the helpers give the response itself.
+    from firkin import send_from_directory
+
+    @app.get("/sync-file")
+    def sync_file() -> Response:
+        response = send_file(static / "hello.txt")
+        assert isinstance(response, Response)  # not a coroutine
+        response.headers["X-Sent-By"] = "sync view"
+        return response
+
+    @app.get("/sync-dir/<path:name>")
+    def sync_dir(name: str) -> Any:  # (typed as its async use)
+        return send_from_directory(static, name)
+
+    client = app.test_client()
+    response = await client.get("/sync-file")
+    assert (response.status_code, await response.get_data()) == (200, DATA)
+    assert response.headers["X-Sent-By"] == "sync view"
+    partial = await client.get("/sync-dir/hello.txt", headers={"Range": "bytes=0-9"})
+    assert (partial.status_code, await partial.get_data()) == (206, DATA[:10])
+    assert (await client.get("/sync-dir/../secret.txt")).status_code == 404

@@ -512,3 +512,35 @@ async def test_macros_run_at_once_for_python_callers_and_still_wait_when_they_mu
         )
         assert await render_template_string(source) == "[ADA] [BOB]<CY>"  # waited, then went on
     assert calls == ["ada", "bob", "cy"]
+
+
+async def test_render_template_in_plain_def_views_and_handlers(app: Firkin) -> None:
+    # Flask's idioms, unchanged: in sync code (a worker thread) the helpers give the string. (They
+    # are typed as their async use, so typed sync code says `Any` or casts.)
+    @app.get("/sync/<name>")
+    def sync_view(name: str) -> str:
+        page = render_template("hello.html", name=name)
+        assert isinstance(page, str)  # not a coroutine: usable as Flask's is
+        return page.upper()
+
+    @app.get("/sync-tuple")
+    def sync_tuple() -> Any:
+        return render_template_string("{{ n }} left", n=3), 202
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> Any:
+        return render_template_string("no {{ request.path }} here"), 404
+
+    client = app.test_client()
+    assert await (await client.get("/sync/ada")).get_data() == b"HELLO ADA!"
+    response = await client.get("/sync-tuple")
+    assert (response.status_code, await response.get_data()) == (202, b"3 left")
+    response = await client.get("/nowhere")
+    assert (response.status_code, await response.get_data()) == (404, b"no /nowhere here")
+
+
+def test_render_template_in_a_script(app: Firkin) -> None:
+    # No event loop at all (a script, a CLI command): rendered on a new one.
+    with app.app_context():
+        page: Any = render_template("hello.html", name="cli")
+        assert page == "Hello cli!"

@@ -177,6 +177,24 @@ def wait_for(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, what: str,
         ) from None
 
 
+def also_sync(func: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """`func`, an async helper (`render_template`, `send_file`), callable from sync code too: in
+    async code (an event loop runs in this thread) a call gives the coroutine, to await, as before;
+    in sync code (a plain `def` view or hook, in its worker thread; a script) it runs on the event
+    loop (or, with none to ask, a new one) and its result is returned, as Flask's helper returns it.
+
+    It keeps `func`'s type, the async one (type checkers see a coroutine, so a forgotten `await`
+    in async code is caught); sync callers that type-check `cast` the result."""
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> Any:
+        if in_event_loop():
+            return func(*args, **kwargs)
+        return wait_for(functools.partial(func, *args, **kwargs), what=f"{func.__name__}()", anywhere=True)
+
+    return call
+
+
 def ensure_sync(func: Callable[..., Any]) -> Callable[..., Any]:
     """`func` if it is synchronous; an async function wrapped so that calling it from a worker thread
     runs it on the event loop and returns its result (Flask's `app.ensure_sync`)."""

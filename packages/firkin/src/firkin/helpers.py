@@ -21,6 +21,7 @@ from werkzeug.exceptions import abort as _wz_abort
 from werkzeug.http import dump_options_header
 from werkzeug.security import safe_join
 
+from ._sync import also_sync
 from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request
 from .signals import message_flashed
@@ -116,6 +117,7 @@ def make_response(*args: Any) -> Response:
     return ctx.app.make_response(value)
 
 
+@also_sync
 async def send_file(
     path_or_file: str | bytes | os.PathLike[str] | IO[bytes],
     mimetype: str | None = None,
@@ -130,7 +132,8 @@ async def send_file(
     add_etags: bool | None = None,
     cache_timeout: int | None = None,
 ) -> Response:
-    """A response that sends a file, streamed from disk in chunks: `return await send_file(path)`.
+    """A response that sends a file, streamed from disk in chunks: `return await send_file(path)`
+    (in a plain `def` view, `return send_file(path)`: sync code gets the response directly).
 
     `path_or_file` is a path (relative ones are relative to the app's `root_path`) or a binary file
     object such as a BytesIO (it is closed once sent). Never pass a path that comes from the
@@ -260,6 +263,7 @@ def _content_disposition(name: str, as_attachment: bool) -> str:
     return dump_options_header(kind, {"filename": name})
 
 
+@also_sync
 async def send_from_directory(
     directory: str | os.PathLike[str], path: str | os.PathLike[str], **kwargs: Any
 ) -> Response:

@@ -21,7 +21,7 @@ from jinja2.runtime import Macro
 from werkzeug.local import LocalProxy
 
 from ._fastpaths.templates import SyncFirstMacro, render_async
-from ._sync import wait_for
+from ._sync import also_sync, wait_for
 from .ctx import stream_with_context
 from .globals import _cv_app, _cv_request, _no_app_msg
 from .signals import before_render_template, template_rendered
@@ -158,11 +158,13 @@ async def _render(app: Firkin, template: jinja2.Template, context: dict[str, Any
     return rendered
 
 
+@also_sync
 async def render_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template], **context: Any
 ) -> str:
     """Render the template `template_name_or_list` (the first that exists, given a list) with
-    `context`: `return await render_template("hello.html", name=name)`.
+    `context`: `return await render_template("hello.html", name=name)`. In a plain `def` view (or
+    other sync code) it returns the string: `return render_template("hello.html", name=name)`.
 
     Raises `jinja2.TemplateNotFound` when there is no such template (a 500 in a request)."""
     app = _current_app()
@@ -170,8 +172,10 @@ async def render_template(
     return await _render(app, template, context)
 
 
+@also_sync
 async def render_template_string(source: str, **context: Any) -> str:
-    """Render the template source `source` with `context` (autoescaped, as a `.html` file is)."""
+    """Render the template source `source` with `context` (autoescaped, as a `.html` file is);
+    awaited in async code, the string in sync code, as `render_template`."""
     app = _current_app()
     template = app.jinja_env.from_string(source)
     return await _render(app, template, context)
