@@ -13,6 +13,7 @@ from firkin import (
     Firkin,
     before_render_template,
     g,
+    get_template_attribute,
     has_request_context,
     render_template,
     render_template_string,
@@ -422,8 +423,6 @@ async def test_no_signal_is_sent_without_receivers(app: Firkin, monkeypatch: pyt
 
 
 async def test_get_template_attribute(app: Firkin) -> None:
-    from firkin import get_template_attribute
-
     write(
         Path(app.template_folder or ""),
         {"_macros.html": "{% macro hello(name) %}Hello {{ name }}!{% endmacro %}{% set answer = 42 %}"},
@@ -531,7 +530,12 @@ async def test_render_template_in_plain_def_views_and_handlers(app: Firkin) -> N
     def not_found(error: Exception) -> Any:
         return render_template_string("no {{ request.path }} here"), 404
 
+    @app.get("/sync-stream")
+    def sync_stream() -> Any:
+        return stream_template_string("{% for i in range(3) %}{{ i }}{{ request.args['s'] }}{% endfor %}")
+
     client = app.test_client()
+    assert await (await client.get("/sync-stream?s=;")).get_data() == b"0;1;2;"
     assert await (await client.get("/sync/ada")).get_data() == b"HELLO ADA!"
     response = await client.get("/sync-tuple")
     assert (response.status_code, await response.get_data()) == (202, b"3 left")
@@ -544,3 +548,6 @@ def test_render_template_in_a_script(app: Firkin) -> None:
     with app.app_context():
         page: Any = render_template("hello.html", name="cli")
         assert page == "Hello cli!"
+        write(Path(app.template_folder or ""), {"_m.html": "{% macro hi(n) %}hi {{ n }}{% endmacro %}"})
+        hi: Any = get_template_attribute("_m.html", "hi")
+        assert hi("cli") == "hi cli"

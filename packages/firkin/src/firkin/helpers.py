@@ -289,6 +289,7 @@ async def send_from_directory(
     return await send_file(full_path, **kwargs)
 
 
+@also_sync
 async def get_template_attribute(template_name: str, attribute: str) -> Any:
     """An attribute (a macro, a variable set at the top level) of a template, to use it from
     Python: `hello = await get_template_attribute("_macros.html", "hello")`. Templates run in

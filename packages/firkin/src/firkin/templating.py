@@ -213,6 +213,7 @@ async def _closing(
         await source.aclose()
 
 
+@also_sync
 async def stream_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template], **context: Any
 ) -> AsyncIterator[str]:
@@ -224,6 +225,7 @@ async def stream_template(
     return await _stream(app, template, context)
 
 
+@also_sync
 async def stream_template_string(source: str, **context: Any) -> AsyncIterator[str]:
     """`stream_template` for a template source string."""
     app = _current_app()
