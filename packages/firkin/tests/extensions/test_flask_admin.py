@@ -13,6 +13,7 @@ import pytest
 from firkin import Firkin
 from flask_admin import Admin, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
+from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -59,6 +60,9 @@ def make_app(database: Path) -> Firkin:
     async def brand() -> dict[str, str]:  # an async processor: Flask-Admin's render includes it
         return {"brand": "Shop"}
 
+    # With Flask-Babel installed (the suite has it), Flask-Admin translates through it, which then
+    # must be set up on the app, as in Flask.
+    Babel(app)
     admin = Admin(app, name="Shop admin")
     admin.add_view(ModelView(Product, db, name="Products"))
     admin.add_view(Report(name="Report", endpoint="report"))
