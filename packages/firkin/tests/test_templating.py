@@ -551,3 +551,23 @@ def test_render_template_in_a_script(app: Firkin) -> None:
         write(Path(app.template_folder or ""), {"_m.html": "{% macro hi(n) %}hi {{ n }}{% endmacro %}"})
         hi: Any = get_template_attribute("_m.html", "hi")
         assert hi("cli") == "hi cli"
+
+
+async def test_a_waiting_macro_is_cancelled_with_its_render(app: Firkin) -> None:
+    # A macro whose body waits is resumed by the task that renders; cancelling that task (a client
+    # that left, a timeout) cancels the body where it waits, and its cleanup runs.
+    cleaned: list[str] = []
+
+    async def slow() -> str:
+        try:
+            await anyio.sleep(30)
+        finally:
+            cleaned.append("slow")
+        return "never"
+
+    app.jinja_env.globals["slow"] = slow
+    async with app.app_context():
+        with anyio.move_on_after(0.05) as scope:
+            await render_template_string("{% macro m() %}{{ slow() }}{% endmacro %}[{{ m() }}]")
+    assert scope.cancelled_caught
+    assert cleaned == ["slow"]
