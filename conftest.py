@@ -245,3 +245,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def start_redis(port: int) -> Process:
+    """A redis-server (Debian's package; `./dev test` installs it) on `port`, keeping nothing on disk."""
+    executable = require_tool("redis-server", "redis-server")
+    args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return Process(args, ready="Ready to accept connections")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A redis-server of this test's own, on a free port: its URL."""
+    port = free_port()
+    server = start_redis(port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.stop()

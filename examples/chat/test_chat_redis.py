@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -22,7 +22,7 @@ from firkin.testing import FirkinClient, TestWebsocketConnection
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from conftest import Process, free_port, require_tool
+from conftest import Process, free_port, start_redis
 from examples.chat.app import create_app
 from examples.chat.hub import HUB_KEY, Client
 from examples.chat.protocol import message_event
@@ -34,23 +34,6 @@ UNAVAILABLE = "The chat cannot reach its message store (Redis) just now; try aga
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # redis.asyncio runs on asyncio only (test_chat.py checks the refusal on trio)
-
-
-def start_redis(port: int) -> Process:
-    executable = require_tool("redis-server", "redis-server")
-    args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    return Process(args, ready="Ready to accept connections")
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A redis-server of this test's own, on a free port."""
-    port = free_port()
-    server = start_redis(port)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.stop()
 
 
 def redis_app(url: str, **config: Any) -> Firkin:

@@ -5,7 +5,6 @@ firkin runs them in a worker thread; the cookie carries only the session's id.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from cachelib import SimpleCache
 from firkin import Firkin, session
 from flask_session import Session
 
-from conftest import Process, ServeFactory, free_port, require_tool
+from conftest import ServeFactory
 
 anyio = pytest.mark.anyio
 
@@ -41,17 +40,6 @@ def make_app(**config: Any) -> Firkin:
         return "bye"
 
     return app
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    port = free_port()
-    args = [require_tool("redis-server", "redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
-    server = Process([*args, "--save", "", "--appendonly", "no"], ready="Ready to accept connections")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.stop()
 
 
 async def shop(app: Firkin) -> str:
