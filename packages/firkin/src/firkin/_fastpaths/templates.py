@@ -62,6 +62,11 @@ def _merged_globals(template: Template) -> dict[str, Any]:
 # tests/test_werkzeug_internals.py checks both against the installed jinja2.
 
 
+# (Classes of this module, not `firkin.wrappers.request.awaitable_class(str)`: a macro's result
+# is pickled by caches, Flask-Caching's `{% cache %}` for one, and pickle finds a class by its
+# module and name, which that function's classes share with `str` and `Markup`.)
+
+
 class _AwaitableStr(str):
     """A macro's result: a str that can be awaited too (giving itself)."""
 
