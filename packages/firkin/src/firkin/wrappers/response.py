@@ -26,7 +26,6 @@ __all__ = ["FILE_CHUNK_SIZE", "DataBody", "FileBody", "IOBody", "IterableBody", 
 
 # bytes that can be awaited (giving themselves): `response.data` in Flask's form and Quart's.
 _awaitable_bytes: type[bytes] = awaitable_class(bytes)
-_awaitable_str: type[str] = awaitable_class(str)
 
 
 class Response(DirectResponse, SansIOResponse):
@@ -90,14 +89,14 @@ class Response(DirectResponse, SansIOResponse):
 
     def get_data(self, as_text: bool = False) -> Any:
         """The whole body (bytes, or str with `as_text`): `await response.get_data()` in async code
-        (Quart's), `response.get_data()` in sync code (Flask's: an extension's after_request hook).
-        A body made of data is both at once; a streamed one is read to the end and kept, awaited in
-        async code, on the event loop for sync code in a worker thread."""
-        if isinstance(self.response, DataBody):
-            data = self.response.data
-            return _awaitable_str(data.decode()) if as_text else _awaitable_bytes(data)
+        (Quart's), `response.get_data()` in sync code (Flask's: an extension's after_request hook,
+        in its worker thread). A streamed body is read to the end and kept; for sync code, on the
+        event loop."""
         if in_event_loop():
             return self._read_all(as_text)
+        if isinstance(self.response, DataBody):
+            data = self.response.data
+            return data.decode() if as_text else data
         return wait_for(self._read_all, as_text, what="response.get_data() of a streamed response")
 
     async def _read_all(self, as_text: bool) -> Any:
