@@ -13,7 +13,7 @@ from werkzeug.sansio.http import is_resource_modified
 from werkzeug.sansio.response import Response as SansIOResponse
 
 from firkin._fastpaths.responses import DirectResponse, default_content_type
-from firkin._sync import in_event_loop, wait_for
+from firkin._sync import also_sync, in_event_loop, wait_for
 from firkin.globals import _cv_app
 
 from .body import FILE_CHUNK_SIZE, DataBody, FileBody, IOBody, IterableBody, ResponseBody, _ChunkedFileBody
@@ -120,12 +120,13 @@ class Response(DirectResponse, SansIOResponse):
                 return None
             raise
 
-    def make_conditional(
+    @also_sync
+    async def make_conditional(
         self,
         request: Request,
         accept_ranges: bool | str = False,
         complete_length: int | None = None,
-    ) -> Any:
+    ) -> Response:
         """Answer a conditional or range GET/HEAD from this response (changed in place, returned):
         `await response.make_conditional(request)` in async code (Quart's form); in sync code
         (Flask's form: an extension's after_request hook, in a worker thread) it is done there and
@@ -140,20 +141,6 @@ class Response(DirectResponse, SansIOResponse):
         RequestedRangeNotSatisfiable (416, with `Content-Range: bytes */length`). Several ranges,
         or units other than bytes, are ignored (200, the whole body): RFC 9110 §14.2 allows it.
         """
-        if in_event_loop():
-            return self._make_conditional(request, accept_ranges, complete_length)
-        return wait_for(
-            self._make_conditional,
-            request,
-            accept_ranges,
-            complete_length,
-            what="response.make_conditional()",
-            anywhere=True,
-        )
-
-    async def _make_conditional(
-        self, request: Request, accept_ranges: bool | str, complete_length: int | None
-    ) -> Response:
         if request.method not in ("GET", "HEAD"):
             return self
         partial = await self._process_range(request, accept_ranges, complete_length)
