@@ -13,7 +13,7 @@ from flask.sessions import NullSession, SecureCookieSession, SessionMixin
 from flask.sessions import SecureCookieSessionInterface as _FlaskCookieInterface
 from itsdangerous import URLSafeTimedSerializer
 
-from ._sync import in_event_loop, is_async_callable, run_in_thread
+from ._sync import in_event_loop
 
 if TYPE_CHECKING:
     from .app import Firkin
@@ -55,7 +55,7 @@ async def open_interface_session(app: Firkin, request: Request) -> SessionMixin 
     worker thread when called from the event loop, so its I/O (Redis, a database) stops no other
     request; elsewhere (a worker thread, a plain `with` block) it runs where it is."""
     interface = app.session_interface
-    session: SessionMixin | None = await call_interface(interface.open_session, app, request)
+    session: SessionMixin | None = await call_interface(app, interface.open_session, app, request)
     if session is None:
         made = interface.make_null_session(app)  # (no I/O: a plain call either way)
         session = await made if inspect.isawaitable(made) else made
@@ -64,16 +64,13 @@ async def open_interface_session(app: Firkin, request: Request) -> SessionMixin 
 
 async def save_interface_session(app: Firkin, session: SessionMixin, response: Response) -> None:
     """`app.session_interface.save_session(app, session, response)`, either shape (see above)."""
-    await call_interface(app.session_interface.save_session, app, session, response)
+    await call_interface(app, app.session_interface.save_session, app, session, response)
 
 
-async def call_interface(method: Any, *args: Any) -> Any:
-    """A session interface's `method(*args)`, either shape (see open_interface_session)."""
-    if is_async_callable(method):
-        return await method(*args)
-    if in_event_loop():
-        return await run_in_thread(method)(*args)
-    return method(*args)
+async def call_interface(app: Firkin, method: Any, *args: Any) -> Any:
+    """A session interface's `method(*args)`, either shape (see open_interface_session): as the
+    app calls a hook, inline where no event loop runs here."""
+    return await app._call(method, *args, sync=not in_event_loop())
 
 
 class _CachingCookieInterface(_FlaskCookieInterface):

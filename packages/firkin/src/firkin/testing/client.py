@@ -470,7 +470,7 @@ class FirkinClient:
             headers["Cookie"] = cookie
         interface = self.app.session_interface
         async with self.app.test_request_context(path, headers=headers, **kwargs) as ctx:
-            session = await call_interface(interface.open_session, self.app, ctx.request)
+            session = await call_interface(self.app, interface.open_session, self.app, ctx.request)
             if session is None:
                 raise RuntimeError("the session backend did not open a session (is SECRET_KEY set?)")
             yield session
